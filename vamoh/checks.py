@@ -1,0 +1,75 @@
+"""One small helper family for clear errors.
+
+Every check raises a ``ValueError`` (or ``FileNotFoundError``) whose message names the value,
+what was found and what was expected, so a user can fix the input without reading the code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is wrong."""
+
+
+class DataError(ValueError):
+    """A dataset file or array does not have the expected form."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, truncated or does not match the model."""
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def check(condition: bool, message: str, error: type[Exception] = ValueError) -> None:
+    """Raise ``error(message)`` unless ``condition`` holds."""
+    if not condition:
+        raise error(message)
+
+
+def check_choice(name: str, value: Any, choices: Iterable[Any], error: type[Exception] = ConfigError) -> None:
+    choices = list(choices)
+    if value not in choices:
+        raise error(f"{name}={value!r} is not one of {choices}")
+
+
+def check_positive(name: str, value: float, error: type[Exception] = ConfigError) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0 or math.isinf(value):
+        raise error(f"{name}={value!r}: expected a finite number > 0")
+
+
+def check_range(name: str, value: float, low: float, high: float, error: type[Exception] = ConfigError) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not (low <= value <= high):
+        raise error(f"{name}={value!r}: expected a number in [{low}, {high}]")
+
+
+def check_int_list(name: str, value: Sequence[Any], length: int | None = None, error: type[Exception] = ConfigError) -> None:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        raise error(f"{name}={value!r}: expected a list of positive integers")
+    if length is not None and len(value) != length:
+        raise error(f"{name}={value!r}: expected {length} entries, found {len(value)}")
+
+
+def check_shape(name: str, shape: Sequence[int], expected: Sequence[int | None], error: type[Exception] = DataError) -> None:
+    """``expected`` may hold ``None`` for a free dimension."""
+    shape = tuple(shape)
+    ok = len(shape) == len(expected) and all(e is None or s == e for s, e in zip(shape, expected))
+    if not ok:
+        shown = tuple("*" if e is None else e for e in expected)
+        raise error(f"{name}: shape {shape}, expected {shown}")
+
+
+def check_file(path: str | Path, what: str, key: str | None = None) -> Path:
+    """Return ``path`` as a ``Path`` or raise ``FileNotFoundError`` naming it (and the config key)."""
+    p = Path(path)
+    if not p.exists():
+        hint = f" (config key {key})" if key else ""
+        raise FileNotFoundError(f"{what} not found: {p}{hint}")
+    return p

@@ -1,0 +1,148 @@
+"""The one interface VAMoH, GASP and Functa share, and the registry that names them.
+
+The workflow loops over registry names and never branches on them. A model is an ``nn.Module``
+built from (its typed config, a ``DataInfo``); it owns its optimizers and performs one training
+step on a ``PointCloudBatch``; it samples new functions at any coordinates and, when it can,
+reconstructs a function from observed points at any query coordinates.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from .checks import ConfigError
+from .pointcloud import PointCloudBatch
+
+LIKELIHOODS = ("discretized_logistic", "bernoulli", "continuous_bernoulli")
+KINDS = ("image", "voxels", "field")
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a model needs to know about the data it is built for."""
+
+    coord_dim: int  # 2 for images, 3 for voxels and for ERA5 on the unit sphere
+    feature_dim: int  # 3 (RGB), 1 (occupancy), 1 (temperature)
+    likelihood: str  # one of LIKELIHOODS
+    grid_shape: tuple[int, ...]  # (H, W), (S, S, S) or (lat, lon)
+    kind: str = "image"  # one of KINDS
+
+    def __post_init__(self) -> None:
+        if self.likelihood not in LIKELIHOODS:
+            raise ConfigError(f"likelihood={self.likelihood!r} is not one of {list(LIKELIHOODS)}")
+        if self.kind not in KINDS:
+            raise ConfigError(f"kind={self.kind!r} is not one of {list(KINDS)}")
+
+
+class CannotReconstructError(NotImplementedError):
+    """The model has no inference network (GASP)."""
+
+
+class FunctionModel(nn.Module, ABC):
+    """Base class of every model in the registry."""
+
+    model_name: ClassVar[str] = ""
+    config_class: ClassVar[type] = object
+    presets: ClassVar[dict[str, Any]] = {}
+    can_reconstruct: ClassVar[bool] = True
+
+    def __init__(self, config: Any, info: DataInfo) -> None:
+        super().__init__()
+        self.config = config
+        self.info = info
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @abstractmethod
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The optimizers the training step uses, by name (saved in checkpoints)."""
+
+    @abstractmethod
+    def training_step(self, batch: PointCloudBatch, optimizers: dict[str, torch.optim.Optimizer], step: int, epoch: int = 0) -> dict[str, float]:
+        """One optimisation step on ``batch``; returns scalar diagnostics, always with 'loss'.
+
+        A non-finite 'loss' must be returned before any optimizer step, so the trainer can stop
+        with the weights of the last good step.
+        """
+
+    @abstractmethod
+    def sample(self, n: int, coords: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` functions from the prior evaluated at ``coords`` (Q, c): features (n, Q, f) in the data range."""
+
+    def reconstruct(self, observed: PointCloudBatch, query_coords: Tensor) -> Tensor:
+        """Features (B, Q, f) at ``query_coords`` (Q, c) or (B, Q, c), inferred from ``observed``'s masked points."""
+        raise CannotReconstructError(f"{self.model_name} cannot do inference: it has no encoder and no inner loop, only generation")
+
+    def fit_prior(self, train_batches: Any, **kwargs: Any) -> dict[str, float]:
+        """A separate generative stage after training (Functa's flow on modulations); a no-op by default."""
+        return {}
+
+    def parameter_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for name, child in self.named_children():
+            counts[name] = sum(p.numel() for p in child.parameters())
+        counts["total"] = sum(p.numel() for p in self.parameters())
+        return counts
+
+
+# ----------------------------------------------------------------------------- registry
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_REGISTRY: dict[str, type[FunctionModel]] = {}
+# Modules that register a model when imported; the registry imports them on first use.
+_PLUGIN_MODULES = ("vamoh.model", "baselines.gasp.model", "baselines.functa.model")
+
+
+def register_model(cls: type[FunctionModel]) -> type[FunctionModel]:
+    """Class decorator: add ``cls`` to the registry under ``cls.model_name``."""
+    name = cls.model_name
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"model name {name!r} is malformed: expected lower-case letters, digits and '_'")
+    if name in _REGISTRY and _REGISTRY[name] is not cls:
+        raise ValueError(f"model name {name!r} is already registered by {_REGISTRY[name].__module__}")
+    _REGISTRY[name] = cls
+    return cls
+
+
+def _load_plugins() -> None:
+    for module in _PLUGIN_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module:  # a real missing dependency, not an absent plugin
+                raise
+
+
+def available_models() -> list[str]:
+    _load_plugins()
+    return sorted(_REGISTRY)
+
+
+def get_model_class(name: str) -> type[FunctionModel]:
+    _load_plugins()
+    if name not in _REGISTRY:
+        raise ConfigError(f"model={name!r} is not one of {sorted(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def build_model(name: str, info: DataInfo, preset: str | None = None, overrides: dict[str, Any] | None = None) -> FunctionModel:
+    """Model ``name`` for data ``info`` from a named preset plus config overrides."""
+    from .config import from_dict
+
+    cls = get_model_class(name)
+    base = None
+    if preset is not None:
+        if preset not in cls.presets:
+            raise ConfigError(f"{name} preset={preset!r} is not one of {sorted(cls.presets)}")
+        base = cls.presets[preset]
+    config = from_dict(cls.config_class, overrides, where=f"{name}", base=base)
+    return cls(config, info)

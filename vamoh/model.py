@@ -1,0 +1,345 @@
+"""VAMoH: the model of the paper (§3, Appendix A, Table 3).
+
+Generative model:  z ~ p_psi(z) (planar flow, after a warm-up with N(0, I));
+                   c_d ~ Cat(f_psi_c([RFF(x_d), z]));  y_d ~ p_theta_k(y | x_d), theta_k = g_phi_k(z).
+Inference model:   q(z | X, Y) = N(PointConv(X, Y));  q(c_d | z, x_d, y_d) = Cat(f_gamma_c([RFF(x_d), y_d, z])).
+ELBO (eq. 16):     sum_d E_q(z)[sum_k q(c_d = k) log p_k(y_d | x_d)] - KL(q(z) || p(z)) - E_q(z)[KL(q(C) || p(C | z, X))],
+                   summed over observed points, one reparameterised z sample.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .checks import ConfigError, check_choice, check_int_list, check_positive, check_range
+from .interface import DataInfo, FunctionModel, register_model
+from .nn.flows import PlanarFlowPrior, gaussian_kl_standard, gaussian_log_prob
+from .nn.fourier import RandomFourierFeatures
+from .nn.hyper import GeneratorLayout, HyperNetworks, run_generators
+from .nn.likelihoods import make_likelihood
+from .nn.pointconv import CENTROID_METHODS, PointConvEncoder, build_stages
+from .pointcloud import PointCloudBatch
+
+SAMPLE_MODES = ("mixture_mean", "argmax")
+
+
+@dataclass
+class VAMoHConfig:
+    """Hyperparameters of VAMoH. Defaults are the paper's CelebA-HQ column of Table 3."""
+
+    dim_z: int = 64  # latent size
+    K: int = 10  # number of hypergenerators (mixture components)
+    epochs: int = 1000  # training budget (paper)
+    batch_size: int = 64
+    lr: float = 1e-4  # Adam
+    grad_clip: float = 200.0  # gradient-norm clipping (original code)
+    # PointConv encoder (Table 3)
+    weightnet_hidden: list[int] = field(default_factory=lambda: [16, 16, 16, 16])
+    neighbours: list[int] = field(default_factory=lambda: [9, 9, 9, 9, 9])
+    centroids: list[int] = field(default_factory=lambda: [4096, 1024, 256, 64, 1])
+    out_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 512])
+    pool_neighbours: list[int | None] | None = field(default_factory=lambda: [9, 9, 9, 9, None])
+    pool_centroids: list[int | None] | None = field(default_factory=lambda: [1024, 256, 64, 16, None])
+    centroid_method: str = "fps"  # "fps" (paper), or the faster "random" / "stratified"
+    # decoder
+    categorical_hidden: list[int] = field(default_factory=lambda: [64, 32])  # prior and posterior nets
+    hypernet_hidden: list[int] = field(default_factory=lambda: [256, 512])
+    generator_hidden: list[int] = field(default_factory=lambda: [64, 64, 64])
+    rff_frequencies: int = 128  # m: RFF gives 2m features
+    rff_sigma: float = 2.0
+    flow_layers: int = 80  # planar flow T
+    warmup_epochs: int = 200  # epochs with the N(0, I) prior before the flow is trained (original code: 200)
+    point_dropout_alpha: float | None = None  # max dropout rate; None = the largest the encoder allows
+    sample_mode: str = "mixture_mean"  # generation output: pi-weighted mean of the K means, or the argmax component's mean
+    seed: int = 0  # seed of the fixed Fourier frequencies
+    # the original code's deviations from the paper (all off = the paper)
+    fixed_logistic_scale: float | None = None  # original: 0.1; paper: learnable
+    tanh_categorical_logits: bool = False  # original: tanh before the softmax bounds logits to [-1, 1]
+    neighbourhoods_in_fourier_space: bool = False  # original: kNN and offsets in the 256-d RFF space
+    flow_on_detached_posterior: bool = False  # original: after warm-up, KL replaced by -log p_flow(z.detach())
+    frozen_uniform_categorical_prior_epochs: int = 0  # original: 100 (uniform, untrained p(C) for these epochs)
+    weightnet_linear: bool = False  # original: no non-linearity inside the PointConv weight-net
+
+    def validate(self) -> None:
+        for name in ("dim_z", "K", "epochs", "batch_size", "rff_frequencies"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
+                raise ConfigError(f"vamoh.{name}={getattr(self, name)!r}: expected a positive integer")
+        check_positive("vamoh.lr", self.lr)
+        check_positive("vamoh.grad_clip", self.grad_clip)
+        check_positive("vamoh.rff_sigma", self.rff_sigma)
+        for name in ("weightnet_hidden", "neighbours", "centroids", "out_channels", "categorical_hidden", "hypernet_hidden", "generator_hidden"):
+            check_int_list(f"vamoh.{name}", getattr(self, name))
+        if self.flow_layers < 0 or self.warmup_epochs < 0 or self.frozen_uniform_categorical_prior_epochs < 0:
+            raise ConfigError("vamoh.flow_layers, warmup_epochs and frozen_uniform_categorical_prior_epochs must be >= 0")
+        if self.point_dropout_alpha is not None:
+            check_range("vamoh.point_dropout_alpha", self.point_dropout_alpha, 0.0, 1.0)
+        check_choice("vamoh.centroid_method", self.centroid_method, CENTROID_METHODS)
+        check_choice("vamoh.sample_mode", self.sample_mode, SAMPLE_MODES)
+        if self.fixed_logistic_scale is not None:
+            check_positive("vamoh.fixed_logistic_scale", self.fixed_logistic_scale)
+        build_stages(self.centroids, self.neighbours, self.out_channels, self.pool_centroids, self.pool_neighbours)
+
+
+def _preset(**kw: Any) -> VAMoHConfig:
+    return VAMoHConfig(**kw)
+
+
+NO_POOL = dict(pool_neighbours=None, pool_centroids=None)
+PRESETS: dict[str, VAMoHConfig] = {
+    "celebahq64": _preset(),
+    "shapes3d": _preset(dim_z=32, K=5, epochs=600, batch_size=64, lr=1e-4, weightnet_hidden=[16, 16], neighbours=[16, 16, 16],
+                        centroids=[1024, 256, 64], out_channels=[32, 64, 256], categorical_hidden=[32, 32],
+                        hypernet_hidden=[128, 256], generator_hidden=[32, 32], flow_layers=20, **NO_POOL),
+    "polymnist": _preset(dim_z=16, K=4, epochs=600, batch_size=256, lr=1e-3, weightnet_hidden=[16, 16], neighbours=[9, 9, 9],
+                         centroids=[196, 49, 25], out_channels=[32, 32, 32], categorical_hidden=[32, 32],
+                         hypernet_hidden=[16, 32], generator_hidden=[4, 4, 4], flow_layers=3, **NO_POOL),
+    "shapenet": _preset(dim_z=32, K=3, epochs=500, batch_size=22, lr=1e-3, weightnet_hidden=[16, 16, 16, 16], neighbours=[8, 27, 27, 27, 8],
+                        centroids=[4096, 512, 64, 16, 16], out_channels=[32, 64, 128, 256, 16], categorical_hidden=[32, 32],
+                        hypernet_hidden=[256, 512], generator_hidden=[64, 64, 64], flow_layers=40, **NO_POOL),
+    "era5": _preset(dim_z=32, K=3, epochs=600, batch_size=64, lr=1e-4, weightnet_hidden=[16, 16, 16, 16], neighbours=[9, 9, 9, 9, 9],
+                    centroids=[1024, 256, 64, 32, 16], out_channels=[32, 64, 256, 512, 32], categorical_hidden=[32, 32],
+                    hypernet_hidden=[256, 512], generator_hidden=[64, 64, 64], flow_layers=10, **NO_POOL),
+    # shrunken model for tests and smoke runs: any dataset with >= 64 points per sample
+    "tiny": _preset(dim_z=8, K=3, epochs=2, batch_size=16, lr=3e-3, weightnet_hidden=[8], neighbours=[8, 8], centroids=[64, 16],
+                    out_channels=[16, 16], categorical_hidden=[16], hypernet_hidden=[32], generator_hidden=[16, 16],
+                    rff_frequencies=32, flow_layers=2, warmup_epochs=1, **NO_POOL),
+}
+
+
+class CategoricalNet(nn.Module):
+    """MLP on [RFF(x), extra, z] -> K logits, with the first layer split by input part.
+
+    Split so that the RFF part, identical for every sample on a shared grid, is computed once:
+    W [rff; extra; z] = W_rff rff + W_extra extra + W_z z, the same function as one Linear on the
+    concatenation.
+    """
+
+    def __init__(self, rff_dim: int, extra_dim: int, dim_z: int, hidden: list[int], K: int, tanh_logits: bool) -> None:
+        super().__init__()
+        self.parts = (rff_dim, extra_dim, dim_z)
+        dims = [sum(self.parts), *hidden, K]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.tanh_logits = tanh_logits
+
+    def forward(self, rff: Tensor, z: Tensor, extra: Tensor | None = None) -> Tensor:
+        """rff (B or 1, D, R), z (B, dz), extra (B, D, E) or None -> log-probabilities (B, D, K)."""
+        first = self.layers[0]
+        W_rff, W_extra, W_z = first.weight.split(self.parts, dim=1)
+        h = F.linear(rff, W_rff) + F.linear(z, W_z, first.bias)[:, None, :]
+        if extra is not None:
+            h = h + F.linear(extra, W_extra)
+        for layer in self.layers[1:]:
+            h = layer(F.leaky_relu(h, 0.1))
+        if self.tanh_logits:
+            h = torch.tanh(h)
+        return F.log_softmax(h, dim=-1)
+
+
+def categorical_kl(log_q: Tensor, log_p: Tensor) -> Tensor:
+    """KL(q || p) of categoricals given log-probabilities (..., K) -> (...)."""
+    return (log_q.exp() * (log_q - log_p)).sum(-1)
+
+
+def max_dropout_alpha(centroids: list[int], num_points: int) -> float:
+    """Largest point-dropout rate that keeps at least as many points as the first subsampling layer's centroids.
+
+    A first layer asking for at least as many centroids as there are points (CelebA-HQ: 4096 of
+    4096) keeps every observed point, so the bound comes from the first layer that subsamples.
+    """
+    for m in centroids:
+        if m < num_points:
+            return max(0.0, 1.0 - m / num_points)
+    return 0.0
+
+
+@register_model
+class VAMoH(FunctionModel):
+    model_name = "vamoh"
+    config_class = VAMoHConfig
+    presets = PRESETS
+    can_reconstruct = True
+
+    def __init__(self, config: VAMoHConfig, info: DataInfo) -> None:
+        super().__init__(config, info)
+        c = config
+        self.rff = RandomFourierFeatures(info.coord_dim, c.rff_frequencies, c.rff_sigma, seed=c.seed)
+        R = self.rff.out_dim
+        enc_coord_dim = R if c.neighbourhoods_in_fourier_space else info.coord_dim
+        stages = build_stages(c.centroids, c.neighbours, c.out_channels, c.pool_centroids, c.pool_neighbours)
+        self.encoder = PointConvEncoder(stages, info.feature_dim, enc_coord_dim, c.weightnet_hidden, c.dim_z,
+                                        c.centroid_method, c.weightnet_linear)
+        self.layout = GeneratorLayout([R, *c.generator_hidden, info.feature_dim])
+        self.hypernets = HyperNetworks(c.K, c.dim_z, c.hypernet_hidden, self.layout.num_params)
+        self.prior_c = CategoricalNet(R, 0, c.dim_z, c.categorical_hidden, c.K, c.tanh_categorical_logits)
+        self.posterior_c = CategoricalNet(R, info.feature_dim, c.dim_z, c.categorical_hidden, c.K, c.tanh_categorical_logits)
+        self.likelihood = make_likelihood(info.likelihood, info.feature_dim, c.fixed_logistic_scale)
+        self.flow = PlanarFlowPrior(c.dim_z, c.flow_layers)
+        # set when the warm-up ends: from then on the flow is the prior (and is what sample() draws from)
+        self.register_buffer("flow_active", torch.tensor(False))
+        num_points = 4096 if info.kind == "voxels" else math.prod(info.grid_shape)
+        bound = max_dropout_alpha(c.centroids, num_points)
+        self.dropout_alpha = bound if c.point_dropout_alpha is None else min(c.point_dropout_alpha, bound)
+
+    # ------------------------------------------------------------------ pieces
+    def encode(self, coords: Tensor, features: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """q(z | X, Y): mean, logvar (B, dim_z) from the observed points."""
+        enc_coords = self.rff(coords) if self.config.neighbourhoods_in_fourier_space else coords
+        return self.encoder(enc_coords, features, mask)
+
+    def _shared_rff(self, coords: Tensor) -> Tensor:
+        """RFF of the coordinates: (1, D, R) when every sample shares them, else (B, D, R)."""
+        if coords.shape[0] > 1 and bool((coords == coords[:1]).all()):
+            coords = coords[:1]
+        return self.rff(coords)
+
+    def decode(self, z: Tensor, rff: Tensor) -> Tensor:
+        """Raw generator outputs (B, D, K, f) of the K hypergenerators at the points whose RFF are ``rff``."""
+        return run_generators(self.layout, self.hypernets(z), rff)
+
+    def log_prior_c(self, rff: Tensor, z: Tensor, uniform: bool = False) -> Tensor:
+        if uniform:
+            B, D = z.shape[0], rff.shape[1]
+            return torch.full((B, D, self.config.K), -math.log(self.config.K), device=z.device)
+        return self.prior_c(rff, z)
+
+    # ------------------------------------------------------------------ ELBO
+    def elbo(self, batch: PointCloudBatch, epoch: int = 10**9, sample_z: bool = True) -> dict[str, Tensor]:
+        """The three ELBO terms per sample (B,), summed over observed points, and their sum.
+
+        Returns dict(elbo, rec, kl_z, kl_c). ``epoch`` selects the warm-up behaviours.
+        """
+        c = self.config
+        coords, y, mask = batch.coords, batch.features, batch.mask
+        shared_mask = bool((mask == mask[:1]).all())
+        if shared_mask and not bool(mask.all()):
+            # the same points are observed in every sample: drop the others once (the loss ignores them anyway)
+            keep = mask[0].nonzero().squeeze(1)
+            coords, y, mask = coords[:, keep], y[:, keep], None
+        elif shared_mask:
+            mask = None
+        mean, logvar = self.encode(coords, y, mask)
+        z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if sample_z else mean
+        rff = self._shared_rff(coords)
+        h = self.decode(z, rff)  # (B, D, K, f)
+        log_px = self.likelihood.log_prob(h, y[:, :, None, :].expand_as(h))  # (B, D, K)
+        log_q_c = self.posterior_c(rff, z, y)  # (B, D, K)
+        uniform_prior = epoch < c.frozen_uniform_categorical_prior_epochs
+        log_p_c = self.log_prior_c(rff, z, uniform_prior)
+        w = None if mask is None else mask.float()
+        rec_d = (log_q_c.exp() * log_px).sum(-1)  # (B, D)
+        klc_d = categorical_kl(log_q_c, log_p_c)
+        rec = rec_d.sum(1) if w is None else (rec_d * w).sum(1)
+        kl_c = klc_d.sum(1) if w is None else (klc_d * w).sum(1)
+        in_warmup = epoch < c.warmup_epochs or c.flow_layers == 0
+        if in_warmup:
+            kl_z = gaussian_kl_standard(mean, logvar)
+        elif c.flow_on_detached_posterior:
+            # original code: the flow fits detached posterior samples; the encoder gets no KL gradient
+            kl_z = -self.flow.log_prob(z.detach())
+        else:
+            # paper: Monte Carlo KL through the same reparameterised sample
+            kl_z = gaussian_log_prob(z, mean, logvar) - self.flow.log_prob(z)
+        return {"elbo": rec - kl_z - kl_c, "rec": rec, "kl_z": kl_z, "kl_c": kl_c}
+
+    # ------------------------------------------------------------------ training
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"adam": torch.optim.Adam(self.parameters(), lr=self.config.lr)}
+
+    def point_dropout(self, batch: PointCloudBatch) -> PointCloudBatch:
+        """Drop a uniformly random subset of floor(r D) points, r ~ U(0, alpha), the same mask for the whole batch.
+
+        An exact count (rather than independent coin flips) guarantees the bound on the remaining
+        points; each point is still dropped with probability r.
+        """
+        if self.dropout_alpha <= 0:
+            return batch
+        D = batch.num_points
+        r = float(torch.rand(()) * self.dropout_alpha)
+        n_drop = int(r * D)
+        if n_drop == 0:
+            return batch
+        keep = torch.ones(D, dtype=torch.bool)
+        keep[torch.randperm(D)[:n_drop]] = False
+        return batch.with_mask(batch.mask & keep.to(batch.mask.device)[None, :])
+
+    def training_step(self, batch: PointCloudBatch, optimizers: dict[str, torch.optim.Optimizer], step: int, epoch: int = 0) -> dict[str, float]:
+        c = self.config
+        if epoch >= c.warmup_epochs and c.flow_layers > 0 and not bool(self.flow_active):
+            self.flow_active.fill_(True)
+        opt = optimizers["adam"]
+        batch = self.point_dropout(batch)
+        terms = self.elbo(batch, epoch)
+        loss = -terms["elbo"].mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters(), c.grad_clip)
+        out = {"loss": float(loss.detach())}
+        if not math.isfinite(out["loss"]):
+            return out  # the trainer stops on it; do not step into NaN weights
+        opt.step()
+        out.update({k: float(v.mean()) for k, v in terms.items()})
+        out["grad_norm"] = float(grad_norm)
+        return out
+
+    # ------------------------------------------------------------------ generation & inference
+    def _features_from_outputs(self, h: Tensor, log_pi: Tensor, mode: str) -> Tensor:
+        """Raw outputs (B, Q, K, f) and mixture log-weights (B, Q, K) -> features (B, Q, f) in the data range."""
+        means = self.likelihood.mean(h)
+        if mode == "argmax":
+            k = log_pi.argmax(-1)  # (B, Q)
+            return torch.gather(means, 2, k[:, :, None, None].expand(-1, -1, 1, means.shape[-1])).squeeze(2)
+        return (log_pi.exp()[..., None] * means).sum(2)
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        if bool(self.flow_active):
+            return self.flow.sample(n, self.device, generator)
+        return torch.randn(n, self.config.dim_z, device=self.device, generator=generator)
+
+    @torch.no_grad()
+    def sample(self, n: int, coords: Tensor, generator: torch.Generator | None = None, z: Tensor | None = None) -> Tensor:
+        """n functions from the prior at coords (Q, c) -> features (n, Q, f). Pass ``z`` to reuse latents (1x vs 2x)."""
+        z = self.sample_z(n, generator) if z is None else z.to(self.device)
+        rff = self.rff(coords.to(self.device))[None]
+        h = self.decode(z, rff)
+        return self._features_from_outputs(h, self.prior_c(rff, z), self.config.sample_mode)
+
+    def _posterior_mixture(self, observed: PointCloudBatch, query_coords: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """z = posterior mean; log pi at the query points: posterior where observed, prior elsewhere.
+
+        Returns (z (B, dz), rff of queries (1 or B, Q, R), log_pi (B, Q, K)). The posterior q(c | x, y, z)
+        needs y, so it can be used only at query points that are observed points; ``query_coords``
+        None means the observed batch's own coordinates.
+        """
+        observed = observed.to(self.device)
+        mask = observed.mask
+        mean, _ = self.encode(observed.coords, observed.features, None if bool(mask.all()) else mask)
+        z = mean
+        if query_coords is None:
+            rff = self._shared_rff(observed.coords)
+            log_prior = self.prior_c(rff, z)
+            log_post = self.posterior_c(rff, z, observed.features)
+            log_pi = torch.where(mask[:, :, None], log_post, log_prior)
+            return z, rff, log_pi
+        q = query_coords.to(self.device)
+        rff = self.rff(q if q.dim() == 3 else q[None])
+        return z, rff, self.prior_c(rff, z)
+
+    @torch.no_grad()
+    def reconstruct(self, observed: PointCloudBatch, query_coords: Tensor | None = None) -> Tensor:
+        """Features (B, Q, f) at query_coords ((Q, c), (B, Q, c), or None = the batch's own points)."""
+        z, rff, log_pi = self._posterior_mixture(observed, query_coords)
+        h = self.decode(z, rff)
+        return self._features_from_outputs(h, log_pi, "mixture_mean")
+
+    @torch.no_grad()
+    def mixture_maps(self, observed: PointCloudBatch, query_coords: Tensor | None = None) -> dict[str, Tensor]:
+        """Entropy H(c_d) (B, Q) and most probable component (B, Q) of the mixture weights (paper Fig. 10, 25)."""
+        _, _, log_pi = self._posterior_mixture(observed, query_coords)
+        entropy = -(log_pi.exp() * log_pi).sum(-1)
+        return {"entropy": entropy, "segmentation": log_pi.argmax(-1)}

@@ -1,0 +1,1 @@
+"""Building blocks of VAMoH, shared with the baselines (Fourier features, PointConv)."""

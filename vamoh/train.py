@@ -1,0 +1,189 @@
+"""Training loop shared by every model in the registry.
+
+Deterministic data order (a function of seed and epoch), atomic checkpoints holding the model and
+optimizer states, the resolved config, the step and all RNG states, so that resuming from a
+checkpoint on CPU gives exactly the run that was never interrupted. A non-finite loss stops the
+run with a clear error and leaves the last good checkpoint in place.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from tqdm.auto import tqdm
+
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checks import CheckpointError, ConfigError, TrainingDivergedError
+from .config import to_dict
+from .interface import DataInfo, FunctionModel, get_model_class
+from .pointcloud import PointCloudBatch
+
+
+class BatchSource(Protocol):
+    """What the trainer needs from a dataset (vamoh.data's FunctionDataset satisfies it)."""
+
+    def __len__(self) -> int: ...
+
+    def batch(self, indices: torch.Tensor, points: int | None = None, generator: torch.Generator | None = None) -> PointCloudBatch: ...
+
+
+@dataclass
+class TrainConfig:
+    """How long and where to train; the model's own config holds its optimisation hyperparameters."""
+
+    epochs: int | None = None  # None: the model config's epochs
+    max_steps: int | None = None  # stop after this many steps in total (overrides epochs when smaller)
+    batch_size: int | None = None  # None: the model config's batch_size
+    points_per_sample: int | None = None  # random subset of points per batch (voxels: 4096); None: all
+    seed: int = 0
+    device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
+    checkpoint_every: int = 200  # steps between checkpoints (and at the end)
+    log_every: int = 10  # steps between history rows
+    progress: bool = True  # tqdm progress bar
+
+    def validate(self) -> None:
+        for name in ("epochs", "max_steps", "batch_size", "points_per_sample"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v <= 0):
+                raise ConfigError(f"train.{name}={v!r}: expected a positive integer or null")
+        if self.checkpoint_every <= 0 or self.log_every <= 0:
+            raise ConfigError("train.checkpoint_every and train.log_every must be positive")
+        resolve_device(self.device)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"train.device={name!r}: expected 'auto', 'cpu' or 'cuda[:N]'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={name!r} but no CUDA device is available; use 'auto' or 'cpu'")
+    return dev
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The sample order of one epoch: a permutation that depends only on (seed, epoch)."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def checkpoint_payload(model: FunctionModel, optimizers: dict[str, torch.optim.Optimizer], step: int, extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "model_name": model.model_name,
+        "model_config": to_dict(model.config),
+        "data_info": asdict(model.info),
+        "model_state": model.state_dict(),
+        "optimizer_states": {k: o.state_dict() for k, o in optimizers.items()},
+        "step": step,
+        "rng": rng_state(),
+        **extra,
+    }
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[FunctionModel, dict[str, Any]]:
+    """Rebuild a model from a checkpoint alone (config and data info are inside)."""
+    from .config import from_dict
+
+    payload = load_checkpoint(path)
+    cls = get_model_class(payload["model_name"])
+    info = payload["data_info"]
+    info = DataInfo(**{**info, "grid_shape": tuple(info["grid_shape"])})
+    model = cls(from_dict(cls.config_class, payload["model_config"], where=f"{path}:model_config"), info)
+    try:
+        model.load_state_dict(payload["model_state"])
+    except RuntimeError as err:
+        raise CheckpointError(f"checkpoint {path} does not match its model config: {err}") from None
+    return model.to(device), payload
+
+
+class Trainer:
+    """Train ``model`` on ``data``, checkpointing to ``checkpoint_path``; resumes when that file exists."""
+
+    def __init__(self, model: FunctionModel, data: BatchSource, config: TrainConfig, checkpoint_path: str | Path,
+                 on_log: Callable[[int, dict[str, float]], None] | None = None) -> None:
+        config.validate()
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.model = model.to(self.device)
+        self.data = data
+        self.path = Path(checkpoint_path)
+        self.on_log = on_log
+        self.batch_size = min(config.batch_size or getattr(model.config, "batch_size", 32), len(data))
+        self.steps_per_epoch = max(1, len(data) // self.batch_size)
+        epochs = config.epochs or getattr(model.config, "epochs", 1)
+        self.total_steps = epochs * self.steps_per_epoch
+        if config.max_steps is not None:
+            self.total_steps = min(self.total_steps, config.max_steps) if config.epochs else config.max_steps
+        self.optimizers = model.make_optimizers()
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self.last_good_step: int | None = None
+
+    def _resume(self) -> None:
+        payload = load_checkpoint(self.path, map_location=self.device)
+        if payload["model_name"] != self.model.model_name:
+            raise CheckpointError(f"checkpoint {self.path} is a {payload['model_name']} model, not {self.model.model_name}")
+        if payload["model_config"] != to_dict(self.model.config):
+            changed = sorted(k for k, v in to_dict(self.model.config).items() if payload["model_config"].get(k) != v)
+            raise CheckpointError(f"checkpoint {self.path} was trained with another config (keys differ: {changed}); "
+                                  "delete it or restore the old config")
+        self.model.load_state_dict(payload["model_state"])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(payload["optimizer_states"][name])
+        self.step = int(payload["step"])
+        self.history = list(payload.get("history", []))
+        set_rng_state(payload["rng"])
+        self.last_good_step = self.step
+
+    def save(self) -> None:
+        save_checkpoint(self.path, checkpoint_payload(self.model, self.optimizers, self.step,
+                                                      {"history": self.history, "train_config": asdict(self.config)}))
+        self.last_good_step = self.step
+
+    def batch_for_step(self, step: int) -> tuple[PointCloudBatch, int]:
+        epoch, i = divmod(step, self.steps_per_epoch)
+        order = epoch_order(len(self.data), self.config.seed, epoch)
+        idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+        g = torch.Generator().manual_seed(self.config.seed * 7_919 + step)
+        return self.data.batch(idx, self.config.points_per_sample, g), epoch
+
+    def fit(self) -> list[dict[str, float]]:
+        if self.path.exists():
+            self._resume()
+        else:
+            torch.manual_seed(self.config.seed)
+        self.model.train()
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.config.progress,
+                   desc=f"{self.model.model_name}", dynamic_ncols=True)
+        t0 = time.perf_counter()
+        while self.step < self.total_steps:
+            batch, epoch = self.batch_for_step(self.step)
+            metrics = self.model.training_step(batch.to(self.device), self.optimizers, self.step, epoch)
+            bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+            if bad:
+                bar.close()
+                where = f"the last good checkpoint {self.path} (step {self.last_good_step})" if self.last_good_step is not None else "no checkpoint was written yet"
+                raise TrainingDivergedError(f"{self.model.model_name}: non-finite {bad} at step {self.step} (epoch {epoch}); "
+                                            f"stopped without saving, {where} is kept")
+            self.step += 1
+            if self.step % self.config.log_every == 0 or self.step == self.total_steps:
+                row = {"step": self.step, "epoch": epoch, "seconds": time.perf_counter() - t0, **metrics}
+                self.history.append(row)
+                if self.on_log:
+                    self.on_log(self.step, metrics)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if k in ("loss", "elbo", "rec", "kl_z", "kl_c", "loss_d", "loss_g", "mse")}, refresh=False)
+            bar.update(1)
+            if self.step % self.config.checkpoint_every == 0 or self.step == self.total_steps:
+                self.save()
+        bar.close()
+        if not self.path.exists():
+            self.save()
+        return self.history
