@@ -98,8 +98,9 @@ class FunctionModel(nn.Module, ABC):
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _REGISTRY: dict[str, type[FunctionModel]] = {}
-# Modules that register a model when imported; the registry imports them on first use.
-_PLUGIN_MODULES = ("vamoh.model", "baselines.gasp.model", "baselines.functa.model")
+# Where each model lives; importing the module registers it. Imported on first use, one at a time,
+# so a model's heavy or missing dependencies never affect the others.
+_PLUGIN_MODULES = {"vamoh": "vamoh.model", "gasp": "baselines.gasp.model", "functa": "baselines.functa.model"}
 
 
 def register_model(cls: type[FunctionModel]) -> type[FunctionModel]:
@@ -113,24 +114,28 @@ def register_model(cls: type[FunctionModel]) -> type[FunctionModel]:
     return cls
 
 
-def _load_plugins() -> None:
-    for module in _PLUGIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:  # a real missing dependency, not an absent plugin
-                raise
+def _load_plugin(name: str) -> None:
+    if name in _REGISTRY or name not in _PLUGIN_MODULES:
+        return
+    module = _PLUGIN_MODULES[name]
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name != module:  # a real missing dependency, not an absent plugin
+            raise
 
 
 def available_models() -> list[str]:
-    _load_plugins()
+    """Every registered model name (the workflow's and the CLI's choices)."""
+    for name in _PLUGIN_MODULES:
+        _load_plugin(name)
     return sorted(_REGISTRY)
 
 
 def get_model_class(name: str) -> type[FunctionModel]:
-    _load_plugins()
+    _load_plugin(name)
     if name not in _REGISTRY:
-        raise ConfigError(f"model={name!r} is not one of {sorted(_REGISTRY)}")
+        raise ConfigError(f"model={name!r} is not one of {available_models()}")
     return _REGISTRY[name]
 
 

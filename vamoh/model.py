@@ -283,7 +283,10 @@ class VAMoH(FunctionModel):
         if not math.isfinite(out["loss"]):
             return out  # the trainer stops on it; do not step into NaN weights
         opt.step()
-        out.update({k: float(v.mean()) for k, v in terms.items()})
+        out.update({k: float(v.detach().mean()) for k, v in terms.items()})
+        # the sums run over the observed points, whose number point dropout changes every step:
+        # the per-point ELBO is the figure comparable across steps
+        out["elbo_per_point"] = out["elbo"] / float(batch.mask[0].sum())
         out["grad_norm"] = float(grad_norm)
         return out
 

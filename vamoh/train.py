@@ -25,6 +25,9 @@ from .interface import DataInfo, FunctionModel, get_model_class
 from .pointcloud import PointCloudBatch
 
 
+RESUMABLE_KEYS = frozenset({"epochs"})  # config keys a resumed run may change
+
+
 class BatchSource(Protocol):
     """What the trainer needs from a dataset (vamoh.data's FunctionDataset satisfies it)."""
 
@@ -131,8 +134,11 @@ class Trainer:
         payload = load_checkpoint(self.path, map_location=self.device)
         if payload["model_name"] != self.model.model_name:
             raise CheckpointError(f"checkpoint {self.path} is a {payload['model_name']} model, not {self.model.model_name}")
-        if payload["model_config"] != to_dict(self.model.config):
-            changed = sorted(k for k, v in to_dict(self.model.config).items() if payload["model_config"].get(k) != v)
+        # the training budget may grow between runs (train longer); anything else must match
+        now = {k: v for k, v in to_dict(self.model.config).items() if k not in RESUMABLE_KEYS}
+        then = {k: v for k, v in payload["model_config"].items() if k not in RESUMABLE_KEYS}
+        if now != then:
+            changed = sorted(k for k in now.keys() | then.keys() if now.get(k) != then.get(k))
             raise CheckpointError(f"checkpoint {self.path} was trained with another config (keys differ: {changed}); "
                                   "delete it or restore the old config")
         self.model.load_state_dict(payload["model_state"])
@@ -179,7 +185,7 @@ class Trainer:
                 self.history.append(row)
                 if self.on_log:
                     self.on_log(self.step, metrics)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if k in ("loss", "elbo", "rec", "kl_z", "kl_c", "loss_d", "loss_g", "mse")}, refresh=False)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if k in ("loss", "elbo_per_point", "rec", "kl_z", "kl_c", "loss_d", "loss_g", "mse")}, refresh=False)
             bar.update(1)
             if self.step % self.config.checkpoint_every == 0 or self.step == self.total_steps:
                 self.save()

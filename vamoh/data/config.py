@@ -41,7 +41,7 @@ class DataConfig:
     def validate(self) -> None:
         from .registry import DATASETS  # the registry imports the dataset modules, which import this one
 
-        check_choice("data.name", self.name, DATASETS)
+        check_choice("data.name", self.name, sorted(DATASETS))
         check_choice("data.source", self.source, SOURCES)
         check_choice("data.modality", self.modality, MODALITIES)
         check_choice("data.resize_library", self.resize_library, RESIZE_LIBRARIES)

@@ -78,9 +78,17 @@ def check_array(what: str, arr: np.ndarray | torch.Tensor, shape: tuple[int | No
         shown = tuple("N" if e is None else e for e in shape)
         raise DataError(f"{what}: shape {found}, expected {shown}")
     if dtypes is not None:
-        kind = np.dtype(str(arr.dtype).replace("torch.", "")).kind if isinstance(arr, torch.Tensor) else arr.dtype.kind
+        kind = _tensor_kind(arr) if isinstance(arr, torch.Tensor) else arr.dtype.kind
         if kind not in dtypes:
             raise DataError(f"{what}: dtype {arr.dtype}, expected {' or '.join(_KIND_NAMES[k] for k in dtypes)}")
+
+
+def _tensor_kind(t: torch.Tensor) -> str:
+    if t.dtype == torch.bool:
+        return "b"
+    if t.is_floating_point():
+        return "f"
+    return "u" if t.dtype == torch.uint8 else "i"
 
 
 _KIND_NAMES = {"u": "unsigned integer (uint8)", "f": "floating point", "b": "bool", "i": "integer"}

@@ -105,8 +105,9 @@ def metric_entry(values: Any, *, n: int | None = None, **extra: Any) -> dict[str
 
     arr = np.asarray(values, dtype=np.float64).reshape(-1)
     check(arr.size > 0, "metric_entry: no values", DataError)
-    mean = float(arr.mean())
-    std = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+    with np.errstate(invalid="ignore"):  # inf values (perfect PSNR) give mean inf, std nan -> null
+        mean = float(arr.mean())
+        std = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
     return {"mean": mean, "std": std, "n": int(n if n is not None else arr.size), "values": [float(v) for v in arr], **extra}
 
 

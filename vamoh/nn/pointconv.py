@@ -76,8 +76,10 @@ def stratified_sampling(coords: Tensor, m: int, mask: Tensor | None = None, gene
     n_obs = mask.sum(1)  # (B,)
     order = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices  # observed first, in index order
     u = torch.rand(B, m, generator=generator, device="cpu").to(coords.device)
-    edges = torch.arange(m, device=coords.device)[None, :].float()
-    pos = ((edges + u) * n_obs[:, None].float() / m).long().clamp(max=N - 1)
+    i = torch.arange(m + 1, device=coords.device)[None, :]
+    edges = torch.div(i * n_obs[:, None], m, rounding_mode="floor")  # (B, m+1) integer stratum bounds, disjoint
+    start, width = edges[:, :-1], (edges[:, 1:] - edges[:, :-1]).clamp(min=1)
+    pos = (start + (u * width).long().clamp(max=width - 1)).clamp(max=N - 1)
     return torch.gather(order, 1, pos)
 
 

@@ -1,0 +1,40 @@
+"""Tiny datasets made in the tests (shared by several test files)."""
+
+from __future__ import annotations
+
+import torch
+
+from vamoh.interface import DataInfo
+from vamoh.pointcloud import PointCloudBatch, grid_coordinates
+
+
+class BlobImages:
+    """N images (H x H, RGB in [0, 1]) of one coloured disc on a background of the complementary colour.
+
+    The disc's centre and colour are random (seeded): a family of functions with 5 degrees of
+    freedom that a small VAMoH can learn in a few hundred steps.
+    """
+
+    def __init__(self, n: int = 64, size: int = 16, seed: int = 0) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.coords = grid_coordinates((size, size))
+        self.grid_shape = (size, size)
+        centre = torch.rand(n, 1, 2, generator=g) * 1.2 - 0.6
+        colour = torch.rand(n, 1, 3, generator=g)
+        inside = ((self.coords[None] - centre) ** 2).sum(-1, keepdim=True) < 0.15
+        self.features = torch.where(inside, colour, 1 - colour)
+        # quantise to the 256 levels the discretized logistic models
+        self.features = torch.round(self.features * 255) / 255
+        self.info = DataInfo(2, 3, "discretized_logistic", self.grid_shape, "image")
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def batch(self, indices, points=None, generator=None) -> PointCloudBatch:
+        f = self.features[indices]
+        B, D = f.shape[:2]
+        coords = self.coords[None].expand(B, -1, -1)
+        if points is not None:
+            keep = torch.randperm(D, generator=generator)[:points]
+            return PointCloudBatch(coords[:, keep], f[:, keep], torch.ones(B, points, dtype=torch.bool), ())
+        return PointCloudBatch(coords, f, torch.ones(B, D, dtype=torch.bool), self.grid_shape)

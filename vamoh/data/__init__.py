@@ -1,0 +1,34 @@
+"""The suite's data layer: a registry of the five datasets, their real formats and offline stand-ins.
+
+    cfg = DataConfig(name="polymnist")            # or make_config({...}) from YAML
+    splits = load_dataset(cfg, cache_dir)         # {"train", "val", "test"}: FunctionDataset
+    batch = splits["train"].batch([0, 1, 2])      # PointCloudBatch (B, D, c) / (B, D, f)
+
+Stand-ins are labelled as such (``dataset.is_standin``, ``dataset.label``); see docs/datasets.md.
+"""
+
+from .cache import CACHE_VERSION, cache_path, load_dataset, load_prepared, prepare, read_meta
+from .config import DataConfig, make_config
+from .dataset import FunctionDataset
+from .era5 import to_kelvin
+from .registry import DATASETS, get_spec, write_real_format
+from .spec import SPLITS, DatasetSpec, RawSplits
+
+__all__ = [
+    "CACHE_VERSION",
+    "DATASETS",
+    "SPLITS",
+    "DataConfig",
+    "DatasetSpec",
+    "FunctionDataset",
+    "RawSplits",
+    "cache_path",
+    "get_spec",
+    "load_dataset",
+    "load_prepared",
+    "make_config",
+    "prepare",
+    "read_meta",
+    "to_kelvin",
+    "write_real_format",
+]

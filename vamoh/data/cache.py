@@ -1,0 +1,185 @@
+"""Materialise a dataset once into a versioned, checksummed cache file, and load it back.
+
+``prepare`` writes ``{cache_dir}/{name}-{source}-v{CACHE_VERSION}-{config hash}.npz`` and, beside
+it, ``<same>.npz.json`` with its sha256, size and the recorded facts. The sidecar is written last
+and is the mark of a finished cache: an interrupted run leaves at most a stray temporary file (or
+an npz without sidecar, which the next call rebuilds). Both files are written atomically (temp file
+in the same directory, fsync, os.replace), and a lock file serialises concurrent preparers.
+
+The cache key is the data config (minus keys that do not change the arrays) and, for real data,
+the resolved path; changes inside the real files are not detected: delete the cache to re-read.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..checks import DataError
+from ..config import to_dict
+from ..io import atomic_write, atomic_write_json
+from .config import DataConfig, make_config
+from .dataset import FunctionDataset
+from .registry import build, get_spec
+from .spec import SPLITS
+
+CACHE_VERSION = 1
+DEFAULT_CACHE_DIR = "data_cache"  # relative to the working directory; overridden by $VAMOH_DATA_CACHE
+_NOT_IN_KEY = ("train_points",)  # config keys that do not change the cached arrays
+
+
+def config_key(cfg: DataConfig) -> dict[str, Any]:
+    key = {k: v for k, v in to_dict(cfg).items() if k not in _NOT_IN_KEY}
+    if cfg.source == "real":
+        key["path"] = str(Path(cfg.path).resolve())
+    key["cache_version"] = CACHE_VERSION
+    return key
+
+
+def cache_path(cfg: DataConfig, cache_dir: str | Path) -> Path:
+    digest = hashlib.sha256(json.dumps(config_key(cfg), sort_keys=True).encode()).hexdigest()[:12]
+    return Path(cache_dir) / f"{cfg.name}-{cfg.source}-v{CACHE_VERSION}-{digest}.npz"
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    lock = path.with_name(path.name + ".lock")
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _is_complete(path: Path) -> bool:
+    side = _sidecar(path)
+    if not (path.is_file() and side.is_file()):
+        return False
+    try:
+        record = json.loads(side.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return record.get("bytes") == path.stat().st_size
+
+
+def prepare(cfg: DataConfig | dict[str, Any], cache_dir: str | Path | None = None) -> Path:
+    """Build the dataset once and return its cache file; later calls return the same path at once."""
+    cfg = make_config(cfg)
+    cache_dir = Path(cache_dir or os.environ.get("VAMOH_DATA_CACHE", DEFAULT_CACHE_DIR))
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_path(cfg, cache_dir)
+    if _is_complete(path):
+        return path
+    with _locked(path):
+        if _is_complete(path):  # another process finished it while we waited
+            return path
+        raw, facts = build(cfg)
+        arrays: dict[str, np.ndarray] = {}
+        for split in SPLITS:
+            arrays[split] = raw.arrays[split]
+            if split in raw.labels:
+                arrays[f"{split}_labels"] = raw.labels[split]
+        for key, value in raw.extra.items():
+            arrays[f"extra_{key}"] = value
+        meta = {
+            "cache_version": CACHE_VERSION,
+            "name": cfg.name,
+            "source": cfg.source,
+            "config": to_dict(cfg),
+            "sizes": raw.sizes(),
+            **facts,
+            "details": raw.meta,
+        }
+        # The meta travels inside the npz too, so the file alone still says what it holds.
+        arrays["meta_json"] = np.array(json.dumps(meta, sort_keys=True, default=_json_default))
+        atomic_write(path, lambda f: np.savez(f, **arrays))
+        atomic_write_json(_sidecar(path), {"sha256": sha256_file(path), "bytes": path.stat().st_size, "file": path.name, "meta": json.loads(str(arrays["meta_json"]))})
+    return path
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """The facts recorded beside a cache file (label, is_standin, sizes, config, build time)."""
+    side = _sidecar(Path(path))
+    if not side.is_file():
+        raise DataError(f"cache file {path}: its checksum record {side} is missing; delete the cache file and run prepare again")
+    try:
+        return json.loads(side.read_text())["meta"]
+    except (json.JSONDecodeError, KeyError) as err:
+        raise DataError(f"checksum record {side} is unreadable ({err}); delete it and the cache file, then run prepare again") from None
+
+
+def load_prepared(path: str | Path, train_points: int | None = None) -> dict[str, FunctionDataset]:
+    """The splits of a cache file written by ``prepare``: {"train", "val", "test"} (val may be empty).
+
+    Verifies the sha256 first; a corrupt or truncated cache is a ``DataError`` naming the file.
+    ``train_points``: points per training batch (None = the dataset's default, 0 = every point).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"prepared data cache not found: {path} (run prepare first)")
+    side = _sidecar(path)
+    if not side.is_file():
+        raise DataError(f"cache file {path}: its checksum record {side} is missing; delete the cache file and run prepare again")
+    try:
+        record = json.loads(side.read_text())
+        expected = record["sha256"]
+    except (json.JSONDecodeError, KeyError) as err:
+        raise DataError(f"checksum record {side} is unreadable ({err}); delete it and the cache file, then run prepare again") from None
+    found = sha256_file(path)
+    if found != expected:
+        raise DataError(f"cache file {path} is corrupt: sha256 {found[:16]}..., expected {expected[:16]}... (recorded in {side.name}); delete it and run prepare again")
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta_json"]))
+        if meta.get("cache_version") != CACHE_VERSION:
+            raise DataError(f"cache file {path}: version {meta.get('cache_version')}, expected {CACHE_VERSION}; run prepare again")
+        spec = get_spec(meta["name"])
+        extra = {k[len("extra_") :]: z[k] for k in z.files if k.startswith("extra_")}
+        out = {}
+        for split in SPLITS:
+            out[split] = FunctionDataset(
+                spec,
+                z[split],
+                is_standin=meta["is_standin"],
+                label=meta["label"],
+                split=split,
+                labels=z[f"{split}_labels"] if f"{split}_labels" in z.files else None,
+                latitude=extra.get("latitude"),
+                longitude=extra.get("longitude"),
+                train_points=train_points,
+                meta=meta,
+            )
+    return out
+
+
+def load_dataset(cfg: DataConfig | dict[str, Any], cache_dir: str | Path | None = None) -> dict[str, FunctionDataset]:
+    """``prepare`` then ``load_prepared``: the splits {"train", "val", "test"} of the configured dataset."""
+    cfg = make_config(cfg)
+    return load_prepared(prepare(cfg, cache_dir), train_points=cfg.train_points)

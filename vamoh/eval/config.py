@@ -1,0 +1,69 @@
+"""Typed evaluation config (the ``eval:`` section of a run config), with a comment on each default.
+
+Build it from a YAML dict with ``eval_config_from_dict``; unknown keys and wrong types are refused
+with the key named (``eval.<key>``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..checks import ConfigError, check, check_choice, check_positive
+from ..config import from_dict
+
+FEATURE_EXTRACTORS = ("suite", "inception-v3-compat")
+INCEPTION_WEIGHTS_KEY = "eval.inception_weights"
+SUITE_WEIGHTS_KEY = "eval.suite_extractor_weights"
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    # "suite": the autoencoder trained on the dataset's train split (offline default; numbers compare
+    # models with each other only). "inception-v3-compat": the paper's extractor; needs its weights file.
+    feature_extractor: str = "suite"
+    # Local copy of torch-fidelity's Inception weights; None = look in the torch hub cache
+    # (<torch hub dir>/checkpoints/weights-inception-2015-12-05-6726825d.pth). Never downloaded.
+    inception_weights: str | None = None
+    # Weights of the suite extractor; None = <cache_root>/extractors/<dataset>.pt (trained on first use).
+    suite_extractor_weights: str | None = None
+    cache_root: str = "results/eval_cache"  # real-set features/statistics (torch-fidelity cache) + extractors
+    # Generated images per set. 10,000 per set x 5 sets (see docs/evaluation.md for why not 50,000).
+    num_samples: int = 10000
+    num_sets: int = 5  # independent generated sets; metrics are reported as mean +- std over them
+    max_real: int = 0  # 0 = the whole real split; >0 = a seeded subset of that size (demo runs)
+    batch_size: int = 64  # sampling and feature-extraction batch size
+    kid_subset_size: int = 1000  # torch-fidelity's default; clipped to the smaller set size
+    kid_subsets: int = 100  # torch-fidelity's default
+    prc_neighborhood: int = 3  # k of improved precision/recall (the paper's k = 3)
+    prc_batch_size: int = 2000  # rows of the k-NN distance matrix held at once (memory: rows x N_real x 4 bytes)
+    extractor_epochs: int = 20  # suite extractor training passes
+    extractor_feature_dim: int = 64  # suite extractor feature dimension
+    extractor_seed: int = 0  # suite extractor init/shuffle seed
+    timing_repeats: int = 50  # >= 50 interleaved repeats per candidate
+    timing_warmup: int = 5  # untimed calls per candidate before measuring
+    timing_batch_sizes: tuple[int, ...] = (1, 16)  # batch size 1 and one batched size
+    completion_batches: int = 4  # test batches used for completion PSNR
+    device: str = "auto"  # "auto" = cuda when available, else cpu
+
+    def __post_init__(self) -> None:
+        check_choice("eval.feature_extractor", self.feature_extractor, FEATURE_EXTRACTORS)
+        for name in ("num_samples", "num_sets", "batch_size", "kid_subset_size", "kid_subsets", "prc_neighborhood", "prc_batch_size", "extractor_epochs", "extractor_feature_dim", "timing_repeats", "completion_batches"):
+            check_positive(f"eval.{name}", getattr(self, name))
+        check(self.max_real >= 0, f"eval.max_real={self.max_real}: expected >= 0", ConfigError)
+        check(self.timing_warmup >= 0, f"eval.timing_warmup={self.timing_warmup}: expected >= 0", ConfigError)
+        check(self.num_sets >= 2, f"eval.num_sets={self.num_sets}: expected >= 2 (a std needs two sets; the paper uses 5)", ConfigError)
+        check(len(self.timing_batch_sizes) > 0 and all(b > 0 for b in self.timing_batch_sizes), f"eval.timing_batch_sizes={self.timing_batch_sizes}: expected positive sizes", ConfigError)
+
+
+def eval_config_from_dict(data: dict[str, Any] | None) -> EvalConfig:
+    return from_dict(EvalConfig, data, where="eval")
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    check(device == "cpu" or device.startswith("cuda"), f"eval.device={device!r}: expected 'auto', 'cpu' or 'cuda[:i]'", ConfigError)
+    return device
