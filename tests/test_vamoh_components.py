@@ -171,3 +171,12 @@ def test_fourier_features_fixed_and_shaped():
     assert f.shape == (10, 256)
     assert torch.allclose(f[:, :128] ** 2 + f[:, 128:] ** 2, torch.ones(10, 128), atol=1e-6)
     assert abs(rff.B.std().item() - 2.0) < 0.3
+
+
+def test_generator_gradients_match_finite_differences():
+    # the generators run LeakyReLU in place on their largest activations: autograd must stay exact
+    torch.manual_seed(5)
+    layout = GeneratorLayout([8, 6, 5, 2])
+    theta = torch.randn(3, 2, layout.num_params, dtype=torch.float64, requires_grad=True)
+    for feats in (torch.randn(1, 7, 8, dtype=torch.float64), torch.randn(2, 7, 8, dtype=torch.float64)):
+        assert torch.autograd.gradcheck(lambda t: run_generators(layout, t, feats), (theta,))

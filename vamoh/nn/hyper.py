@@ -97,7 +97,9 @@ def run_generators(layout: GeneratorLayout, theta: Tensor, features: Tensor) -> 
         h = torch.bmm(W1t.reshape(B, K * h1, -1), features.transpose(1, 2)).reshape(B * K, h1, D)
     h = h + b1[:, :, None]
     for W, b in params[1:]:
-        h = F.leaky_relu(h, 0.1)
+        # in place: these (B*K, h, D) activations are the largest tensors of a step, and autograd
+        # can differentiate leaky_relu from its output (the slope is positive, so signs survive)
+        h = F.leaky_relu_(h, 0.1)
         h = torch.baddbmm(b[:, :, None], W.transpose(1, 2), h)  # (B*K, out, D)
     f_out = h.shape[1]
     return h.reshape(B, K, f_out, D).permute(0, 3, 1, 2)  # (B, D, K, f)

@@ -1,0 +1,52 @@
+"""A one-line description of the machine a benchmark ran on, recorded beside every figure."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+import torch
+
+
+def cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def describe(device: torch.device | str = "cpu") -> dict[str, str]:
+    device = torch.device(device)
+    info = {
+        "cpu": cpu_model(),
+        "cpu_threads": str(torch.get_num_threads()),
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", "(unset: default malloc)"),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    return info
+
+
+def matmul_peak_gflops(device: torch.device | str = "cpu", n: int = 2048, repeats: int = 10) -> float:
+    """Measured fp32 matmul rate (GFLOP/s): the ceiling every FLOP/s figure is compared with."""
+    device = torch.device(device)
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    for _ in range(3):
+        a @ b
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 * repeats / best / 1e9
