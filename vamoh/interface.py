@@ -52,6 +52,9 @@ class FunctionModel(nn.Module, ABC):
     config_class: ClassVar[type] = object
     presets: ClassVar[dict[str, Any]] = {}
     can_reconstruct: ClassVar[bool] = True
+    # True when generation needs a separate stage after training (Functa: modulations, then a flow);
+    # the workflow then adds the functaset and fit_prior rules for this model.
+    separate_prior_stage: ClassVar[bool] = False
 
     def __init__(self, config: Any, info: DataInfo) -> None:
         super().__init__()

@@ -36,19 +36,22 @@ class EvalConfig:
     kid_subset_size: int = 1000  # torch-fidelity's default; clipped to the smaller set size
     kid_subsets: int = 100  # torch-fidelity's default
     prc_neighborhood: int = 3  # k of improved precision/recall (the paper's k = 3)
+    # Precision/recall against a seeded subset of the real split of the generated set's size: k-NN radii
+    # depend on the set size, and improved P/R (Kynkaanniemi et al. 2019) compares equal-sized sets.
+    prc_match_sizes: bool = True
     prc_batch_size: int = 2000  # rows of the k-NN distance matrix held at once (memory: rows x N_real x 4 bytes)
-    extractor_epochs: int = 20  # suite extractor training passes
+    extractor_epochs: int = 10  # suite extractor training passes
     extractor_feature_dim: int = 64  # suite extractor feature dimension
     extractor_seed: int = 0  # suite extractor init/shuffle seed
     timing_repeats: int = 50  # >= 50 interleaved repeats per candidate
     timing_warmup: int = 5  # untimed calls per candidate before measuring
     timing_batch_sizes: tuple[int, ...] = (1, 16)  # batch size 1 and one batched size
-    completion_batches: int = 4  # test batches used for completion PSNR
+    completion_samples: int = 1000  # test samples used for completion PSNR (first ones, whole batches)
     device: str = "auto"  # "auto" = cuda when available, else cpu
 
     def __post_init__(self) -> None:
         check_choice("eval.feature_extractor", self.feature_extractor, FEATURE_EXTRACTORS)
-        for name in ("num_samples", "num_sets", "batch_size", "kid_subset_size", "kid_subsets", "prc_neighborhood", "prc_batch_size", "extractor_epochs", "extractor_feature_dim", "timing_repeats", "completion_batches"):
+        for name in ("num_samples", "num_sets", "batch_size", "kid_subset_size", "kid_subsets", "prc_neighborhood", "prc_batch_size", "extractor_epochs", "extractor_feature_dim", "timing_repeats", "completion_samples"):
             check_positive(f"eval.{name}", getattr(self, name))
         check(self.max_real >= 0, f"eval.max_real={self.max_real}: expected >= 0", ConfigError)
         check(self.timing_warmup >= 0, f"eval.timing_warmup={self.timing_warmup}: expected >= 0", ConfigError)

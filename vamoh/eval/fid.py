@@ -283,29 +283,46 @@ def evaluate_generation(
     num_samples: int,
     num_sets: int = 5,
     seed: int = 0,
+    prc_match_sizes: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Tables 1/4 for one model: ``num_sets`` independent generated sets, each scored against train and test.
 
     ``sample_images(n, set_seed)`` returns uint8 images (n, H, W, 3). Returns metric entries
     ``{keys.FID_TRAIN: {"mean", "std", "n", "values": [per set], "feature_extractor", ...}, ...}``
-    for every key in ``keys.GENERATION_KEYS``.
+    for every key in ``keys.GENERATION_KEYS``. FID and KID use the whole real split; with
+    ``prc_match_sizes`` precision/recall use one seeded subset of it with ``num_samples`` images
+    (the same subset for every set), because k-NN radii shrink as a set grows.
     """
     reals = {"train": scorer.real_features(real_train), "test": scorer.real_features(real_test)}
+    prc_reals = {split: _prc_subset(f, num_samples, seed) if prc_match_sizes else f for split, (f, _) in reals.items()}
     per_set: dict[str, list[float]] = {k: [] for k in keys.GENERATION_KEYS}
     for i in range(num_sets):
         images = sample_images(num_samples, set_seed(seed, i))
         check(len(images) == num_samples, f"sampler returned {len(images)} images, expected {num_samples}", DataError)
         gen_feats = scorer.features(images)  # (num_samples, d), once per set, used against both splits
         for split, (real_feats, real_stats) in reals.items():
-            for name, value in scorer.score(gen_feats, real_feats, real_stats).items():
-                per_set[f"{name}_{split}"].append(value)
+            per_set[f"{keys.FID}_{split}"].append(scorer.fid_value(gen_feats, real_stats))
+            per_set[f"{keys.KID}_{split}"].append(scorer.kid_value(gen_feats, real_feats))
+            precision, recall = scorer.prc_values(gen_feats, prc_reals[split])
+            per_set[f"{keys.PRECISION}_{split}"].append(precision)
+            per_set[f"{keys.RECALL}_{split}"].append(recall)
     extra = {
         "feature_extractor": scorer.spec.label,
         "num_samples": num_samples,
         "num_real_train": len(real_train.images),
         "num_real_test": len(real_test.images),
+        "prc_num_real": {split: len(f) for split, f in prc_reals.items()},
     }
     return {k: metric_entry(v, **extra) for k, v in per_set.items()}
+
+
+def _prc_subset(features: Tensor, n: int, seed: int) -> Tensor:
+    """A seeded subset (n, d) of real features (N, d) when N > n, else all of them."""
+    if len(features) <= n:
+        return features
+    g = torch.Generator().manual_seed(int(seed))
+    idx = torch.randperm(len(features), generator=g)[:n].sort().values
+    return features[idx]
 
 
 def model_image_sampler(

@@ -1,19 +1,19 @@
 """Atomic JSON outputs: ``metrics.json`` and ``timing.json`` per (run, dataset, model, seed).
 
 A reader (Snakemake, the report, MLflow logging) never sees a half-written file: every write goes
-to a temporary file in the same directory and is moved into place with ``os.replace``.
+through ``vamoh.io.atomic_write_text`` (temporary file in the same directory, fsync, ``os.replace``).
+On top of it, JSON here is strict: non-finite floats become null.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..checks import DataError, check
+from ..io import atomic_write_text  # the project's temp-file + fsync + os.replace helper
 from . import keys
 
 
@@ -28,24 +28,6 @@ def _finite_or_none(value: Any) -> Any:
     if hasattr(value, "item") and hasattr(value, "dtype"):  # numpy / torch scalars
         return _finite_or_none(value.item())
     return value
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def atomic_write_json(path: str | Path, data: Any) -> Path:

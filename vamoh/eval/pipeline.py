@@ -7,7 +7,7 @@ module depends only on the model interface (``sample``, ``reconstruct``, ``can_r
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,7 @@ def evaluate_model(
     stage_seconds: dict[str, float] = {}
     metrics: dict[str, dict[str, Any]] = {}
     extractor_label = "none (no image generation metrics for this data kind)"
+    generation_provenance: dict[str, Any] = {}
     num_samples = 0
     if inputs.kind == "image":
         check(inputs.real_train is not None and inputs.real_test is not None, f"{inputs.dataset}: image evaluation needs real_train and real_test arrays", DataError)
@@ -91,7 +92,8 @@ def evaluate_model(
         real_train = RealSet(inputs.dataset, "train", _subset(inputs.real_train, cfg.max_real, seed))  # type: ignore[arg-type]
         real_test = RealSet(inputs.dataset, "test", _subset(inputs.real_test, cfg.max_real, seed))  # type: ignore[arg-type]
         t0 = time.perf_counter()
-        metrics.update(evaluate_generation(sampler, real_train, real_test, scorer, cfg.num_samples, cfg.num_sets, seed))
+        metrics.update(evaluate_generation(sampler, real_train, real_test, scorer, cfg.num_samples, cfg.num_sets, seed, cfg.prc_match_sizes))
+        generation_provenance = scorer.describe()
         stage_seconds["generation"] = time.perf_counter() - t0
     if getattr(model, "can_reconstruct", False) and inputs.test_batches:
         t0 = time.perf_counter()
@@ -99,7 +101,7 @@ def evaluate_model(
         metrics.update(recon)
         stage_seconds["reconstruction"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        metrics.update(evaluate_completion(model, inputs.test_batches[: cfg.completion_batches], inputs.kind))
+        metrics.update(evaluate_completion(model, _first_samples(inputs.test_batches, cfg.completion_samples), inputs.kind))
         stage_seconds["completion"] = time.perf_counter() - t0
     provenance = {
         keys.PROV_RUN: run,
@@ -112,10 +114,22 @@ def evaluate_model(
         keys.PROV_DEVICE: describe_device(device),
         "num_sets": cfg.num_sets,
         "eval_config": asdict(cfg),
+        "generation": generation_provenance,
         "stage_seconds": stage_seconds,
     }
     path = output_dir(out_root, run, inputs.dataset, model_name, seed) / "metrics.json"
     return write_metrics(path, metrics, provenance), stage_seconds
+
+
+def _first_samples(batches: list[PointCloudBatch], n: int) -> list[PointCloudBatch]:
+    """Whole batches from the start until at least ``n`` samples are covered."""
+    out, count = [], 0
+    for b in batches:
+        if count >= n:
+            break
+        out.append(b)
+        count += b.batch_size
+    return out
 
 
 def _batch_of(batches: list[PointCloudBatch], size: int) -> PointCloudBatch:

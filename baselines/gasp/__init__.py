@@ -1,0 +1,1 @@
+"""GASP: hypernetwork generator of function weights, trained against a PointConv discriminator."""

@@ -1,0 +1,203 @@
+"""Tables 1-5 and the reconstruction summary from a synthetic tidy table (read back from CSV, as the workflow does)."""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+from vamoh.eval import keys
+from vamoh.eval.paper import PAPER_GENERATION, PAPER_TIMING
+from vamoh.model import PRESETS
+from vamoh.report import write_tables
+from vamoh.report.reference import PAPER_TABLE4, paper_key
+from vamoh.report.render import to_csv, to_html, to_latex, to_markdown
+from vamoh.report.tables import reconstruction_table, table1, table2, table3, table4, table5
+
+SUITE_FX = "suite autoencoder (trained on the shapes3d train split) — not Inception"
+SHAPES_LABEL = "Shapes3D (stand-in: procedural_shapes)"
+# Five per-set FIDs of GASP on CelebA; mean 12.1, sample std computed independently below.
+CELEBA_GASP_FID = [10.0, 11.0, 12.0, 13.0, 14.5]
+
+
+def _row(d, m, metric, values=(), mean=None, std=None, n=None, split="", bs=None, standin=False, fx="", ns=0, label=None, seed=0,
+         device="cuda:0 (NVIDIA H200)"):
+    values = list(values)
+    if values and mean is None:
+        mean, std = statistics.fmean(values), statistics.stdev(values)
+    return dict(dataset=d, model=m, seed=seed, metric=metric, split=split, mean=mean, std=std, n=n if n is not None else len(values),
+                values=json.dumps(values), batch_size=bs, is_standin=standin, data_label=label or d, feature_extractor=fx,
+                num_samples=ns, device=device)
+
+
+def _tidy() -> pd.DataFrame:
+    rows = []
+    for d, standin, fx, label in (("celebahq64", False, "inception-v3-compat", "CelebA-HQ 64x64"), ("shapes3d", True, SUITE_FX, SHAPES_LABEL)):
+        for i, m in enumerate(("vamoh", "gasp", "functa")):
+            for metric in keys.GENERATION_KEYS:
+                vals = CELEBA_GASP_FID if (d, m, metric) == ("celebahq64", "gasp", keys.FID_TRAIN) else [1.0 + i, 2.0 + i, 3.0 + i, 4.0 + i, 5.0 + i]
+                rows.append(_row(d, m, metric, vals, split=metric.rsplit("_", 1)[1], standin=standin, fx=fx, ns=1000, label=label))
+    # ERA5 has no FID: written with a null mean and must not produce a Table 1 row
+    rows.append(_row("era5", "vamoh", keys.FID_TRAIN, mean=None, split="train", standin=True, fx=SUITE_FX))
+    times = {"vamoh": 0.004, "functa3": 0.010, "functa10": 0.032}
+    for d in ("polymnist", "shapenet"):
+        for task in keys.TIMING_TASKS:
+            for bs in (1, 16):
+                for c, t in times.items():
+                    t = t / bs if bs > 1 else t
+                    rows.append(_row(d, c, f"time_{task}", [t * 0.9, t, t * 1.1, t * 0.8, t * 1.3], mean=t, std=0.2 * t, n=30, bs=bs,
+                                     standin=d == "polymnist", label="PolyMNIST (stand-in: synthetic)" if d == "polymnist" else "ShapeNet"))
+    rows.append(_row("polymnist", "vamoh", keys.PSNR, mean=27.5, std=1.25, n=200, standin=True))
+    rows.append(_row("polymnist", "functa", keys.PSNR, [20.0, 22.0, 24.0], standin=True))
+    rows.append(_row("polymnist", "vamoh", keys.PSNR_COMPLETION_CENTRE, mean=18.0, std=2.0, n=200, standin=True))
+    rows.append(_row("shapenet", "vamoh", keys.VOXEL_IOU, mean=0.75, std=0.05, n=100))
+    frame = pd.DataFrame(rows)
+    return pd.read_csv(io.StringIO(frame.to_csv(index=False)))  # what the workflow reads: JSON strings, "True"/"False"
+
+
+def _cell(table, **match) -> pd.Series:
+    f = table.frame
+    sel = f
+    for col, val in match.items():
+        sel = sel[sel[col] == val]
+    assert len(sel) == 1, f"{match}: {len(sel)} rows in\n{f}"
+    return sel.iloc[0]
+
+
+def test_report_paper_values_match_eval_paper():
+    for ds, models in PAPER_GENERATION.items():
+        for m, metrics in models.items():
+            for k, v in metrics.items():
+                assert PAPER_TABLE4[ds][m][k][0] == v, (ds, m, k)
+    assert paper_key("celebahq64") == "celebahq" and paper_key("shapes3d") == "shapes3d"
+
+
+def test_table1_paper_value_beside_ours():
+    t = table1(_tidy())
+    gasp = _cell(t, Dataset="CelebA-HQ 64", Model="GASP")
+    assert gasp["FID ↓ (paper)"] == "14.01 ± 0.18"
+    assert gasp["Precision ↑ (paper)"] == "0.81 ± 0.00"
+    assert gasp["Recall ↑ (paper)"] == "0.43 ± 0.01"
+    vamoh = _cell(t, Dataset="Shapes3D†‡", Model="VAMoH")
+    assert vamoh["FID ↓ (paper)"] == "56.25 ± 0.57"
+    assert _cell(t, Dataset="CelebA-HQ 64", Model="Functa")["Precision ↑ (paper)"] == "—"
+    assert _cell(t, Dataset="CelebA-HQ 64", Model="Functa")["FID ↓ (paper)"] == "40.40"
+    # the paper's order of models and datasets; ERA5 (no FID) absent
+    assert list(t.frame["Model"][:3]) == ["GASP", "Functa", "VAMoH"]
+    assert list(dict.fromkeys(t.frame["Dataset"])) == ["CelebA-HQ 64", "Shapes3D†‡"]
+
+
+def test_table1_mean_std_from_the_five_sets():
+    gasp = _cell(table1(_tidy()), Dataset="CelebA-HQ 64", Model="GASP")
+    mean, std = sum(CELEBA_GASP_FID) / 5, (sum((x - 12.1) ** 2 for x in CELEBA_GASP_FID) / 4) ** 0.5
+    assert gasp["FID ↓ (ours)"] == f"{mean:.2f} ± {std:.2f}" == "12.10 ± 1.75"
+    assert gasp["Sets × samples"] == "5 × 1000"
+
+
+def test_table1_pools_the_sets_of_several_seeds():
+    tidy = _tidy()
+    extra = tidy[(tidy["dataset"] == "celebahq64") & (tidy["model"] == "gasp") & (tidy["metric"] == keys.FID_TRAIN)].copy()
+    extra["seed"] = 1
+    extra["values"] = json.dumps([20.0] * 5)
+    t = table1(pd.concat([tidy, extra]))
+    pooled = CELEBA_GASP_FID + [20.0] * 5
+    assert _cell(t, Dataset="CelebA-HQ 64", Model="GASP")["FID ↓ (ours)"] == f"{statistics.fmean(pooled):.2f} ± {statistics.stdev(pooled):.2f}"
+
+
+def test_table4_has_tr_and_tst_rows():
+    t = table4(_tidy())
+    assert _cell(t, Dataset="CelebA-HQ 64", Model="GASP", Embeddings="tst")["FID ↓ (paper)"] == "17.80 ± 0.17"
+    assert _cell(t, Dataset="CelebA-HQ 64", Model="GASP", Embeddings="tr")["FID ↓ (paper)"] == "14.01 ± 0.18"
+    assert _cell(t, Dataset="Shapes3D†‡", Model="VAMoH", Embeddings="tst")["Recall ↑ (paper)"] == "0.63 ± 0.02"
+    assert _cell(t, Dataset="CelebA-HQ 64", Model="GASP", Embeddings="tr")["FID ↓ (ours)"] == "12.10 ± 1.75"
+    assert len(t.frame) == 2 * 3 * 2
+
+
+@pytest.mark.parametrize("build,task", [(table2, keys.TIME_RECONSTRUCTION), (table5, keys.TIME_SUPER_RECONSTRUCTION)])
+def test_timing_tables_speedups_from_own_numbers(build, task):
+    t = build(_tidy())
+    row = _cell(t, Dataset="PolyMNIST†", **{"Batch size": "1"})
+    assert row["VAMoH (ours)"] == "0.00400" and row["Functa (3) (ours)"] == "0.01000" and row["Functa (10) (ours)"] == "0.03200"
+    assert row["vs. Functa (3) (ours)"] == f"× {0.010 / 0.004:.2f}" == "× 2.50"
+    assert row["vs. Functa (10) (ours)"] == "× 8.00"
+    paper = PAPER_TIMING[task]["polymnist"]
+    assert row["VAMoH (paper)"] == f"{paper['vamoh']:.5f}"
+    # the paper's printed speed-ups follow from its own times
+    expected = {keys.TIME_RECONSTRUCTION: ("× 3.64", "× 11.28"), keys.TIME_SUPER_RECONSTRUCTION: ("× 3.62", "× 11.23")}[task]
+    assert (row["vs. Functa (3) (paper)"], row["vs. Functa (10) (paper)"]) == expected
+    batched = _cell(t, Dataset="PolyMNIST†", **{"Batch size": "16"})
+    assert batched["VAMoH (ours)"] == f"{0.004 / 16:.5f}" and batched["VAMoH (paper)"] == "—"
+    assert _cell(t, Dataset="ShapeNet", **{"Batch size": "1"})["Functa (10) (paper)"] == f"{PAPER_TIMING[task]['shapenet']['functa10']:.5f}"
+    assert any("cuda:0 (NVIDIA H200)" in n for n in t.notes) and any("V100" in n for n in t.notes)
+
+
+def test_table3_reproduces_the_configs():
+    shapes = {k: v for k, v in vars(PRESETS["shapes3d"]).items()}
+    cut = replace(PRESETS["celebahq64"], epochs=3, centroids=[64, 16, 4, 1, 1])
+    t = table3({"shapes3d": shapes, "celebahq64": cut}, _tidy())
+    assert list(t.frame.columns) == ["Setting", "Shapes3D† (ours)", "Shapes3D† (paper)", "CelebA-HQ 64 (ours)", "CelebA-HQ 64 (paper)"]
+    assert _cell(t, Setting="centroids")["Shapes3D† (ours)"] == "[1024,256,64]"
+    assert _cell(t, Setting="centroids")["CelebA-HQ 64 (ours)"] == "[64,16,4,1,1] *"
+    assert _cell(t, Setting="centroids")["CelebA-HQ 64 (paper)"] == "[4096,1024,256,64,1]"
+    assert _cell(t, Setting="avg_pooling_neighbors")["CelebA-HQ 64 (ours)"] == "[9,9,9,9,None]"
+    assert _cell(t, Setting="avg_pooling_neighbors")["Shapes3D† (ours)"] == "None"
+    assert _cell(t, Setting="epochs")["CelebA-HQ 64 (ours)"] == "3 *"
+    assert _cell(t, Setting="lr")["Shapes3D† (paper)"] == "1e-4"
+    assert _cell(t, Setting="RFF")["Shapes3D† (ours)"] == "m=128, σ=2"
+    assert _cell(t, Setting="Flow T")["Shapes3D† (ours)"] == "20"
+
+
+def test_table3_missing_field_is_named():
+    bad = dict(vars(PRESETS["polymnist"]))
+    del bad["flow_layers"]
+    with pytest.raises(ValueError, match=r"polymnist.*flow_layers"):
+        table3({"polymnist": bad})
+
+
+def test_reconstruction_table():
+    t = reconstruction_table(_tidy())
+    v = _cell(t, Dataset="PolyMNIST†", Model="VAMoH")
+    assert v["PSNR (dB)"] == "27.50 ± 1.25" and v["Test samples"] == "200"
+    assert v["Completion centre PSNR"] == "18.00 ± 2.00"
+    assert _cell(t, Dataset="PolyMNIST†", Model="Functa")["PSNR (dB)"] == "22.00 ± 2.00"
+    assert _cell(t, Dataset="ShapeNet", Model="VAMoH")["Voxel IoU"] == "0.750 ± 0.050"
+    assert "Outpainting PSNR" not in t.frame.columns  # no row has it
+
+
+def test_every_format_carries_markers_and_notes(tmp_path):
+    paths = write_tables(_tidy(), {"shapes3d": PRESETS["shapes3d"]}, tmp_path)
+    names = sorted(p.name for p in paths)
+    assert names == sorted(f"{stem}.{ext}" for stem in ("table1", "table2", "table3", "table4", "table5", "reconstruction")
+                           for ext in ("csv", "md", "tex", "html"))
+    for stem in ("table1", "table4"):
+        texts = {ext: (tmp_path / f"{stem}.{ext}").read_text(encoding="utf-8") for ext in ("csv", "md", "tex", "html")}
+        for ext, text in texts.items():
+            assert "stand-in" in text and "procedural" in text, (stem, ext)
+            assert "not the paper's Inception" in text and "trained on the shapes3d train split" in text, (stem, ext)
+            assert "NVIDIA H200" in text, (stem, ext)
+        for ext in ("csv", "md", "html"):
+            assert "Shapes3D†‡" in texts[ext] and "† Shapes3D" in texts[ext] and "‡ Shapes3D" in texts[ext]
+        assert r"Shapes3D\dag{}\ddag{}" in texts["tex"] and r"\dag{} Shapes3D" in texts["tex"]
+        assert "procedural\\_shapes" in texts["tex"]  # LaTeX-escaped
+    # the CSV reads back as the table (notes are comment lines)
+    back = pd.read_csv(tmp_path / "table1.csv", comment="#")
+    assert back.loc[back["Model"].eq("GASP") & back["Dataset"].eq("CelebA-HQ 64"), "FID ↓ (paper)"].item() == "14.01 ± 0.18"
+    assert "PolyMNIST†" in (tmp_path / "table2.md").read_text(encoding="utf-8")
+
+
+def test_renderers_escape():
+    t = table1(_tidy())
+    t.frame.loc[0, "Model"] = "a|b & <c>_%"
+    assert "a\\|b" in to_markdown(t)
+    assert r"a|b \& <c>\_\%" in to_latex(t)
+    assert "a|b &amp; &lt;c&gt;_%" in to_html(t)
+    assert to_csv(t).startswith("# Table 1")
+
+
+def test_missing_tidy_column_is_named():
+    with pytest.raises(ValueError, match="feature_extractor"):
+        table1(_tidy().drop(columns=["feature_extractor"]))

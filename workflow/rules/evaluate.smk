@@ -1,0 +1,51 @@
+rule evaluate:
+    """Generation (FID / precision / recall / KID on train and test embeddings), reconstruction PSNR,
+    completion and the arrays the figures show, for one (dataset, model, seed)."""
+    input:
+        data=f"{RES}/data/{{dataset}}.json",
+        checkpoint=final_checkpoint,
+        tracking=f"{RES}/tracking.json",
+    output:
+        metrics=job("metrics.json"),
+        arrays=job("figures.npz"),
+    log:
+        log("evaluate"),
+    benchmark:
+        bench("evaluate")
+    threads: threads_for("evaluate")
+    resources:
+        mem_mb=res("evaluate", "mem_mb", 4000),
+        runtime=res("evaluate", "runtime", 60),
+        gpu=res("evaluate", "gpu", 0),
+    conda:
+        ENV
+    script:
+        "../scripts/evaluate.py"
+
+
+def timing_checkpoints(wc):
+    return {m: f"{RES}/{wc.dataset}/{m}/seed{wc.seed}/{'fitted.pt' if has_prior_stage(m) else 'checkpoint.pt'}"
+            for m in RC.models if can_reconstruct(m)}
+
+
+rule timing:
+    """Tables 2 and 5: reconstruction and super-reconstruction time of every model that can
+    reconstruct, measured interleaved in one process (Functa with 3 and with 10 inner steps)."""
+    input:
+        unpack(timing_checkpoints),
+        data=f"{RES}/data/{{dataset}}.json",
+    output:
+        f"{RES}/{{dataset}}/timing/seed{{seed}}/timing.json",
+    log:
+        f"{LOGS}/{{dataset}}/timing/seed{{seed}}.log",
+    benchmark:
+        f"{RES}/benchmarks/{{dataset}}/timing/seed{{seed}}.tsv"
+    threads: threads_for("timing")
+    resources:
+        mem_mb=res("timing", "mem_mb", 4000),
+        runtime=res("timing", "runtime", 30),
+        gpu=res("timing", "gpu", 0),
+    conda:
+        ENV
+    script:
+        "../scripts/timing.py"

@@ -1,0 +1,84 @@
+rule aggregate:
+    """One tidy table (dataset, model, seed, metric, ...) from every metrics.json and timing.json."""
+    input:
+        metrics=metrics_files(),
+        timing=timing_files(),
+        data=expand(f"{RES}/data/{{dataset}}.json", dataset=RC.datasets),
+    output:
+        f"{RES}/tidy.csv",
+    log:
+        f"{LOGS}/aggregate.log",
+    benchmark:
+        f"{RES}/benchmarks/aggregate.tsv"
+    threads: 1
+    resources:
+        mem_mb=res("aggregate", "mem_mb", 1000),
+        runtime=res("aggregate", "runtime", 10),
+    conda:
+        ENV
+    script:
+        "../scripts/aggregate.py"
+
+
+rule tables:
+    """Paper-style Tables 1-5 (CSV, Markdown, LaTeX, HTML) with the paper's values beside ours."""
+    input:
+        f"{RES}/tidy.csv",
+    output:
+        expand(f"{REP}/{{table}}.{{ext}}", table=TABLES, ext=["csv", "md", "tex", "html"]),
+    log:
+        f"{LOGS}/tables.log",
+    benchmark:
+        f"{RES}/benchmarks/tables.tsv"
+    threads: 1
+    resources:
+        mem_mb=res("tables", "mem_mb", 1000),
+        runtime=res("tables", "runtime", 10),
+    conda:
+        ENV
+    script:
+        "../scripts/tables.py"
+
+
+rule figures:
+    """Generation grids (1x, 2x), reconstructions beside Functa's, completion, entropy and segmentation
+    maps, the PSNR distribution (Figure 7) and training curves."""
+    input:
+        tidy=f"{RES}/tidy.csv",
+        arrays=figure_files(),
+        histories=history_files(),
+        data=expand(f"{RES}/data/{{dataset}}.json", dataset=RC.datasets),
+    output:
+        done=f"{REP}/figures/done.txt",
+    log:
+        f"{LOGS}/figures.log",
+    benchmark:
+        f"{RES}/benchmarks/figures.tsv"
+    threads: 1
+    resources:
+        mem_mb=res("figures", "mem_mb", 2000),
+        runtime=res("figures", "runtime", 20),
+    conda:
+        ENV
+    script:
+        "../scripts/figures.py"
+
+
+rule report:
+    """An MLflow report run holding Tables 1-5 and the figures."""
+    input:
+        tables=rules.tables.output,
+        figures=rules.figures.output.done,
+        tracking=f"{RES}/tracking.json",
+    output:
+        f"{RES}/report.done",
+    log:
+        f"{LOGS}/report.log",
+    threads: 1
+    resources:
+        mem_mb=res("report", "mem_mb", 1000),
+        runtime=res("report", "runtime", 10),
+    conda:
+        ENV
+    script:
+        "../scripts/report.py"

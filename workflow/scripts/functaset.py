@@ -1,0 +1,8 @@
+from vamoh.pipeline import stages
+from vamoh.pipeline.scriptlog import logged, run_config
+
+with logged(snakemake.log[0]):
+    w = snakemake.wildcards
+    meta = stages.functaset(run_config(snakemake.config), w.dataset, int(w.seed), snakemake.input.data,
+                            snakemake.input.checkpoint, snakemake.output[0])
+    print(meta["splits"])

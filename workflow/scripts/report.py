@@ -1,0 +1,5 @@
+from vamoh.pipeline import stages
+from vamoh.pipeline.scriptlog import logged, run_config
+
+with logged(snakemake.log[0]):
+    print(stages.report(run_config(snakemake.config), list(snakemake.input.tables), snakemake.input.figures, snakemake.output[0]))
