@@ -6,7 +6,8 @@ Usage::
         result = run_workflow(workflow_dir, extra_args=["--cores", "2"])
         assert result.returncode == 0, result.output
 
-or, in a test module, ``from slurm_cluster import slurm_cluster_fixture as cluster``.
+or, in a test module, ``from slurm_cluster import slurm_cluster_fixture`` and take a ``slurm``
+argument (a module-scoped pytest fixture that skips when SLURM cannot be installed).
 
 What it does, and why each step is there:
 
@@ -44,6 +45,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SLURM_PROFILE = REPO_ROOT / "profiles" / "slurm"
 SLURM_CONF = Path("/etc/slurm/slurm.conf")
+CONF_MARKER = "# Written by tests/slurm_cluster.py"
 DEBIAN_PACKAGES = ("slurmctld", "slurmd", "slurm-client", "munge")
 # binary -> Debian package providing it
 REQUIRED_BINARIES = {
@@ -146,7 +148,7 @@ def free_port() -> int:
 def render_slurm_conf(state_dir: Path, munge_socket: Path, ctld_port: int, slurmd_port: int, hardware: str) -> str:
     """A complete slurm.conf for one node called ``localhost`` in one default partition."""
     return f"""\
-# Written by tests/slurm_cluster.py for a throw-away single-node cluster; restored on teardown.
+{CONF_MARKER} for a throw-away single-node cluster; restored on teardown.
 ClusterName=vamohtest
 SlurmctldHost={NODE}(127.0.0.1)
 SlurmctldPort={ctld_port}
@@ -333,6 +335,11 @@ def slurm_cluster(start_timeout: float = 60, lock_timeout: float = 600) -> Itera
             _wait("munged's socket", sock.exists, start_timeout, cluster)
 
             SLURM_CONF.parent.mkdir(parents=True, exist_ok=True)
+            if backup.exists():  # an earlier cluster died before teardown: its backup is the original
+                shutil.move(backup, SLURM_CONF)
+                had_conf = True
+            elif had_conf and SLURM_CONF.read_text(errors="replace").startswith(CONF_MARKER):
+                had_conf = False  # a leftover of ours, not the machine's own configuration
             if had_conf:
                 shutil.copy2(SLURM_CONF, backup)
             for sub in ("ctld-state", "slurmd-spool"):
@@ -366,15 +373,12 @@ def slurm_cluster_or_skip():
     """``slurm_cluster()`` for pytest: skips (with the reason) when SLURM cannot be provided here."""
     import pytest
 
-    try:
-        cm = slurm_cluster()
-        cluster = cm.__enter__()
-    except SlurmUnavailable as e:
-        pytest.skip(f"no SLURM test cluster: {e}")
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            cluster = stack.enter_context(slurm_cluster())
+        except SlurmUnavailable as e:
+            pytest.skip(f"no SLURM test cluster: {e}")
         yield cluster
-    finally:
-        cm.__exit__(*sys.exc_info())
 
 
 def _make_fixture():

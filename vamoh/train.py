@@ -148,6 +148,7 @@ class Trainer:
         self.history = list(payload.get("history", []))
         set_rng_state(payload["rng"])
         self.last_good_step = self.step
+        print(f"{self.model.model_name}: resuming from {self.path} at step {self.step} of {self.total_steps}", flush=True)
 
     def save(self) -> None:
         save_checkpoint(self.path, checkpoint_payload(self.model, self.optimizers, self.step,

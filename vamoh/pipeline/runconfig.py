@@ -49,7 +49,7 @@ def validate_with_schema(config: dict[str, Any]) -> dict[str, Any]:
                     fill(instance[key], sub)
 
     fill(config, schema)
-    validator = jsonschema.Draft7Validator(schema)
+    validator = jsonschema.validators.validator_for(schema)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.path))
     if errors:
         e = errors[0]

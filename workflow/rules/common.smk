@@ -78,6 +78,11 @@ def timing_files():
     return [f"{RES}/{d}/timing/seed{s}/timing.json" for d in RC.datasets for s in RC.seeds]
 
 
+def timing_checkpoints(wc):
+    return {m: f"{RES}/{wc.dataset}/{m}/seed{wc.seed}/{'fitted.pt' if has_prior_stage(m) else 'checkpoint.pt'}"
+            for m in RC.models if can_reconstruct(m)}
+
+
 TABLES = ["table1", "table2", "table3", "table4", "table5", "reconstruction"]
 
 

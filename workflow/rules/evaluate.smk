@@ -23,11 +23,6 @@ rule evaluate:
         "../scripts/evaluate.py"
 
 
-def timing_checkpoints(wc):
-    return {m: f"{RES}/{wc.dataset}/{m}/seed{wc.seed}/{'fitted.pt' if has_prior_stage(m) else 'checkpoint.pt'}"
-            for m in RC.models if can_reconstruct(m)}
-
-
 rule timing:
     """Tables 2 and 5: reconstruction and super-reconstruction time of every model that can
     reconstruct, measured interleaved in one process (Functa with 3 and with 10 inner steps)."""
