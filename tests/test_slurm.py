@@ -74,7 +74,27 @@ def demo_case(tmp_path: Path) -> WorkflowCase:
 # Point the same checks at another workflow by adding a factory here, e.g. the project's tiny config:
 #   "tiny": lambda tmp: WorkflowCase(tmp, [...], ["--configfile", ".../config/tiny.yaml", *FAST_POLLING],
 #                                    snakefile=REPO_ROOT / "Snakefile")
-CASES = {"demo-fan-out": demo_case}
+REPO = Path(__file__).resolve().parents[1]
+TINY_OUTPUTS = [f"reports/tiny/{t}.{ext}" for t in ("table1", "table2", "table3", "table4", "table5", "reconstruction")
+                for ext in ("csv", "md", "tex", "html")] + ["results/tiny/tidy.csv", "results/tiny/report.done"]
+
+
+def _tiny_tables_filled(case: WorkflowCase) -> None:
+    table2 = (case.workdir / "reports/tiny/table2.md").read_text()
+    assert "0.00453" in table2 and "PolyMNIST" in table2  # the paper's value beside ours
+    tidy = (case.workdir / "results/tiny/tidy.csv").read_text()
+    assert "time_reconstruction" in tidy and "fid_train" in tidy
+
+
+def tiny_case(tmp_path: Path) -> WorkflowCase:
+    """The project's own tiny config (config/tiny.yaml), every rule submitted through sbatch."""
+    work = tmp_path / "tiny"
+    work.mkdir()
+    return WorkflowCase(work, TINY_OUTPUTS, ["--configfile", str(REPO / "config/tiny.yaml"), *FAST_POLLING],
+                        snakefile=REPO / "Snakefile", timeout_s=1500, check=_tiny_tables_filled)
+
+
+CASES = {"demo-fan-out": demo_case, "tiny-config": tiny_case}
 
 
 def job_ids_in_outputs(case: WorkflowCase) -> set[str]:

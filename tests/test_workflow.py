@@ -138,6 +138,8 @@ def test_interrupted_training_resumes(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)  # an abrupt interruption (node failure, scancel)
     proc.wait()
     assert not (tmp_path / target).exists()
+    # a killed snakemake leaves its lock: the user unlocks, then reruns the same command
+    snake(["--unlock", "--configfile", str(cfg)], tmp_path, timeout=300)
     snake([target, "--cores", "1", "--rerun-incomplete", "--configfile", str(cfg)], tmp_path, timeout=600)
     log = (tmp_path / "logs/resume/polymnist/vamoh/seed0/train.log").read_text()
     assert "resuming from" in log and "at step" in log, log[-2000:]

@@ -360,7 +360,7 @@ def tables(rc: RunConfig, tidy_csv: str | Path, first_output: str | Path) -> lis
     return write_tables(tidy, table3_configs(rc), Path(first_output).parent)
 
 
-def figures(rc: RunConfig, tidy_csv: str | Path, done: str | Path) -> list[Path]:
+def figures(rc: RunConfig, tidy_csv: str | Path, out_dir: str | Path) -> list[Path]:
     import pandas as pd
 
     from ..report.figures import write_figures
@@ -373,16 +373,14 @@ def figures(rc: RunConfig, tidy_csv: str | Path, done: str | Path) -> list[Path]
                 arrays[(d, m)] = rc.job_dir(d, m, s) / "figures.npz"
                 histories[(d, m)] = rc.job_dir(d, m, s) / "history.csv"
     labels = {d: json.loads((rc.results / "data" / f"{d}.json").read_text())["label"] for d in rc.datasets}
-    paths = write_figures(tidy, arrays, histories, Path(done).parent, labels)
-    atomic_write_text(done, "\n".join(str(p) for p in paths) + "\n")
-    return paths
+    return write_figures(tidy, arrays, histories, Path(out_dir), labels)
 
 
-def report(rc: RunConfig, table_files: list[str], figures_done: str | Path, out: str | Path) -> str:
+def report(rc: RunConfig, table_files: list[str], figures_dir: str | Path, out: str | Path) -> str:
     """The MLflow report run: every table file and figure as artifacts of one run."""
     from .. import tracking
 
-    figure_files = [line for line in Path(figures_done).read_text().splitlines() if line]
+    figure_files = sorted(Path(figures_dir).glob("*.png"))
     run_id = tracking.report_run(rc.tracking_uri, rc.experiment, tables=table_files, figures=figure_files)
     atomic_write_json(out, {"report_run_id": run_id, "tracking_uri": rc.tracking_uri, "experiment": rc.experiment})
     return run_id

@@ -87,4 +87,4 @@ TABLES = ["table1", "table2", "table3", "table4", "table5", "reconstruction"]
 
 
 def all_outputs():
-    return [f"{REP}/{t}.md" for t in TABLES] + [f"{REP}/figures/done.txt", f"{RES}/report.done"]
+    return [f"{REP}/{t}.md" for t in TABLES] + [f"{REP}/figures", f"{RES}/report.done"]

@@ -25,7 +25,8 @@ rule tables:
     input:
         f"{RES}/tidy.csv",
     output:
-        expand(f"{REP}/{{table}}.{{ext}}", table=TABLES, ext=["csv", "md", "tex", "html"]),
+        expand(f"{REP}/{{table}}.{{ext}}", table=TABLES, ext=["csv", "md", "tex"]),
+        [report(f"{REP}/{t}.html", caption=f"../report/{t}.rst", category="Tables") for t in TABLES],
     log:
         f"{LOGS}/tables.log",
     benchmark:
@@ -49,7 +50,7 @@ rule figures:
         histories=history_files(),
         data=expand(f"{RES}/data/{{dataset}}.json", dataset=RC.datasets),
     output:
-        done=f"{REP}/figures/done.txt",
+        figures=report(directory(f"{REP}/figures"), patterns=["{name}.png"], caption="../report/figures.rst", category="Figures"),
     log:
         f"{LOGS}/figures.log",
     benchmark:
@@ -68,7 +69,7 @@ rule report:
     """An MLflow report run holding Tables 1-5 and the figures."""
     input:
         tables=rules.tables.output,
-        figures=rules.figures.output.done,
+        figures=rules.figures.output.figures,
         tracking=f"{RES}/tracking.json",
     output:
         f"{RES}/report.done",

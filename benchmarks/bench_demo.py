@@ -1,0 +1,88 @@
+"""Wall time and peak memory of a whole DAG run (by default the README's main command, the demo).
+
+    python benchmarks/bench_demo.py                      # run `snakemake --cores 2` here, then summarise
+    python benchmarks/bench_demo.py --summarise-only     # summarise an existing results/demo
+
+Per rule it sums the seconds and takes the largest max_rss from Snakemake's own benchmark files
+(results/{run}/benchmarks/**.tsv); the DAG's wall time is measured around the snakemake command.
+Writes benchmarks/results/demo_dag.{csv,md} with the machine description.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.machine import describe  # noqa: E402
+
+
+def rule_of(path: Path, bench_root: Path) -> str:
+    """results/{run}/benchmarks/<dataset>/<model>/seed0/train.tsv -> train; .../data/polymnist.tsv -> prepare_data."""
+    rel = path.relative_to(bench_root)
+    if rel.parts[0] == "data":
+        return "prepare_data"
+    if len(rel.parts) >= 3 and rel.parts[1] == "timing":
+        return "timing"
+    return path.stem
+
+
+def summarise(run: str) -> tuple[list[dict], float]:
+    bench_root = ROOT / "results" / run / "benchmarks"
+    per_rule: dict[str, dict] = defaultdict(lambda: {"jobs": 0, "seconds": 0.0, "max_rss_mb": 0.0})
+    for tsv in bench_root.rglob("*.tsv"):
+        with open(tsv) as f:
+            row = list(csv.DictReader(f, delimiter="\t"))[-1]
+        r = per_rule[rule_of(tsv, bench_root)]
+        r["jobs"] += 1
+        r["seconds"] += float(row["s"])
+        rss = row.get("max_rss", "-")
+        if rss not in ("-", "NA", ""):
+            r["max_rss_mb"] = max(r["max_rss_mb"], float(rss))
+    rows = [{"rule": k, **v} for k, v in sorted(per_rule.items(), key=lambda kv: -kv[1]["seconds"])]
+    return rows, sum(r["seconds"] for r in rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", default="demo")
+    ap.add_argument("--configfile", default="config/config.yaml")
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--summarise-only", action="store_true")
+    ap.add_argument("--wall-seconds", type=float, default=None, help="with --summarise-only: the measured wall time")
+    args = ap.parse_args()
+    wall = args.wall_seconds
+    if not args.summarise_only:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(args.cores), "--configfile", args.configfile], cwd=ROOT, check=True)
+        wall = time.perf_counter() - t0
+    rows, job_seconds = summarise(args.run)
+    machine = describe()
+    out = ROOT / "benchmarks" / "results" / "demo_dag"
+    with open(out.with_suffix(".csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["rule", "jobs", "seconds", "max_rss_mb", *machine])
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, **machine})
+    peak = max(r["max_rss_mb"] for r in rows)
+    lines = [f"# Demo DAG ({args.configfile}, --cores {args.cores})", "",
+             "Machine: " + ", ".join(f"{k}={v}" for k, v in machine.items()), "",
+             f"Wall time: {wall / 60:.1f} min" if wall else "Wall time: not measured", "",
+             f"Sum of job times: {job_seconds / 60:.1f} min; largest single-job peak memory: {peak:.0f} MB "
+             f"(at most {args.cores} jobs run at once).", "",
+             "| rule | jobs | seconds (sum) | share | largest max RSS (MB) |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['rule']} | {r['jobs']} | {r['seconds']:.0f} | {100 * r['seconds'] / job_seconds:.0f}% | {r['max_rss_mb']:.0f} |")
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
