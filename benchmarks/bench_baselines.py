@@ -35,6 +35,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import cpu_model  # noqa: E402
 from vamoh.interface import DataInfo, build_model  # noqa: E402
 from vamoh.pointcloud import PointCloudBatch, grid_coordinates  # noqa: E402
 
@@ -46,14 +47,7 @@ FIELDS = ("case", "model", "preset", "device", "batch_size", "points_per_sample"
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     info = {"cpu": cpu, "logical_cpus": str(os.cpu_count()), "torch_threads": str(torch.get_num_threads()),
             "torch": torch.__version__, "python": platform.python_version(),
             "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", "unset"),

@@ -25,6 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from benchmarks.machine import cpu_model  # noqa: E402
 from vamoh.data import DATASETS, FunctionDataset, load_dataset  # noqa: E402
 
 FIELDS = ("dataset", "label", "batch_size", "points_per_sample", "n_batches", "batches_per_second", "samples_per_second", "machine", "torch_threads", "glibc_tunables", "torch", "date")
@@ -69,14 +70,7 @@ def _time_batches(ds: FunctionDataset, batch_size: int, n_batches: int, seed: in
 
 
 def machine_description() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return f"{cpu}; {os.cpu_count()} cores; {platform.system()} {platform.release()}; Python {platform.python_version()}"
 
 

@@ -1,6 +1,7 @@
 """Wall time of a small workflow through SLURM beside Snakemake's local executor.
 
     python3 benchmarks/bench_slurm.py [--repeats 2] [--sleep 2]
+    python3 benchmarks/bench_slurm.py --tiny      # the project's config/tiny.yaml DAG, local vs SLURM
 
 Runs the demo workflow of ``tests/slurm_cluster.py`` (prepare -> 3 trains -> aggregate, each job
 sleeping ``--sleep`` seconds) from scratch, with
@@ -30,6 +31,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
+
+from benchmarks.machine import cpu_model  # noqa: E402
 
 from slurm_cluster import (DEMO_SAMPLES, FAST_POLLING, SLURM_PROFILE, run_workflow,  # noqa: E402
                            slurm_cluster, write_demo_workflow)
@@ -48,12 +52,7 @@ def _first_line(cmd: list[str]) -> str:
 
 
 def machine_description() -> dict[str, str]:
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     mem_kb = next(int(ln.split()[1]) for ln in open("/proc/meminfo") if ln.startswith("MemTotal"))
     os_name = next((ln.split("=", 1)[1].strip().strip('"') for ln in open("/etc/os-release")
                     if ln.startswith("PRETTY_NAME=")), platform.platform())
@@ -136,11 +135,51 @@ def write_results(rows: list[dict], machine: dict[str, str], sleep_s: float) -> 
     (RESULTS / "slurm.md").write_text("\n".join(lines))
 
 
+def bench_tiny() -> list[dict]:
+    """config/tiny.yaml's whole DAG from scratch, local (2 cores) and through SLURM (test polling)."""
+    extra = ["--configfile", str(REPO / "config" / "tiny.yaml")]
+    rows = []
+    with slurm_cluster():
+        for name, profile, more in (("local", LOCAL_PROFILE, []), ("slurm, test polling", SLURM_PROFILE, list(FAST_POLLING))):
+            with tempfile.TemporaryDirectory(prefix="bench-slurm-tiny-") as tmp:
+                run = run_workflow(Path(tmp), profile, extra + more, timeout=3000, snakefile=REPO / "Snakefile")
+                if run.returncode != 0:
+                    raise RuntimeError(f"{name} run failed:\n{run.output[-4000:]}")
+                if not (Path(tmp) / "results/tiny/report.done").exists():
+                    raise RuntimeError(f"{name} run succeeded but results/tiny/report.done is missing")
+            rows.append({"executor": name, "repeat": 0, "jobs": run.output.count("Finished jobid"),
+                         "wall_s": round(run.seconds, 1), "sbatch_submissions": len(run.slurm_job_ids)})
+            print(rows[-1], flush=True)
+    return rows
+
+
+def write_tiny_results(rows: list[dict], machine: dict[str, str]) -> None:
+    with open(RESULTS / "slurm_tiny.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    local = next(r["wall_s"] for r in rows if r["executor"] == "local")
+    lines = ["# The tiny DAG (config/tiny.yaml) through SLURM beside the local executor", "",
+             f"Whole DAG from scratch (3 datasets x 3 models, every rule), written by `python3 benchmarks/bench_slurm.py --tiny` "
+             f"on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.", "",
+             "| executor | jobs finished | sbatch submissions | wall (s) | x local |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['executor']} | {r['jobs']} | {r['sbatch_submissions']} | {r['wall_s']:.0f} | {r['wall_s'] / local:.2f} |")
+    lines += ["", "Machine:", "", *[f"- {k}: {v}" for k, v in machine.items()], ""]
+    (RESULTS / "slurm_tiny.md").write_text("\n".join(lines))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=1, help="runs of each executor (default 1)")
     ap.add_argument("--sleep", type=float, default=2.0, help="seconds each job sleeps (default 2)")
+    ap.add_argument("--tiny", action="store_true", help="time config/tiny.yaml's DAG instead of the demo workflow")
     args = ap.parse_args(argv)
+    if args.tiny:
+        rows = bench_tiny()
+        write_tiny_results(rows, machine_description())
+        print((RESULTS / "slurm_tiny.md").read_text())
+        return
     rows = bench(args.repeats, args.sleep)
     write_results(rows, machine_description(), args.sleep)
     print((RESULTS / "slurm.md").read_text())

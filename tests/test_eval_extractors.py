@@ -38,7 +38,7 @@ def test_training_is_deterministic_and_checksummed(tmp_path):
     state_a = torch.load(tmp_path / "a.pt", weights_only=True)["state_dict"]
     state_b = torch.load(tmp_path / "b.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
-    assert d1 == sha256_file(tmp_path / "a.pt")
+    assert d1 == sha256_file(tmp_path / "a.pt") and d2 == sha256_file(tmp_path / "b.pt")
     assert (tmp_path / "a.pt.sha256").read_text().split()[0] == d1
     other = save_extractor(train_extractor(data, ExtractorConfig(**{**TINY.__dict__, "seed": 1}), "toy"), tmp_path / "c.pt", "toy")
     assert other != d1

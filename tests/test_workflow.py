@@ -4,7 +4,6 @@ the tiny config end to end (asserting on the tables it writes), and resume of an
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -145,3 +144,18 @@ def test_interrupted_training_resumes(tmp_path):
     assert "resuming from" in log and "at step" in log, log[-2000:]
     history = pd.read_csv(tmp_path / "results/resume/polymnist/vamoh/seed0/history.csv")
     assert history.step.max() == 400
+
+
+def test_snakemake_report_has_every_table_and_figure(tiny_run):
+    work, _ = tiny_run
+    snake(["--report", "report.zip", "--configfile", str(ROOT / "config/tiny.yaml")], work, timeout=600)
+    import zipfile
+
+    with zipfile.ZipFile(work / "report.zip") as z:
+        names = z.namelist()
+        text = "".join(z.read(n).decode("utf-8", "replace") for n in names if n.endswith((".html", ".js")))
+    assert sum(n.endswith(".png") for n in names) >= 8
+    for table in ("table1", "table2", "table3", "table4", "table5"):
+        assert any(n.endswith(f"{table}.html") for n in names), table
+    assert "train</strong> split" in text or "train split" in text  # Table 1's caption is rendered
+    assert "stand-in" in text

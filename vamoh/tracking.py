@@ -22,7 +22,6 @@ Why it is shaped like this:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import random
@@ -33,6 +32,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
+
+from .io import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -126,17 +127,6 @@ def retry_locked(fn: Callable[..., T], *args: Any, attempts: int = 12, base_dela
     raise AssertionError("unreachable")
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _fast_build_dir() -> Path | None:
     shm = Path("/dev/shm")
     return shm if shm.is_dir() and os.access(shm, os.W_OK) else None
@@ -176,7 +166,7 @@ def init_store(uri: str) -> str:
     db = sqlite_path(uri)
     root = artifact_root(uri)
     Path(urlparse(root).path).mkdir(parents=True, exist_ok=True)
-    with _file_lock(db.with_name(db.name + ".init.lock")):
+    with file_lock(db.with_name(db.name + ".init.lock")):
         if not db.exists() or db.stat().st_size == 0:
             _create_sqlite_store(db, root)
             return uri

@@ -12,19 +12,17 @@ the resolved path; changes inside the real files are not detected: delete the ca
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from ..checks import DataError
 from ..config import to_dict
-from ..io import atomic_write, atomic_write_json
+from ..io import atomic_write, atomic_write_json, file_lock
 from .config import DataConfig, make_config
 from .dataset import FunctionDataset
 from .registry import build, get_spec
@@ -60,15 +58,9 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    lock = path.with_name(path.name + ".lock")
-    with open(lock, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+def _locked(path: Path):
+    """Serialise preparers of the same cache file (a lock file beside it)."""
+    return file_lock(path.with_name(path.name + ".lock"))
 
 
 def _is_complete(path: Path) -> bool:

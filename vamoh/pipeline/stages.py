@@ -127,7 +127,7 @@ def functaset(rc: RunConfig, dataset: str, seed: int, data_manifest: str | Path,
 
 def fit_prior(rc: RunConfig, dataset: str, model: str, seed: int, checkpoint: str | Path, modulations: str | Path, out: str | Path) -> dict[str, Any]:
     """Functa's third stage: the normalizing flow on the train modulations, saved into a full checkpoint."""
-    from ..checkpoint import load_checkpoint, save_checkpoint
+    from ..checkpoint import save_checkpoint
 
     torch.set_num_threads(rc.raw["threads"])
     net, payload = load_model(checkpoint)
