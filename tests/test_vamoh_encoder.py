@@ -41,14 +41,19 @@ def test_shared_grid_fast_path_equals_general_path():
     enc = make_encoder()
     coords = (torch.rand(1, 120, 2) * 2 - 1).expand(4, -1, -1)
     feats = torch.rand(4, 120, 3)
-    fast = enc(coords, feats)[0]
-    general = torch.cat([enc(coords[i : i + 1] + 0.0, feats[i : i + 1])[0] for i in range(4)])
-    # perturb nothing but force the per-sample path by giving sample-specific (identical) copies
-    plan_general = enc.plan(coords.contiguous(), None)
-    plan_fast = enc._shared_plan(coords, None)
-    for (c1, n1), (c2, n2) in zip(plan_general, plan_fast):
+    mask = (torch.rand(120) > 0.2)[None].expand(4, -1)
+    for m in (None, mask):
+        fast = enc(coords, feats, m)  # one plan, weight-net once, M batched products
+        general = enc._forward_general(coords.contiguous(), feats, m)  # a plan and a weight-net pass per sample
+        assert torch.allclose(fast[0], general[0], atol=1e-6) and torch.allclose(fast[1], general[1], atol=1e-6)
+    # the expanded shared plan is the per-sample plan
+    for (c1, n1), (c2, n2) in zip(enc.plan(coords.contiguous(), None), enc._shared_plan(coords, None)):
         assert torch.equal(c1, c2) and torch.equal(n1, n2)
-    assert torch.allclose(fast, general, atol=1e-6)
+    # gradients agree too
+    w = enc.convs[1].weightnet.layers[0].weight
+    g_fast = torch.autograd.grad(enc(coords, feats)[0].sum(), w)[0]
+    g_gen = torch.autograd.grad(enc._forward_general(coords.contiguous(), feats, None)[0].sum(), w)[0]
+    assert torch.allclose(g_fast, g_gen, atol=1e-5)
 
 
 def test_fps_picks_spread_points_and_respects_mask():

@@ -166,6 +166,18 @@ class PointConvLayer(nn.Module):
         mixed = grouped.transpose(-1, -2) @ w  # (B, M, C_in, W)
         return self.linear(mixed.reshape(B, M, -1))
 
+    def forward_shared(self, offsets: Tensor, grouped: Tensor) -> Tensor:
+        """The same function when every sample has the same neighbourhoods: offsets (1, M, k, c).
+
+        The weight-net then runs once, not B times, and the contraction is M products of
+        (B*C_in, k) @ (k, W) instead of B*M tiny ones.
+        """
+        w = self.weightnet(offsets)[0]  # (M, k, W)
+        B, M, k, C = grouped.shape
+        g = grouped.permute(1, 0, 3, 2).reshape(M, B * C, k)  # (M, B*C_in, k)
+        mixed = torch.bmm(g, w).reshape(M, B, -1).transpose(0, 1)  # (B, M, C_in*W), c-major like forward()
+        return self.linear(mixed)
+
 
 class PointConvEncoder(nn.Module):
     """Point cloud (coords, features, mask) -> (mean, logvar) of q(z | X, Y), each (B, dim_z).
@@ -226,8 +238,8 @@ class PointConvEncoder(nn.Module):
                 coords, mask = centres, None
         return steps
 
-    def _shared_plan(self, coords: Tensor, mask: Tensor | None) -> list[tuple[Tensor, Tensor]]:
-        """Plan for sample 0, expanded to the batch; cached when the selection is deterministic (FPS)."""
+    def _shared_plan0(self, coords: Tensor, mask: Tensor | None) -> list[tuple[Tensor, Tensor]]:
+        """Plan of sample 0 (indices (1, M), (1, M, k)); cached when the selection is deterministic (FPS)."""
         c0 = coords[:1]
         m0 = None if mask is None else mask[:1]
         key = None
@@ -238,21 +250,32 @@ class PointConvEncoder(nn.Module):
             key = h.hexdigest()
             if key in self._cache:
                 self._cache.move_to_end(key)
-                plan = self._cache[key]
-                return [(c.expand(coords.shape[0], *c.shape[1:]), n.expand(coords.shape[0], *n.shape[1:])) for c, n in plan]
+                return self._cache[key]
         plan = self.plan(c0, m0)
         if key is not None:
             self._cache[key] = plan
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return [(c.expand(coords.shape[0], *c.shape[1:]), n.expand(coords.shape[0], *n.shape[1:])) for c, n in plan]
+        return plan
+
+    def _shared_plan(self, coords: Tensor, mask: Tensor | None) -> list[tuple[Tensor, Tensor]]:
+        """Sample 0's plan expanded to the whole batch."""
+        B = coords.shape[0]
+        return [(c.expand(B, *c.shape[1:]), n.expand(B, *n.shape[1:])) for c, n in self._shared_plan0(coords, mask)]
 
     def forward(self, coords: Tensor, features: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """coords (B, N, c), features (B, N, C_in), mask (B, N) bool or None -> mean, logvar (B, dim_z)."""
-        B = coords.shape[0]
         with torch.no_grad():
             shared = bool((coords == coords[:1]).all()) and (mask is None or bool((mask == mask[:1]).all()))
-            plan = self._shared_plan(coords, mask) if shared else self.plan(coords, mask)
+        if shared:
+            return self._forward_shared(coords[:1], features, mask)
+        return self._forward_general(coords, features, mask)
+
+    def _forward_general(self, coords: Tensor, features: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        """forward() with a plan per sample (coordinates or masks differ across the batch)."""
+        B = coords.shape[0]
+        with torch.no_grad():
+            plan = self.plan(coords, mask)
         x = features
         steps = iter(plan)
         for s, conv in zip(self.stages, self.convs):
@@ -265,6 +288,29 @@ class PointConvEncoder(nn.Module):
                 cidx, nidx = next(steps)
                 x = gather_points(x, nidx).mean(dim=2)  # (B, M', C)
                 coords = gather_points(coords, cidx)
+        out = self.head(x.reshape(B, -1))
+        mean, logvar = out.chunk(2, dim=-1)
+        return mean, logvar
+
+    def _forward_shared(self, coords0: Tensor, features: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        """forward() when every sample shares coordinates and mask: coords0 (1, N, c)."""
+        B = features.shape[0]
+        with torch.no_grad():
+            steps = iter(self._shared_plan0(coords0, None if mask is None else mask[:1]))
+        x = features
+        for s, conv in zip(self.stages, self.convs):
+            cidx, nidx = next(steps)  # (1, M), (1, M, k)
+            M, k = nidx.shape[1:]
+            centres = gather_points(coords0, cidx)  # (1, M, c)
+            offsets = gather_points(coords0, nidx) - centres[:, :, None, :]  # (1, M, k, c)
+            grouped = x.index_select(1, nidx.reshape(-1)).reshape(B, M, k, x.shape[-1])  # (B, M, k, C_in)
+            x = F.leaky_relu(conv.forward_shared(offsets, grouped), 0.2)  # (B, M, C_out)
+            coords0 = centres
+            if s.pool_centroids is not None:
+                cidx, nidx = next(steps)
+                M, k = nidx.shape[1:]
+                x = x.index_select(1, nidx.reshape(-1)).reshape(B, M, k, x.shape[-1]).mean(dim=2)
+                coords0 = gather_points(coords0, cidx)
         out = self.head(x.reshape(B, -1))
         mean, logvar = out.chunk(2, dim=-1)
         return mean, logvar
