@@ -98,6 +98,20 @@ def upsampled_latlon(latitude_deg: Tensor, longitude_deg: Tensor, upsample: int)
     return refine(latitude_deg), refine(longitude_deg)
 
 
+def query_grid(grid_shape: tuple[int, ...], upsample: int = 1, sphere: bool = False) -> tuple[Tensor, tuple[int, ...]]:
+    """Coordinates (Q, c) of a dataset's grid refined ``upsample`` times, and the refined grid's shape.
+
+    The original points are a subset of the refined ones. Regular grids: the (s(n-1)+1)-per-axis grid
+    in [-1, 1]. ``sphere``: the (lat, lon) layout of ERA5 (lat from 90 to -90, lon from 0 in steps of
+    360 / n_lon), refined between nodes, on the unit sphere.
+    """
+    if sphere:
+        n_lat, n_lon = grid_shape
+        lat, lon = upsampled_latlon(torch.linspace(90.0, -90.0, n_lat), torch.linspace(0.0, 360.0 - 360.0 / n_lon, n_lon), upsample)
+        return sphere_coordinates(lat, lon), (len(lat), len(lon))
+    return grid_coordinates(tuple(grid_shape), upsample), upsampled_shape(tuple(grid_shape), upsample)
+
+
 def to_grid(values: Tensor, grid_shape: tuple[int, ...]) -> Tensor:
     """(B, D, f) point values to (B, f, *grid_shape) arrays (channels first, like images)."""
     B, D, f = values.shape

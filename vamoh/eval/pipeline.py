@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from ..checks import ConfigError, DataError, check
-from ..pointcloud import PointCloudBatch, grid_coordinates, sphere_coordinates, upsampled_latlon, upsampled_shape
+from ..pointcloud import PointCloudBatch, grid_coordinates, query_grid, upsampled_shape
 from . import keys
 from .completion import evaluate_completion
 from .config import EvalConfig, resolve_device
@@ -149,12 +149,7 @@ def super_query(inputs: EvalInputs, upsample: int, batch: PointCloudBatch) -> Te
     """
     if upsample == 1:
         return batch.coords[0]
-    if inputs.kind == "field":
-        n_lat, n_lon = inputs.grid_shape
-        lat = torch.linspace(90.0, -90.0, n_lat)
-        lon = torch.linspace(0.0, 360.0 - 360.0 / n_lon, n_lon)
-        return sphere_coordinates(*upsampled_latlon(lat, lon, upsample))
-    return grid_coordinates(inputs.grid_shape, upsample=upsample)
+    return query_grid(tuple(inputs.grid_shape), upsample, sphere=inputs.kind == "field")[0]
 
 
 def evaluate_timing(

@@ -21,7 +21,7 @@ from ..checks import ConfigError, DataError
 from ..config import to_dict
 from ..interface import FunctionModel, get_model_class
 from ..io import atomic_write, atomic_write_json, atomic_write_text
-from ..pointcloud import grid_coordinates, sphere_coordinates, upsampled_latlon, upsampled_shape
+from .. import pointcloud
 from ..train import Trainer, load_model
 from .runconfig import RunConfig
 
@@ -162,11 +162,7 @@ def eval_inputs(splits: dict[str, Any], record: dict[str, Any], max_test: int | 
 
 def query_grid(spec: Any, upsample: int) -> tuple[torch.Tensor, tuple[int, ...]]:
     """Coordinates (Q, c) of the dataset's grid refined ``upsample`` times (the original points are a subset)."""
-    if spec.coord_system == "sphere":
-        n_lat, n_lon = spec.grid_shape
-        lat, lon = upsampled_latlon(torch.linspace(90.0, -90.0, n_lat), torch.linspace(0.0, 360.0 - 360.0 / n_lon, n_lon), upsample)
-        return sphere_coordinates(lat, lon), (len(lat), len(lon))
-    return grid_coordinates(tuple(spec.grid_shape), upsample), upsampled_shape(tuple(spec.grid_shape), upsample)
+    return pointcloud.query_grid(tuple(spec.grid_shape), upsample, sphere=spec.coord_system == "sphere")
 
 
 def _grid(features: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
