@@ -137,13 +137,13 @@ def test_generator_from_hypernetwork_equals_explicit_mlp():
                 flat = theta[k, b]
                 offset = 0
                 for li, (a, c) in enumerate(zip(dims[:-1], dims[1:])):
-                    W = flat[offset : offset + a * c].reshape(a, c)
+                    W = flat[offset : offset + a * c].reshape(c, a)  # out x in, row-major (nn.Linear's layout)
                     offset += a * c
                     bias = flat[offset : offset + c]
                     offset += c
                     layer = torch.nn.Linear(a, c)
                     with torch.no_grad():
-                        layer.weight.copy_(W.T)
+                        layer.weight.copy_(W)
                         layer.bias.copy_(bias)
                     x = layer(x)
                     if li < len(dims) - 2:

@@ -37,6 +37,12 @@ def test_mask_equals_dropping_the_points():
         assert torch.allclose(mean[b], mb[0], atol=1e-5) and torch.allclose(logvar[b], vb[0], atol=1e-5)
 
 
+def general_path(enc, coords, feats, mask):
+    """The encoder through its per-sample conv stack (never the shared-grid fast path), then its head."""
+    x = enc._convs_general(coords, feats, mask)
+    return enc.head(x.reshape(x.shape[0], -1)).chunk(2, dim=-1)
+
+
 def test_shared_grid_fast_path_equals_general_path():
     enc = make_encoder()
     coords = (torch.rand(1, 120, 2) * 2 - 1).expand(4, -1, -1)
@@ -44,7 +50,7 @@ def test_shared_grid_fast_path_equals_general_path():
     mask = (torch.rand(120) > 0.2)[None].expand(4, -1)
     for m in (None, mask):
         fast = enc(coords, feats, m)  # one plan, weight-net once, M batched products
-        general = enc._forward_general(coords.contiguous(), feats, m)  # a plan and a weight-net pass per sample
+        general = general_path(enc, coords.contiguous(), feats, m)  # a plan and a weight-net pass per sample
         assert torch.allclose(fast[0], general[0], atol=1e-6) and torch.allclose(fast[1], general[1], atol=1e-6)
     # the expanded shared plan is the per-sample plan
     for (c1, n1), (c2, n2) in zip(enc.plan(coords.contiguous(), None), enc._shared_plan(coords, None)):
@@ -52,7 +58,7 @@ def test_shared_grid_fast_path_equals_general_path():
     # gradients agree too
     w = enc.convs[1].weightnet.layers[0].weight
     g_fast = torch.autograd.grad(enc(coords, feats)[0].sum(), w)[0]
-    g_gen = torch.autograd.grad(enc._forward_general(coords.contiguous(), feats, None)[0].sum(), w)[0]
+    g_gen = torch.autograd.grad(general_path(enc, coords.contiguous(), feats, None)[0].sum(), w)[0]
     assert torch.allclose(g_fast, g_gen, atol=1e-5)
 
 

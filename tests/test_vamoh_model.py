@@ -76,9 +76,10 @@ def full_batch_elbo(model, batch, epoch):
         return float(torch.stack([model.elbo(batch, epoch)["elbo"].mean() for _ in range(4)]).mean())
 
 
-def test_training_raises_elbo_and_reconstructs(tmp_path):
+@pytest.mark.parametrize("compute_dtype", ["float32", "bfloat16"])
+def test_training_raises_elbo_and_reconstructs(tmp_path, compute_dtype):
     data = BlobImages(64, 16)
-    model = tiny_model(data, epochs=150, warmup_epochs=75)  # 4 steps/epoch -> 600 steps, flow active for the second half
+    model = tiny_model(data, epochs=150, warmup_epochs=75, compute_dtype=compute_dtype)  # 4 steps/epoch -> 600 steps, flow active for the second half
     batch = data.batch(torch.arange(16))
     before = full_batch_elbo(model, batch, epoch=0)
     Trainer(model, data, TrainConfig(progress=False, log_every=20, checkpoint_every=10_000), tmp_path / "ck.pt").fit()
@@ -158,6 +159,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
         ({"point_dropout_alpha": 1.5}, "point_dropout_alpha=1.5"),
         ({"dimz": 3}, r"unknown key\(s\) \['dimz'\]"),
         ({"K": "ten"}, "vamoh.K='ten'"),
+        ({"compute_dtype": "float16"}, "vamoh.compute_dtype='float16' is not one of"),
+        ({"microbatch_size": 0}, "vamoh.microbatch_size=0"),
     ],
 )
 def test_bad_config_values_give_clear_errors(overrides, match):

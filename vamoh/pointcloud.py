@@ -49,6 +49,10 @@ class PointCloudBatch:
             mask = mask.unsqueeze(0).expand(self.batch_size, -1)
         return replace(self, mask=mask.to(self.mask.device, torch.bool).contiguous())
 
+    def samples(self, start: int, stop: int) -> "PointCloudBatch":
+        """Samples start..stop-1 of the batch (views, no copy)."""
+        return replace(self, coords=self.coords[start:stop], features=self.features[start:stop], mask=self.mask[start:stop])
+
     def subset(self, index: Tensor) -> "PointCloudBatch":
         """Keep the points ``index`` (K,) of every sample; the result is no longer a grid."""
         return PointCloudBatch(self.coords[:, index], self.features[:, index], self.mask[:, index], ())

@@ -263,16 +263,27 @@ class PointConvEncoder(nn.Module):
         B = coords.shape[0]
         return [(c.expand(B, *c.shape[1:]), n.expand(B, *n.shape[1:])) for c, n in self._shared_plan0(coords, mask)]
 
-    def forward(self, coords: Tensor, features: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """coords (B, N, c), features (B, N, C_in), mask (B, N) bool or None -> mean, logvar (B, dim_z)."""
+    def forward(self, coords: Tensor, features: Tensor, mask: Tensor | None = None,
+                dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
+        """coords (B, N, c), features (B, N, C_in), mask (B, N) bool or None -> mean, logvar (B, dim_z).
+
+        ``dtype`` (e.g. torch.bfloat16): the conv stack's products run under autocast in that dtype
+        (mixed precision); the head, and so the posterior's mean and log-variance, stay float32.
+        """
         with torch.no_grad():
             shared = bool((coords == coords[:1]).all()) and (mask is None or bool((mask == mask[:1]).all()))
-        if shared:
-            return self._forward_shared(coords[:1], features, mask)
-        return self._forward_general(coords, features, mask)
+        low = dtype is not None and dtype != features.dtype
+        with torch.autocast(features.device.type, dtype=dtype, enabled=low):
+            if shared:
+                x = self._convs_shared(coords[:1], features, mask)
+            else:
+                x = self._convs_general(coords, features, mask)
+        out = self.head(x.to(features.dtype).reshape(x.shape[0], -1))
+        mean, logvar = out.chunk(2, dim=-1)
+        return mean, logvar
 
-    def _forward_general(self, coords: Tensor, features: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
-        """forward() with a plan per sample (coordinates or masks differ across the batch)."""
+    def _convs_general(self, coords: Tensor, features: Tensor, mask: Tensor | None) -> Tensor:
+        """The conv stack with a plan per sample (coordinates or masks differ across the batch) -> (B, M, C)."""
         B = coords.shape[0]
         with torch.no_grad():
             plan = self.plan(coords, mask)
@@ -288,12 +299,10 @@ class PointConvEncoder(nn.Module):
                 cidx, nidx = next(steps)
                 x = gather_points(x, nidx).mean(dim=2)  # (B, M', C)
                 coords = gather_points(coords, cidx)
-        out = self.head(x.reshape(B, -1))
-        mean, logvar = out.chunk(2, dim=-1)
-        return mean, logvar
+        return x
 
-    def _forward_shared(self, coords0: Tensor, features: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
-        """forward() when every sample shares coordinates and mask: coords0 (1, N, c)."""
+    def _convs_shared(self, coords0: Tensor, features: Tensor, mask: Tensor | None) -> Tensor:
+        """The conv stack when every sample shares coordinates and mask: coords0 (1, N, c) -> (B, M, C)."""
         B = features.shape[0]
         with torch.no_grad():
             steps = iter(self._shared_plan0(coords0, None if mask is None else mask[:1]))
@@ -311,6 +320,4 @@ class PointConvEncoder(nn.Module):
                 M, k = nidx.shape[1:]
                 x = x.index_select(1, nidx.reshape(-1)).reshape(B, M, k, x.shape[-1]).mean(dim=2)
                 coords0 = gather_points(coords0, cidx)
-        out = self.head(x.reshape(B, -1))
-        mean, logvar = out.chunk(2, dim=-1)
-        return mean, logvar
+        return x
