@@ -32,11 +32,12 @@ def describe(device: torch.device | str = "cpu") -> dict[str, str]:
     return info
 
 
-def matmul_peak_gflops(device: torch.device | str = "cpu", n: int = 2048, repeats: int = 10) -> float:
-    """Measured fp32 matmul rate (GFLOP/s): the ceiling every FLOP/s figure is compared with."""
+def matmul_peak_gflops(device: torch.device | str = "cpu", n: int = 2048, repeats: int = 10,
+                       dtype: torch.dtype = torch.float32) -> float:
+    """Measured matmul rate (GFLOP/s) in ``dtype`` (default fp32): the ceiling FLOP/s figures are compared with."""
     device = torch.device(device)
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(3):
         a @ b
     if device.type == "cuda":

@@ -99,3 +99,21 @@ def test_microbatches_give_the_whole_batch_update():
             continue
         scale = float(p.grad.abs().max())
         assert torch.allclose(p.grad, q.grad, atol=1e-5 * max(scale, 1e-3), rtol=1e-4), name
+
+
+def test_no_grad_weight_cast_is_reused_until_the_weights_change():
+    data = BlobImages(2, 16)
+    model = tiny(data, compute_dtype="bfloat16").eval()
+    batch = data.batch(torch.arange(2))
+    first = model.reconstruct(batch)
+    layer = model.hypernets.layers[-1]
+    cached = layer._cast[1]
+    assert torch.equal(model.reconstruct(batch), first) and layer._cast[1] is cached  # reused, same result
+    with torch.no_grad():
+        layer.weight.mul_(0.5)  # an in-place update, as the optimiser makes
+    changed = model.reconstruct(batch)
+    assert layer._cast[1] is not cached and torch.equal(layer._cast[1], layer.weight.to(torch.bfloat16))
+    assert not torch.equal(changed, first)
+    # with autograd on (training) nothing is cached: the cast is part of the graph
+    model.elbo(batch)["elbo"].sum().backward()
+    assert layer._cast is None and layer.weight.grad is not None

@@ -33,12 +33,27 @@ class BatchedLinear(nn.Module):
         bound = 1.0 / math.sqrt(in_features)
         self.weight = nn.Parameter(torch.empty(num, in_features, out_features).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(num, 1, out_features).uniform_(-bound, bound))
+        self._cast: tuple[tuple, Tensor, Tensor] | None = None  # (key, weight, bias) in a narrower dtype
+
+    def _narrow(self, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """The parameters cast to ``dtype``. Without autograd (sampling, reconstruction) the copies are
+        kept until the parameters change (their version counters move) or the dtype does: a
+        single-sample call then reads half the bytes instead of casting the weights again (CelebA-HQ:
+        254 MB instead of 511 + 254 MB)."""
+        if torch.is_grad_enabled():
+            self._cast = None
+            return self.weight.to(dtype), self.bias.to(dtype)
+        key = (dtype, self.weight.device, self.weight._version, self.bias._version, self.weight.data_ptr())
+        if self._cast is None or self._cast[0] != key:
+            self._cast = (key, self.weight.to(dtype), self.bias.to(dtype))
+        return self._cast[1], self._cast[2]
 
     def forward(self, x: Tensor) -> Tensor:
         """x (K, B, in) in the parameters' dtype, or in a narrower one: the parameters are then cast to
         it (autograd casts their gradients back)."""
         if x.dtype != self.weight.dtype:
-            return torch.baddbmm(self.bias.to(x.dtype), x, self.weight.to(x.dtype))
+            weight, bias = self._narrow(x.dtype)
+            return torch.baddbmm(bias, x, weight)
         return torch.baddbmm(self.bias, x, self.weight)
 
 
