@@ -116,7 +116,7 @@ def worker(preset: str, steps: int, dtype: str, microbatch: int | None) -> dict:
     opts = model.make_optimizers()
     epoch = c.warmup_epochs  # flow prior active
     row = {"preset": preset, "compute_dtype": dtype, "microbatch": microbatch or B, "batch": B, "points": batch.num_points,
-           "K": c.K, "params_M": round(sum(p.numel() for p in model.parameters()) / 1e6, 2)}
+           "K": c.K, "params_M": round(sum(p.numel() for p in model.parameters()) / 1e6, 2), "timed_steps": steps}
     # 4 untimed steps: point dropout changes the shapes every step, and the allocator needs a few
     # steps to hold blocks of every size (the first steps pay page faults, not arithmetic)
     step_times = timed(lambda: model.training_step(batch, opts, 0, epoch), steps, 4)
@@ -308,16 +308,29 @@ def write(rows: list[dict], machine: dict, out: Path) -> None:
         # variant's memory next to the smallest
         lines.append(f"| {TARGET_TEXT[key]} {target} | {preset} | {best[key]:.1f} | {_variant(best)} | "
                      f"{'yes' if _meets(key, best[key], target) else 'no'} | {best32} |")
-    both = [r for r in rows if r["preset"] == "celebahq64" and r["samples_per_s"] >= 25 and r["peak_gb"] <= 8]
-    lines += ["", "CelebA-HQ variants meeting the throughput and the memory target together: "
+    longest: dict[str, dict] = {}  # per CelebA-HQ variant, its longest run (memory only grows with steps)
+    for r in rows:
+        v = _variant(r)
+        if r["preset"] == "celebahq64" and int(r.get("timed_steps", 0)) >= int(longest.get(v, {}).get("timed_steps", -1)):
+            longest[v] = r
+    both = [r for r in longest.values() if r["samples_per_s"] >= 25 and r["peak_gb"] <= 8]
+    lines += ["", "CelebA-HQ variants meeting the throughput and the memory target together, each judged on its longest run: "
               + ("; ".join(f"{_variant(r)} ({r['samples_per_s']:.1f} samples/s, {r['peak_gb']:.2f} GB)" for r in both) or "none") + ".",
-              "", "## Every row", "",
-              "| preset | variant | batch | points | samples/s (dropout) | samples/s (all points) | peak GB | decoder GFLOP/s | "
+              "", "Peak memory under point dropout depends on how long the run is: every step has other shapes, and an "
+              "allocator that fragments keeps growing. The same variants timed over more steps (untimed warm-up and the "
+              "all-points steps come on top):", "",
+              "| preset | variant | timed steps | peak GB |", "|---|---|---|---|"]
+    long_keys = {(r["preset"], _variant(r)) for r in rows if int(r.get("timed_steps", 0)) >= 40}
+    for r in rows:
+        if (r["preset"], _variant(r)) in long_keys and "timed_steps" in r:
+            lines.append(f"| {r['preset']} | {_variant(r)} | {r['timed_steps']} | {r['peak_gb']:.2f} |")
+    lines += ["", "## Every row", "",
+              "| preset | variant | batch | points | timed steps | samples/s (dropout) | samples/s (all points) | peak GB | decoder GFLOP/s | "
               "% of fp32 peak | decoder share of step | recon ms (2 threads / 1 thread) | loader / train steps | date |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
-            f"| {r['preset']} | {_variant(r)} | {r['batch']} | {r['points']} | {r['samples_per_s']:.1f} | "
+            f"| {r['preset']} | {_variant(r)} | {r['batch']} | {r['points']} | {r.get('timed_steps', '')} | {r['samples_per_s']:.1f} | "
             f"{r['samples_per_s_all_points']:.1f} | {r['peak_gb']:.2f} | {r['decoder_gflops']:.0f} | {r['decoder_pct_of_peak']:.0f}% | "
             f"{100 * r['decoder_share_of_step']:.0f}% | {r['recon_ms']:.1f} / {r['recon_ms_1thread']:.1f} | "
             f"{r['loader_over_train_steps']:.0f}x | {r.get('date', '')} |")

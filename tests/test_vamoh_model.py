@@ -195,3 +195,15 @@ def test_resume_with_changed_config_is_refused(tmp_path):
     Trainer(tiny_model(data, epochs=1), data, TrainConfig(progress=False), path).fit()
     with pytest.raises(CheckpointError, match=r"keys differ: \['lr'\]"):
         Trainer(tiny_model(data, epochs=2, lr=0.5), data, TrainConfig(progress=False), path).fit()
+    # compute_dtype changes the arithmetic, so it is not resumable either
+    with pytest.raises(CheckpointError, match=r"keys differ: \['compute_dtype'\]"):
+        Trainer(tiny_model(data, epochs=2, compute_dtype="bfloat16"), data, TrainConfig(progress=False), path).fit()
+
+
+def test_resume_may_change_the_microbatch_size(tmp_path):
+    data = BlobImages(16, 16)
+    path = tmp_path / "ck.pt"
+    Trainer(tiny_model(data, epochs=1), data, TrainConfig(progress=False), path).fit()
+    trainer = Trainer(tiny_model(data, epochs=2, microbatch_size=4), data, TrainConfig(progress=False), path)
+    trainer.fit()
+    assert trainer.step == 2 * trainer.steps_per_epoch and trainer.model.config.microbatch_size == 4

@@ -25,7 +25,8 @@ from .interface import DataInfo, FunctionModel, get_model_class
 from .pointcloud import PointCloudBatch
 
 
-RESUMABLE_KEYS = frozenset({"epochs"})  # config keys a resumed run may change
+# config keys a resumed run may change: the budget, and the micro-batch size (the update is the same)
+RESUMABLE_KEYS = frozenset({"epochs", "microbatch_size"})
 
 
 class BatchSource(Protocol):
