@@ -68,7 +68,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .interface import build_model
     from .train import TrainConfig, Trainer
 
-    overrides: dict[str, Any] = json.loads(args.set) if args.set else {}
+    try:
+        overrides: dict[str, Any] = json.loads(args.set) if args.set else {}
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"--set {args.set!r} is not valid JSON ({err}); expected an object such as '{{\"K\": 4}}'") from None
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"--set {args.set!r}: expected a JSON object of config keys, got {type(overrides).__name__}")
     splits = load_dataset(make_config({"name": args.dataset, "source": args.source, **({"path": args.path} if args.path else {})}),
                           args.cache_dir)
     train_set = splits["train"]

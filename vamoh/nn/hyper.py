@@ -9,8 +9,9 @@ Mixed precision (``dtype=torch.bfloat16``): the hypernetworks' products and ever
 the last run in bfloat16, with the float32 parameters cast on the way in (so gradients, and the
 optimiser, stay float32). The generators' last layer, which produces the likelihood's parameters,
 runs in float32 with float32 weights: its hypernetwork outputs (the last ``float32_tail`` entries of
-theta, ``HyperNetworks.tail``) are computed in float32. bfloat16 keeps 8 significant bits, about 1/512 relative, coarser
-than the 1/255 bins of the discretized logistic, so the output layer must not be rounded to it.
+theta, ``HyperNetworks.tail``) are computed in float32. bfloat16 keeps 8 significant bits (spacing
+1/128 to 1/256 relative), coarser than the 1/255 bins of the discretized logistic, so the output
+layer must not be rounded to it.
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ class _WideOutputLayer(torch.autograd.Function):
 
     The forward upcasts h only transiently; the backward runs in h's dtype, so no wide copy of the
     largest activations is kept for it (at the CelebA-HQ preset that copy is 671 MB). The weight
-    gradient is accumulated by the matmul in float32 and returned in W's dtype, as autocast would.
+    gradient comes from a narrow-dtype matmul (float32 accumulation, narrow result), then is cast to
+    W's dtype, as under autocast.
     """
 
     @staticmethod
@@ -151,7 +153,7 @@ def run_generators(layout: GeneratorLayout, theta: Tensor, features: Tensor, dty
     """
     dtype = theta.dtype if dtype is None else dtype
     K, B, _ = theta.shape
-    params = layout.unflatten(theta.transpose(0, 1).reshape(B * K, -1))  # layers of (B*K, in, out), (B*K, out)
+    params = layout.unflatten(theta.transpose(0, 1).reshape(B * K, -1))  # layers of (B*K, out, in), (B*K, out)
     last = len(params) - 1
     params = [(W.to(dtype), b.to(dtype)) if i < last else (W, b) for i, (W, b) in enumerate(params)]
     features = features.to(dtype if last > 0 else theta.dtype)

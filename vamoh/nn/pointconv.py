@@ -284,7 +284,6 @@ class PointConvEncoder(nn.Module):
 
     def _convs_general(self, coords: Tensor, features: Tensor, mask: Tensor | None) -> Tensor:
         """The conv stack with a plan per sample (coordinates or masks differ across the batch) -> (B, M, C)."""
-        B = coords.shape[0]
         with torch.no_grad():
             plan = self.plan(coords, mask)
         x = features
