@@ -133,3 +133,17 @@ def test_voxel_maps_show_the_first_occupied_voxel():
     tab = matplotlib.colormaps["tab10"]
     assert np.allclose(rgb[0, 0], tab(2)[:3]) and np.allclose(rgb[1, 1], tab(0)[:3])
     assert np.allclose(rgb[0, 1], 1.0)  # empty column drawn white
+
+
+def test_long_titles_wrap_inside_the_figure():
+    from vamoh.report.figures import _grid_figure
+
+    pics = [np.zeros((8, 8, 3))] * 3
+    label = "CelebA-HQ 64 (stand-in: procedural faces, not the paper's data; autoencoder features, not Inception)"
+    fig = _grid_figure([("VAMoH", pics), ("GASP", pics)], f"Reconstruction (1x) and super-reconstruction (2x) — {label}")
+    fig.canvas.draw()
+    box, title = fig.bbox, fig.texts[0]
+    extent = title.get_window_extent(fig.canvas.get_renderer())
+    assert "\n" in title.get_text()  # it had to wrap: on one line it is far wider than the 5.1-inch figure
+    assert extent.x0 >= box.x0 and extent.x1 <= box.x1 and extent.y1 <= box.y1, (extent, box)
+    figures.plt.close(fig)

@@ -207,3 +207,16 @@ def test_resume_may_change_the_microbatch_size(tmp_path):
     trainer = Trainer(tiny_model(data, epochs=2, microbatch_size=4), data, TrainConfig(progress=False), path)
     trainer.fit()
     assert trainer.step == 2 * trainer.steps_per_epoch and trainer.model.config.microbatch_size == 4
+
+
+@pytest.mark.parametrize("name", ["gpu", "cuda:x", "mps"])
+def test_device_names_are_checked_with_the_key(name):
+    from vamoh.checks import resolve_device
+
+    with pytest.raises(ConfigError, match=rf"train.device='{name}': expected 'auto', 'cpu' or 'cuda\[:N\]'"):
+        resolve_device(name, "train.device")
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="eval.device='cuda' but no CUDA device is available"):
+            resolve_device("cuda", "eval.device")

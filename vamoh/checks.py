@@ -73,3 +73,21 @@ def check_file(path: str | Path, what: str, key: str | None = None) -> Path:
         hint = f" (config key {key})" if key else ""
         raise FileNotFoundError(f"{what} not found: {p}{hint}")
     return p
+
+
+def resolve_device(name: str, key: str = "device") -> Any:
+    """The torch.device for config value ``name`` of ``key``: 'auto' (CUDA when available, else CPU),
+    'cpu' or 'cuda[:N]'. A malformed name, or CUDA asked for where there is none, is a ConfigError."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"{key}={name!r}: expected 'auto', 'cpu' or 'cuda[:N]'") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"{key}={name!r}: expected 'auto', 'cpu' or 'cuda[:N]'")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"{key}={name!r} but no CUDA device is available; use 'auto' or 'cpu'")
+    return dev

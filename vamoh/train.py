@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .checks import CheckpointError, ConfigError, TrainingDivergedError
+from .checks import CheckpointError, ConfigError, TrainingDivergedError, resolve_device
 from .config import to_dict
 from .interface import DataInfo, FunctionModel, get_model_class
 from .pointcloud import PointCloudBatch
@@ -58,19 +58,7 @@ class TrainConfig:
                 raise ConfigError(f"train.{name}={v!r}: expected a positive integer or null")
         if self.checkpoint_every <= 0 or self.log_every <= 0:
             raise ConfigError("train.checkpoint_every and train.log_every must be positive")
-        resolve_device(self.device)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"train.device={name!r}: expected 'auto', 'cpu' or 'cuda[:N]'") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={name!r} but no CUDA device is available; use 'auto' or 'cpu'")
-    return dev
+        resolve_device(self.device, "train.device")
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -115,7 +103,7 @@ class Trainer:
                  on_log: Callable[[int, dict[str, float]], None] | None = None) -> None:
         config.validate()
         self.config = config
-        self.device = resolve_device(config.device)
+        self.device = resolve_device(config.device, "train.device")
         self.model = model.to(self.device)
         self.data = data
         self.path = Path(checkpoint_path)

@@ -61,12 +61,3 @@ class EvalConfig:
 
 def eval_config_from_dict(data: dict[str, Any] | None) -> EvalConfig:
     return from_dict(EvalConfig, data, where="eval")
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    check(device == "cpu" or device.startswith("cuda"), f"eval.device={device!r}: expected 'auto', 'cpu' or 'cuda[:i]'", ConfigError)
-    return device

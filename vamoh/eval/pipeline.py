@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..checks import ConfigError, DataError, check
+from ..checks import ConfigError, DataError, check, resolve_device
 from ..pointcloud import PointCloudBatch, grid_coordinates, query_grid, upsampled_shape
 from . import keys
 from .completion import evaluate_completion
-from .config import EvalConfig, resolve_device
+from .config import EvalConfig
 from .extractors import ExtractorConfig, train_or_load_extractor
 from .fid import FidelityScorer, RealSet, evaluate_generation, model_image_sampler, resolve_extractor
 from .io import output_dir, write_metrics, write_timing
@@ -74,7 +74,7 @@ def evaluate_model(
     out_root: str | Path,
 ) -> tuple[Path, dict[str, float]]:
     """Write ``<out_root>/<run>/<dataset>/<model>/seed<seed>/metrics.json``; returns (path, stage seconds)."""
-    device = resolve_device(cfg.device)
+    device = str(resolve_device(cfg.device, "eval.device"))
     stage_seconds: dict[str, float] = {}
     metrics: dict[str, dict[str, Any]] = {}
     extractor_label = "none (no image generation metrics for this data kind)"
@@ -172,7 +172,7 @@ def evaluate_timing(
     """
     check(bool(models), "evaluate_timing: no models", ConfigError)
     check(bool(inputs.test_batches), f"{inputs.dataset}: timing needs test batches", DataError)
-    device = resolve_device(cfg.device)
+    device = str(resolve_device(cfg.device, "eval.device"))
     groups = []
     for task, upsample in ((keys.TIME_RECONSTRUCTION, 1), (keys.TIME_SUPER_RECONSTRUCTION, 2)):
         for bs in cfg.timing_batch_sizes:

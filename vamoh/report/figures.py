@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -139,10 +140,18 @@ def map_to_rgb(m: np.ndarray, kind: str, truth: np.ndarray | None = None, k: int
 # ---------------------------------------------------------------------------------------------- drawing helpers
 
 
+def _wrap(text: str, width_in: float, fontsize: float) -> str:
+    """``text`` broken into lines that fit ``width_in`` inches at ``fontsize`` points (an average glyph is
+    about 0.55 em wide), so long stand-in labels wrap instead of running off the figure."""
+    chars = max(12, int(width_in * 72 / (0.55 * fontsize)))
+    return "\n".join(textwrap.wrap(text, chars, break_long_words=False, break_on_hyphens=False)) or text
+
+
 def _grid_figure(rows: list[tuple[str, list[np.ndarray]]], title: str, col_titles: list[str] | None = None):
     """One row of pictures per entry: (row label, [rgb, ...])."""
     ncol = max(len(p) for _, p in rows)
-    fig, axes = plt.subplots(len(rows), ncol, figsize=(1.3 * ncol + 1.2, 1.35 * len(rows) + 0.7), squeeze=False)
+    width = 1.3 * ncol + 1.2
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(width, 1.35 * len(rows) + 0.7), squeeze=False)
     for r, (label, pics) in enumerate(rows):
         for c in range(ncol):
             ax = axes[r, c]
@@ -156,7 +165,7 @@ def _grid_figure(rows: list[tuple[str, list[np.ndarray]]], title: str, col_title
                 ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
             if r == 0 and col_titles and c < len(col_titles) and col_titles[c]:
                 ax.set_title(col_titles[c], fontsize=8)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(_wrap(title, width - 0.2, 9), fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -280,9 +289,10 @@ def psnr_figure(tidy: pd.DataFrame, labels: Labels, out: Path) -> Path | None:
             ax.set_xticks(range(len(models)), [model_name(m) for m in models])
             ax.set_xlim(-0.7, len(models) - 0.3)
             ax.set_ylabel("PSNR (dB)")
-            ax.set_title(labels(d), fontsize=8, wrap=True)
+            ax.set_title(_wrap(labels(d), 3.0, 8), fontsize=8)
     standin = [dataset_name(d) for d in datasets if labels.is_standin(d)]
-    fig.suptitle("Figure 7: reconstruction PSNR on the test set" + (f" (stand-in data: {', '.join(standin)})" if standin else ""), fontsize=9)
+    title = "Figure 7: reconstruction PSNR on the test set" + (f" (stand-in data: {', '.join(standin)})" if standin else "")
+    fig.suptitle(_wrap(title, 3.2 * len(datasets) - 0.2, 9), fontsize=9)
     fig.tight_layout()
     return _save(fig, out)
 
@@ -301,10 +311,11 @@ def training_curves_figure(histories: dict[tuple[str, str], Path], labels: Label
         ax.set_yscale("symlog")
         ax.set_xlabel("step")
         ax.set_ylabel("training loss")
-        ax.set_title(labels(d), fontsize=8, wrap=True)
+        ax.set_title(_wrap(labels(d), 3.4, 8), fontsize=8)
         ax.legend(fontsize=7)
     standin = [dataset_name(d) for d in datasets if labels.is_standin(d)]
-    fig.suptitle("Training curves" + (f" (stand-in data: {', '.join(standin)})" if standin else ""), fontsize=9)
+    title = "Training curves" + (f" (stand-in data: {', '.join(standin)})" if standin else "")
+    fig.suptitle(_wrap(title, 3.6 * len(datasets) - 0.2, 9), fontsize=9)
     fig.tight_layout()
     return _save(fig, out)
 
