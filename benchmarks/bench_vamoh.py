@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe, matmul_peak_gflops  # noqa: E402
 from vamoh.interface import DataInfo, build_model  # noqa: E402
-from vamoh.pointcloud import PointCloudBatch, grid_coordinates, sphere_coordinates  # noqa: E402
+from vamoh.pointcloud import PointCloudBatch, query_grid  # noqa: E402
 
 TUNED_MALLOC = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
 # retain freed pages (no decay): like the tuned glibc setting, no page faults after warm-up
@@ -62,9 +62,7 @@ TARGETS = {  # issue targets on two CPU cores
 
 
 def coords_for(info: DataInfo) -> torch.Tensor:
-    if info.kind == "field":
-        return sphere_coordinates(torch.linspace(90, -90, 46), torch.linspace(0, 356, 90))
-    return grid_coordinates(info.grid_shape)
+    return query_grid(info.grid_shape, 1, sphere=info.kind == "field")[0]
 
 
 def make_batch(info: DataInfo, B: int, points: int | None) -> PointCloudBatch:

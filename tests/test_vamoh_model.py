@@ -11,12 +11,7 @@ from vamoh.model import PRESETS, VAMoH, max_dropout_alpha
 from vamoh.pointcloud import grid_coordinates, upsampled_shape
 from vamoh.train import TrainConfig, Trainer, load_model
 
-from .vamoh_fixtures import BlobImages
-
-
-def tiny_model(data, **overrides):
-    torch.manual_seed(0)
-    return build_model("vamoh", data.info, "tiny", overrides)
+from .vamoh_fixtures import BlobImages, tiny_model
 
 
 def psnr(a, b):

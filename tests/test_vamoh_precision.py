@@ -5,17 +5,11 @@ import copy
 
 import torch
 
-from vamoh.interface import build_model
 from vamoh.nn.hyper import GeneratorLayout, HyperNetworks, run_generators
 
-from .vamoh_fixtures import BlobImages
+from .vamoh_fixtures import BlobImages, tiny_model
 
 BF16_EPS = 2.0**-8  # bfloat16 keeps 8 significant bits: rounding error <= 2^-9 relative, spacing 2^-8
-
-
-def tiny(data, **overrides):
-    torch.manual_seed(0)
-    return build_model("vamoh", data.info, "tiny", overrides)
 
 
 def relative_rms(a, b):
@@ -58,7 +52,7 @@ def test_hypernetwork_split_tail_is_one_layer():
 def test_bf16_elbo_and_gradients_follow_float32():
     data = BlobImages(8, 16)
     batch = data.batch(torch.arange(8))
-    exact = tiny(data)
+    exact = tiny_model(data)
     mixed = copy.deepcopy(exact)
     mixed.config.compute_dtype = "bfloat16"
     noise = torch.randn(8, exact.config.dim_z)
@@ -81,7 +75,7 @@ def test_bf16_elbo_and_gradients_follow_float32():
 def test_microbatches_give_the_whole_batch_update():
     data = BlobImages(16, 16)
     batch = data.batch(torch.arange(16))
-    whole = tiny(data)
+    whole = tiny_model(data)
     parts = copy.deepcopy(whole)
     parts.config.microbatch_size = 5  # 5 + 5 + 5 + 1: an uneven split too
     outs = []
@@ -103,7 +97,7 @@ def test_microbatches_give_the_whole_batch_update():
 
 def test_no_grad_weight_cast_is_reused_until_the_weights_change():
     data = BlobImages(2, 16)
-    model = tiny(data, compute_dtype="bfloat16").eval()
+    model = tiny_model(data, compute_dtype="bfloat16").eval()
     batch = data.batch(torch.arange(2))
     first = model.reconstruct(batch)
     layer = model.hypernets.layers[-1]

@@ -38,3 +38,11 @@ class BlobImages:
             keep = torch.randperm(D, generator=generator)[:points]
             return PointCloudBatch(coords[:, keep], f[:, keep], torch.ones(B, points, dtype=torch.bool), ())
         return PointCloudBatch(coords, f, torch.ones(B, D, dtype=torch.bool), self.grid_shape)
+
+
+def tiny_model(data, **overrides):
+    """A seeded VAMoH at the "tiny" preset for ``data`` (a BlobImages), with config overrides."""
+    from vamoh.interface import build_model
+
+    torch.manual_seed(0)
+    return build_model("vamoh", data.info, "tiny", overrides)

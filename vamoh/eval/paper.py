@@ -50,7 +50,6 @@ PAPER_TABLE4: dict[str, dict[str, dict[str, _P]]] = {
 }
 
 
-
 # Table 3 of the paper in VAMoHConfig's field names (keyed by the suite's dataset names).
 def _t3(dim_z, K, epochs, bs, lr, h, nb, ce, oc, categorical, hyper, gen, T, pool_nb=None, pool_ce=None) -> dict[str, Any]:
     return {"dim_z": dim_z, "K": K, "epochs": epochs, "batch_size": bs, "lr": lr, "weightnet_hidden": h, "neighbours": nb,
