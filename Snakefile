@@ -2,12 +2,18 @@
 #   snakemake --cores 2                                   # the offline demo (config/config.yaml)
 #   snakemake --cores 8 --use-conda --configfile config/paper.yaml
 #   snakemake --profile profiles/slurm --configfile config/paper.yaml
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The config a user names is the config: config/config.yaml (the demo) is read only when no --configfile
+# is given. Snakemake would otherwise merge the user's file into the demo's, key by key.
+if not workflow.overwrite_configfiles:
+
+    configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 report: "workflow/report/workflow.rst"

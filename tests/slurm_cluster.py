@@ -7,7 +7,8 @@ Usage::
         assert result.returncode == 0, result.output
 
 or, in a test module, ``from slurm_cluster import slurm_cluster_fixture`` and take a ``slurm``
-argument (a module-scoped pytest fixture that skips when SLURM cannot be installed).
+argument (a module-scoped pytest fixture that skips when SLURM cannot be installed, and unless the
+user opted in with ``VAMOH_SLURM_TESTS=1`` or ``pytest --slurm``: it changes the machine).
 
 What it does, and why each step is there:
 
@@ -68,6 +69,18 @@ SUBMITTED_RE = re.compile(r"has been submitted with SLURM jobid (\d+)")
 # The executor waits 20-40 s before its first status check (right for a busy cluster); a test
 # cluster answers at once.
 FAST_POLLING = ("--seconds-between-status-checks", "1", "--slurm-init-seconds-before-status-checks", "2")
+
+
+# Starting a cluster changes the machine (apt-get install, /etc/slurm/slurm.conf): tests do it only
+# when asked to, with this variable or pytest's --slurm option (tests/conftest.py sets the variable).
+OPT_IN_ENV = "VAMOH_SLURM_TESTS"
+OPT_IN_HINT = (f"real-SLURM tests are opt-in (they apt-get install SLURM and write {SLURM_CONF}); "
+               f"enable with {OPT_IN_ENV}=1 or `python -m pytest --slurm`")
+
+
+def opted_in() -> bool:
+    """Whether the user asked for the real-SLURM tests (``VAMOH_SLURM_TESTS=1`` or ``--slurm``)."""
+    return os.environ.get(OPT_IN_ENV, "").strip() == "1"
 
 
 class SlurmUnavailable(RuntimeError):
@@ -370,9 +383,15 @@ def slurm_cluster(start_timeout: float = 60, lock_timeout: float = 600) -> Itera
 
 
 def slurm_cluster_or_skip():
-    """``slurm_cluster()`` for pytest: skips (with the reason) when SLURM cannot be provided here."""
+    """``slurm_cluster()`` for pytest: skips (with the reason) when SLURM cannot be provided here.
+
+    Also skips unless the user opted in (``opted_in``), so that no test module using the fixture
+    can install packages or write slurm.conf on a machine whose owner did not ask for it.
+    """
     import pytest
 
+    if not opted_in():
+        pytest.skip(OPT_IN_HINT)
     with contextlib.ExitStack() as stack:
         try:
             cluster = stack.enter_context(slurm_cluster())

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from baselines.gasp.discriminator import PointConvDiscriminator
-from baselines.gasp.model import GASP, PRESETS, r1_penalty, to_data_range, to_discriminator_range
+from baselines.gasp.model import GASP, PRESETS, GASPConfig, r1_penalty, to_data_range, to_discriminator_range
 from vamoh.checks import ConfigError
 from vamoh.interface import CannotReconstructError, DataInfo, build_model
 from vamoh.nn.pointconv import build_stages
@@ -52,6 +52,28 @@ def test_r1_penalty_equals_finite_differences(on_probability):
     torch.testing.assert_close(penalty, expected, rtol=1e-6, atol=0)
     with torch.no_grad():
         torch.testing.assert_close(logits, D(coords, real))
+
+
+def test_r1_is_taken_of_the_probability_by_default_as_in_gasps_code():
+    # the VAMoH paper's GASP numbers come from GASP's code, which penalises the gradient of sigmoid(D)
+    assert GASPConfig().r1_on_probability and all(p.r1_on_probability for p in PRESETS.values())
+    assert not tiny_gasp(r1_on_probability=False).config.r1_on_probability  # the logit (Mescheder et al.) stays a switch
+
+
+def test_r1_on_probability_is_the_logit_penalty_scaled_by_sigmoid_prime_squared():
+    # with running batch-norm statistics (eval) each sample's logit depends on its own features only, so
+    # d sigmoid(l_b) / dy_b = sigmoid'(l_b) dl_b / dy_b and sample b's penalty scales by sigmoid'(l_b)^2 <= 1/16
+    torch.manual_seed(0)
+    D = tiny_gasp().double().discriminator.eval()
+    with torch.no_grad():  # logits well away from 0, so that sigmoid' differs from 1/4 and between samples
+        D.convs[-1].linear.weight.mul_(10.0)
+    coords = grid_coordinates((8, 8)).double()[None].expand(3, -1, -1)
+    real = torch.rand(3, 64, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 2 - 1
+    per_sample = torch.stack([r1_penalty(D, coords[b : b + 1], real[b : b + 1], 10.0)[0] for b in range(3)])
+    on_probability, logits = r1_penalty(D, coords, real, 10.0, on_probability=True)
+    slope = torch.sigmoid(logits) * (1 - torch.sigmoid(logits))
+    torch.testing.assert_close(on_probability, (per_sample * slope**2).mean(), rtol=1e-10, atol=0)
+    assert on_probability <= per_sample.mean() / 16
 
 
 def test_training_step_runs_d_then_g_with_the_r1_penalty_in_the_d_loss():

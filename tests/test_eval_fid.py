@@ -10,7 +10,7 @@ import torch_fidelity
 
 from vamoh.eval import keys
 from vamoh.eval.extractors import SUITE_EXTRACTOR, ExtractorConfig, save_extractor, train_extractor
-from vamoh.eval.fid import FidelityScorer, RealSet, evaluate_generation, generation_metrics, set_seed, suite_spec
+from vamoh.eval.fid import FidelityScorer, SetMetricSettings, evaluate_generation, generation_metrics, prc_subset_index, set_seed, suite_spec
 
 TINY = ExtractorConfig(input_size=16, feature_dim=8, channels=(8, 16, 16), epochs=3, batch_size=16, seed=0)
 
@@ -36,7 +36,7 @@ def setup(tmp_path_factory):
     model = train_extractor(train, TINY, dataset="blobs")
     save_extractor(model, root / "blobs.pt", "blobs")
     spec = suite_spec(root / "blobs.pt")
-    scorer = FidelityScorer(spec, root / "cache", device="cpu", batch_size=16, kid_subset_size=16, kid_subsets=10)
+    scorer = FidelityScorer(spec, device="cpu", batch_size=16, settings=SetMetricSettings(kid_subset_size=16, kid_subsets=10))
     return {"root": root, "train": train, "spec": spec, "scorer": scorer}
 
 
@@ -53,7 +53,7 @@ def test_fid_equals_independent_frechet_distance(setup):
     scorer = setup["scorer"]
     gen, real = blob_images(40, seed=2), blob_images(40, seed=3)
     gen[..., 0] = np.clip(gen[..., 0].astype(int) + 40, 0, 255)  # a visible difference so FID is not ~0
-    ours = generation_metrics(gen, RealSet("blobs", "test", real), scorer)[keys.FID]
+    ours = generation_metrics(gen, real, scorer)[keys.FID]
     f_gen, f_real = scorer.features(gen).numpy(), scorer.features(real).numpy()
     assert f_gen.shape == (40, TINY.feature_dim)
     reference = frechet_distance(f_gen, f_real)
@@ -68,7 +68,7 @@ def test_wrapper_agrees_with_calculate_metrics(setup):
 
     scorer, spec = setup["scorer"], setup["spec"]
     gen, real = blob_images(32, seed=4), blob_images(32, seed=5)
-    ours = generation_metrics(gen, RealSet("blobs", "agree", real), scorer)
+    ours = generation_metrics(gen, real, scorer)
     theirs = torch_fidelity.calculate_metrics(
         input1=UInt8Images(gen), input2=UInt8Images(real), fid=True, kid=True, prc=True, cuda=False,
         feature_extractor=SUITE_EXTRACTOR, feature_extractor_weights_path=spec.weights_path,
@@ -82,7 +82,7 @@ def test_wrapper_agrees_with_calculate_metrics(setup):
 
 def test_identical_sets_give_zero_fid_and_full_precision_recall(setup):
     images = blob_images(32, seed=6)
-    m = generation_metrics(images, RealSet("blobs", "same", images.copy()), setup["scorer"])
+    m = generation_metrics(images, images.copy(), setup["scorer"])
     assert abs(m[keys.FID]) < 1e-6
     assert m[keys.PRECISION] == 1.0
     assert m[keys.RECALL] == 1.0
@@ -90,7 +90,7 @@ def test_identical_sets_give_zero_fid_and_full_precision_recall(setup):
 
 def test_shifted_set_lowers_precision(setup):
     scorer = setup["scorer"]
-    real = RealSet("blobs", "shift", blob_images(40, seed=7))
+    real = blob_images(40, seed=7)
     same_dist = generation_metrics(blob_images(40, seed=8), real, scorer)
     shifted = generation_metrics(255 - blob_images(40, seed=8), real, scorer)  # inverted: off the real manifold
     assert shifted[keys.PRECISION] < same_dist[keys.PRECISION]
@@ -103,7 +103,7 @@ def test_precision_recall_match_a_handwritten_knn_rule(setup):
     scorer = setup["scorer"]
     gen, real = blob_images(30, seed=9), blob_images(30, seed=10)
     gen[..., 1] = np.clip(gen[..., 1].astype(int) + 30, 0, 255)
-    ours = generation_metrics(gen, RealSet("blobs", "knn", real), scorer)
+    ours = generation_metrics(gen, real, scorer)
     fg, fr = scorer.features(gen).double().numpy(), scorer.features(real).double().numpy()
 
     def radii(f):  # distance to the 3rd nearest other point
@@ -117,25 +117,27 @@ def test_precision_recall_match_a_handwritten_knn_rule(setup):
     assert ours[keys.RECALL] == pytest.approx(recall, abs=1 / 30 + 1e-9)
 
 
-def test_real_features_are_cached_once(setup):
+def test_features_do_not_depend_on_batch_size_or_order(setup):
+    """Generated and real features are each extracted once; the same images give the same features in any batch."""
     scorer = setup["scorer"]
-    real = RealSet("blobs", "cached", blob_images(24, seed=11))
-    name = real.cache_name(setup["spec"])
-    feats1, stats1 = scorer.real_features(real)
-    files = sorted(p.name for p in (setup["root"] / "cache").glob(f"{name}*"))
-    assert files == [f"{name}-{SUITE_EXTRACTOR}-features-bottleneck.pt", f"{name}-{SUITE_EXTRACTOR}-stat-fid-bottleneck.pt"]
-    # A second call must read the cache: break the extractor and it still works.
-    forward = scorer.extractor.forward
-    scorer.extractor.forward = lambda x: (_ for _ in ()).throw(AssertionError("features recomputed"))
+    images = blob_images(24, seed=11)
+    whole = scorer.features(images)
+    old = scorer.batch_size
+    scorer.batch_size = 5
     try:
-        feats2, stats2 = scorer.real_features(real)
+        torch.testing.assert_close(scorer.features(images), whole)
+        torch.testing.assert_close(scorer.features(images[::-1].copy()), whole.flip(0))
     finally:
-        scorer.extractor.forward = forward
-    assert torch.equal(feats1, feats2)
-    np.testing.assert_array_equal(stats1["sigma"], stats2["sigma"])
-    # Other images, other cache entry.
-    other = RealSet("blobs", "cached", blob_images(24, seed=12))
-    assert other.cache_name(setup["spec"]) != name
+        scorer.batch_size = old
+
+
+def test_density_and_coverage_of_identical_and_disjoint_sets(setup):
+    scorer = setup["scorer"]
+    images = blob_images(32, seed=16)
+    same = generation_metrics(images, images.copy(), scorer)
+    assert same[keys.DENSITY] == pytest.approx(1.0) and same[keys.COVERAGE] == 1.0
+    far = generation_metrics(np.zeros_like(images), images, scorer)  # black images: nowhere near a blob
+    assert far[keys.COVERAGE] == 0.0 and far[keys.DENSITY] == 0.0
 
 
 def test_evaluate_generation_reports_mean_std_over_five_sets(setup):
@@ -145,9 +147,14 @@ def test_evaluate_generation_reports_mean_std_over_five_sets(setup):
         calls.append(seed)
         return blob_images(n, seed=seed % 1000)
 
-    out = evaluate_generation(sampler, RealSet("blobs", "train", setup["train"]), RealSet("blobs", "test", blob_images(24, 13)), setup["scorer"], num_samples=20, num_sets=5, seed=3)
+    scorer = setup["scorer"]
+    reals = {"train": scorer.features(setup["train"]), "test": scorer.features(blob_images(24, 13))}
+    out, evidence = evaluate_generation(sampler, reals, scorer, num_samples=20, num_sets=5, seed=3)
     assert set(out) == set(keys.GENERATION_KEYS)
     assert calls == [set_seed(3, i) for i in range(5)] and len(set(calls)) == 5
+    assert evidence["gen_features"].shape == (5, 20, TINY.feature_dim)
+    assert list(evidence["set_seeds"]) == calls
+    np.testing.assert_array_equal(evidence["prc_index_train"], prc_subset_index(48, 20, 3))
     for k, entry in out.items():
         assert len(entry["values"]) == 5
         assert entry["mean"] == pytest.approx(np.mean(entry["values"]))
@@ -156,15 +163,30 @@ def test_evaluate_generation_reports_mean_std_over_five_sets(setup):
         assert entry["num_samples"] == 20
         assert entry["prc_num_real"] == {"train": 20, "test": 20}  # equal-sized sets for precision/recall
     assert all(0.0 <= v <= 1.0 for v in out[keys.PRECISION_TRAIN]["values"])
+    # every number is a function of the saved features: set 2 against the train split, recomputed by hand
+    from vamoh.eval.fid import set_metrics
+
+    feats = torch.from_numpy(evidence["gen_features"][2])
+    again = set_metrics(feats, reals["train"], reals["train"][torch.from_numpy(evidence["prc_index_train"])], scorer.settings)
+    assert again[keys.FID] == out[keys.FID_TRAIN]["values"][2] and again[keys.RECALL] == out[keys.RECALL_TRAIN]["values"][2]
 
 
 def test_precision_recall_do_not_depend_on_batch_size(setup):
     scorer = setup["scorer"]
     gen, real = scorer.features(blob_images(30, seed=14)), scorer.features(blob_images(30, seed=15))
-    whole = scorer.prc_values(gen, real)
-    old = scorer.prc_batch_size
-    scorer.prc_batch_size = 7
-    try:
-        assert scorer.prc_values(gen, real) == whole
-    finally:
-        scorer.prc_batch_size = old
+    from vamoh.eval.fid import set_metrics
+
+    whole = set_metrics(gen, real, real, scorer.settings)
+    small = set_metrics(gen, real, real, SetMetricSettings(kid_subset_size=16, kid_subsets=10, prc_batch_size=7))
+    assert {k: small[k] for k in (keys.PRECISION, keys.RECALL, keys.DENSITY, keys.COVERAGE)} == {k: whole[k] for k in (keys.PRECISION, keys.RECALL, keys.DENSITY, keys.COVERAGE)}
+
+
+def test_precision_recall_need_more_samples_than_k(setup):
+    """A real split smaller than k gave torch's 'kthvalue(): selected number k out of range'; now one clear error."""
+    from vamoh.checks import DataError
+    from vamoh.eval.fid import set_metrics
+
+    scorer = setup["scorer"]
+    real = scorer.features(blob_images(3, seed=17))
+    with pytest.raises(DataError, match=r"k=3 needs more than 3 samples per set; got 20 generated, 3 real"):
+        set_metrics(scorer.features(blob_images(20, seed=18)), real, real, scorer.settings)

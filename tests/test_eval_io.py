@@ -12,7 +12,8 @@ import torch
 
 from vamoh.checks import DataError
 from vamoh.eval import keys
-from vamoh.eval.io import atomic_write_json, metric_entry, output_dir, read_json, write_metrics, write_timing
+from vamoh.eval.io import metric_entry, read_json, write_metrics, write_timing
+from vamoh.io import atomic_write_json
 from vamoh.eval.maps import mixture_maps_to_arrays, segmentation_to_rgb
 
 PROV = {
@@ -28,8 +29,7 @@ PROV = {
 
 
 def test_metrics_json_has_every_key_and_provenance(tmp_path):
-    path = output_dir(tmp_path, "r1", "polymnist", "vamoh", 0) / "metrics.json"
-    assert path.parent == tmp_path / "r1" / "polymnist" / "vamoh" / "seed0"
+    path = tmp_path / "seed0" / "metrics.json"
     write_metrics(path, {keys.PSNR: metric_entry([20.0, math.inf])}, PROV)
     data = read_json(path, keys.METRICS_SCHEMA)
     assert list(data["metrics"]) == list(keys.METRIC_KEYS)
@@ -76,3 +76,54 @@ def test_mixture_maps_fold_onto_the_grid():
     assert rgb.shape == (B, H, W, 3) and rgb.dtype == np.uint8
     with pytest.raises(DataError, match=r"entropy shape \(2, 12\), expected \(B, 10\)"):
         mixture_maps_to_arrays({"entropy": entropy, "segmentation": seg}, (2, 5))
+
+
+def test_killed_write_leaves_a_temporary_file_that_the_next_write_removes(tmp_path):
+    """A writer killed mid-write cannot clean up: the next write of the same file removes its leftover."""
+    path = tmp_path / "checkpoint.pt"
+    leftover = tmp_path / ".checkpoint.pt.abc123.tmp"
+    leftover.write_bytes(b"x" * 1000)  # what a SIGKILL during a checkpoint write leaves behind
+    other = tmp_path / ".other.pt.abc123.tmp"  # another file's temporary is not ours to remove
+    other.write_bytes(b"y")
+    atomic_write_json(path, {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.pt.abc123.tmp", "checkpoint.pt"]
+
+
+def test_file_lock_leaves_no_lock_file_and_excludes_others(tmp_path):
+    import multiprocessing
+
+    from vamoh.io import file_lock
+
+    lock = tmp_path / "data.npz.lock"
+    with file_lock(lock):
+        assert lock.exists()
+    assert not lock.exists()  # no litter after the work it guarded
+    with pytest.raises(RuntimeError):
+        with file_lock(lock):
+            raise RuntimeError("a failed preparation")
+    assert not lock.exists()
+    # two processes never hold it at once: each appends start/end marks that must not interleave
+    log = tmp_path / "log.txt"
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_hold, args=(lock, log, i)) for i in range(4)]
+    for pr in procs:
+        pr.start()
+    for pr in procs:
+        pr.join(30)
+    marks = log.read_text().split()
+    assert len(marks) == 8
+    assert all(marks[i][1:] == marks[i + 1][1:] and marks[i][0] == "s" and marks[i + 1][0] == "e" for i in range(0, 8, 2)), marks
+    assert not lock.exists()
+
+
+def _hold(lock, log, i):
+    import time
+
+    from vamoh.io import file_lock
+
+    with file_lock(lock):
+        with open(log, "a") as f:
+            f.write(f"s{i} ")
+        time.sleep(0.05)
+        with open(log, "a") as f:
+            f.write(f"e{i} ")

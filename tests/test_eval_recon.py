@@ -10,26 +10,35 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio
 
 from vamoh.eval import keys
-from vamoh.eval.completion import COMPLETION_TASKS, evaluate_completion, missing_count, missing_region, observed_mask
-from vamoh.eval.recon import evaluate_reconstruction, features_to_images, masked_psnr, psnr, voxel_iou_accuracy
+from vamoh.eval.completion import COMPLETION_TASKS, complete_all, missing_count, missing_region, observed_mask
+from vamoh.eval.recon import features_to_images, masked_psnr, point_mse, psnr, psnr_from_mse, reconstruct_all, summary, voxel_iou_accuracy
 from vamoh.pointcloud import PointCloudBatch, from_grid, grid_coordinates
 
 
-def closed_form_psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
-    rmse = math.sqrt(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+def closed_form_psnr(a: np.ndarray, b: np.ndarray, peak: float, channels: int = 1) -> float:
+    """The paper's eq. 19: RMSE^2 = 1/D sum_d ||y_d - y~_d||^2 over D points of ``channels`` values each."""
+    diff = (a.astype(np.float64) - b.astype(np.float64)).reshape(-1, channels)
+    rmse = math.sqrt(np.mean((diff**2).sum(axis=1)))
     return 20.0 * math.log10(peak / rmse)
 
 
-def test_psnr_equals_skimage_and_closed_form_per_image():
+def test_psnr_is_the_papers_eq19_on_rgb_images():
     rng = np.random.default_rng(0)
     target = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     noise = rng.integers(-20, 21, target.shape)
     pred = np.clip(target.astype(int) + noise, 0, 255).astype(np.uint8)
-    ours = psnr(pred, target, data_range=255)
+    ours = psnr(pred, target, data_range=255, channels=3)
     assert ours.shape == (4,)
     for i in range(4):
-        assert ours[i] == pytest.approx(peak_signal_noise_ratio(target[i], pred[i], data_range=255), rel=1e-12)
-        assert ours[i] == pytest.approx(closed_form_psnr(pred[i], target[i], 255.0), rel=1e-12)
+        assert ours[i] == pytest.approx(closed_form_psnr(pred[i], target[i], 255.0, channels=3), rel=1e-12)
+        # scikit-image averages over points x channels: exactly 10 log10(3) = 4.77 dB higher on RGB
+        sk = peak_signal_noise_ratio(target[i], pred[i], data_range=255)
+        assert sk - ours[i] == pytest.approx(10 * math.log10(3), abs=1e-9)
+        assert sk - ours[i] == pytest.approx(4.771, abs=1e-3)
+    # the closed form from the saved per-sample MSE gives the same numbers (how vamoh recompute checks them)
+    np.testing.assert_allclose(psnr_from_mse(point_mse(pred, target, channels=3), 255.0), ours, rtol=1e-12)
+    # one channel: both conventions coincide
+    np.testing.assert_allclose(psnr(pred[..., 0], target[..., 0], 255.0), [peak_signal_noise_ratio(t, p, data_range=255) for t, p in zip(target[..., 0], pred[..., 0])], rtol=1e-12)
 
 
 def test_field_psnr_uses_unit_range():
@@ -103,11 +112,12 @@ def test_masked_psnr_uses_only_the_region():
     region = np.broadcast_to(missing_region("centre", (16, 16)), (2, 16, 16))
     pred[:, 4:12, 4:12] = 100  # errors only inside the centre box
     pred[:, 0, 0] = 0  # and one error outside it, which must not count
-    ours = masked_psnr(pred, target, region)
+    ours, mse = masked_psnr(pred, target, region, channels=3)
     for i in range(2):
         inside_p, inside_t = pred[i, 4:12, 4:12], target[i, 4:12, 4:12]
-        assert ours[i] == pytest.approx(closed_form_psnr(inside_p, inside_t, 255.0), rel=1e-12)
-        assert ours[i] == pytest.approx(peak_signal_noise_ratio(inside_t, inside_p, data_range=255), rel=1e-12)
+        assert ours[i] == pytest.approx(closed_form_psnr(inside_p, inside_t, 255.0, channels=3), rel=1e-12)
+        assert ours[i] == pytest.approx(peak_signal_noise_ratio(inside_t, inside_p, data_range=255) - 10 * math.log10(3), rel=1e-12)
+    np.testing.assert_allclose(psnr_from_mse(mse, 255.0), ours, rtol=1e-12)
 
 
 class GreyFiller(torch.nn.Module):
@@ -138,25 +148,27 @@ def image_batch(n: int, size: int, seed: int) -> PointCloudBatch:
 def test_evaluate_reconstruction_and_completion_on_a_toy_model():
     batches = [image_batch(3, 16, 0), image_batch(2, 16, 1)]
     model = GreyFiller()
-    recon = evaluate_reconstruction(model, batches, "image")
-    assert recon[keys.PSNR]["n"] == 5 and recon[keys.PSNR]["num_infinite"] == 5  # everything observed: exact
-    out = evaluate_completion(model, batches, "image")
-    assert set(out) == set(COMPLETION_TASKS.values())
-    for task, key in COMPLETION_TASKS.items():
+    recon = reconstruct_all(model, batches, "image")
+    entry = summary(recon[keys.PSNR])
+    assert entry["n"] == 5 and entry["num_infinite"] == 5  # everything observed: exact
+    assert (recon["mse"] == 0).all()
+    out = complete_all(model, batches, "image")
+    assert set(out) == set(COMPLETION_TASKS)
+    for task in COMPLETION_TASKS:
         region = missing_region(task, (16, 16))
         expected = []
         for b in batches:
             target = np.rint(b.features.numpy().reshape(-1, 16, 16, 3) * 255)
             for t in target:
-                expected.append(closed_form_psnr(t[region], np.full_like(t[region], 128.0), 255.0))
-        assert out[key]["n"] == 5
-        assert out[key]["mean"] == pytest.approx(np.mean(expected), rel=1e-12)
-        assert out[key]["missing_points"] == missing_count(task, (16, 16))
+                expected.append(closed_form_psnr(t[region], np.full_like(t[region], 128.0), 255.0, channels=3))
+        assert len(out[task]["psnr"]) == 5
+        np.testing.assert_allclose(out[task]["psnr"], expected, rtol=1e-12)
+        assert missing_count(task, (16, 16)) == region.sum()
 
 
 def test_voxel_reconstruction_reports_iou_and_accuracy():
     g = torch.Generator().manual_seed(0)
     occ = (torch.rand(2, 1, 4, 4, 4, generator=g) > 0.5).float()
     batch = PointCloudBatch(grid_coordinates((4, 4, 4)).expand(2, -1, -1), from_grid(occ), torch.ones(2, 64, dtype=torch.bool), (4, 4, 4))
-    out = evaluate_reconstruction(GreyFiller(), [batch], "voxels")
-    assert out[keys.VOXEL_IOU]["mean"] == 1.0 and out[keys.VOXEL_ACCURACY]["mean"] == 1.0
+    out = reconstruct_all(GreyFiller(), [batch], "voxels")
+    assert (out[keys.VOXEL_IOU] == 1.0).all() and (out[keys.VOXEL_ACCURACY] == 1.0).all()

@@ -14,9 +14,9 @@ from vamoh.eval import keys
 from vamoh.eval.paper import PAPER_TIMING
 from vamoh.model import PRESETS
 from vamoh.report import write_tables
-from vamoh.report.reference import PAPER_TABLE4, paper_key
+from vamoh.report.labels import PAPER_TABLE4, paper_key
 from vamoh.report.render import to_csv, to_html, to_latex, to_markdown
-from vamoh.report.tables import reconstruction_table, table1, table2, table3, table4, table5
+from vamoh.report.tables import mixture_table, reconstruction_table, table1, table2, table3, table4, table5
 
 SUITE_FX = "suite autoencoder (trained on the shapes3d train split) — not Inception"
 SHAPES_LABEL = "Shapes3D (stand-in: procedural_shapes)"
@@ -24,14 +24,19 @@ SHAPES_LABEL = "Shapes3D (stand-in: procedural_shapes)"
 CELEBA_GASP_FID = [10.0, 11.0, 12.0, 13.0, 14.5]
 
 
+LABELS = {"vamoh": "VAMoH", "gasp": "GASP", "functa": "Functa (3)", "functa10": "Functa (10)", keys.REF_HELDOUT: "Real held-out (floor)",
+          keys.REF_NOISE: "Uniform noise (ceiling)", keys.REF_MEAN: "Train mean (baseline)"}
+
+
 def _row(d, m, metric, values=(), mean=None, std=None, n=None, split="", bs=None, standin=False, fx="", ns=0, label=None, seed=0,
-         device="cuda:0 (NVIDIA H200)"):
+         device="cuda:0: NVIDIA H200", note=""):
     values = list(values)
     if values and mean is None:
         mean, std = statistics.fmean(values), statistics.stdev(values)
-    return dict(dataset=d, model=m, seed=seed, metric=metric, split=split, mean=mean, std=std, n=n if n is not None else len(values),
+    return dict(dataset=d, model=m, label=LABELS.get(m, m), kind="reference" if m in keys.REFERENCE_MODELS else "model", seed=seed,
+                metric=metric, split=split, mean=mean, std=std, n=n if n is not None else len(values),
                 values=json.dumps(values), batch_size=bs, is_standin=standin, data_label=label or d, feature_extractor=fx,
-                num_samples=ns, device=device)
+                num_samples=ns, device=device, note=note)
 
 
 def _tidy() -> pd.DataFrame:
@@ -41,9 +46,13 @@ def _tidy() -> pd.DataFrame:
             for metric in keys.GENERATION_KEYS:
                 vals = CELEBA_GASP_FID if (d, m, metric) == ("celebahq64", "gasp", keys.FID_TRAIN) else [1.0 + i, 2.0 + i, 3.0 + i, 4.0 + i, 5.0 + i]
                 rows.append(_row(d, m, metric, vals, split=metric.rsplit("_", 1)[1], standin=standin, fx=fx, ns=1000, label=label))
+        # the reference rows: held-out real images well below every model, noise far above
+        for ref, base in ((keys.REF_HELDOUT, 0.1), (keys.REF_NOISE, 500.0)):
+            for metric in keys.GENERATION_KEYS:
+                rows.append(_row(d, ref, metric, [base, base * 1.01], split=metric.rsplit("_", 1)[1], standin=standin, fx=fx, ns=1000, label=label))
     # ERA5 has no FID: written with a null mean and must not produce a Table 1 row
     rows.append(_row("era5", "vamoh", keys.FID_TRAIN, mean=None, split="train", standin=True, fx=SUITE_FX))
-    times = {"vamoh": 0.004, "functa3": 0.010, "functa10": 0.032}
+    times = {"vamoh": 0.004, "functa": 0.010, "functa10": 0.032}
     for d in ("polymnist", "shapenet"):
         for task in keys.TIMING_TASKS:
             for bs in (1, 16):
@@ -52,6 +61,10 @@ def _tidy() -> pd.DataFrame:
                     rows.append(_row(d, c, f"time_{task}", [t * 0.9, t, t * 1.1, t * 0.8, t * 1.3], mean=t, std=0.2 * t, n=30, bs=bs,
                                      standin=d == "polymnist", label="PolyMNIST (stand-in: synthetic)" if d == "polymnist" else "ShapeNet"))
     rows.append(_row("polymnist", "vamoh", keys.PSNR, mean=27.5, std=1.25, n=200, standin=True))
+    rows.append(_row("polymnist", keys.REF_MEAN, keys.PSNR, mean=21.5, std=1.0, n=200, standin=True))
+    rows.append(_row("polymnist", "vamoh", keys.SEGMENT_COHERENCE, [0.9, 0.8], standin=True))
+    rows.append(_row("polymnist", "vamoh", keys.SEGMENT_CHANCE, [0.3, 0.4], standin=True))
+    rows.append(_row("polymnist", "vamoh", keys.MIXTURE_ENTROPY, [0.2, 0.4], standin=True))
     rows.append(_row("polymnist", "functa", keys.PSNR, [20.0, 22.0, 24.0], standin=True))
     rows.append(_row("polymnist", "vamoh", keys.PSNR_COMPLETION_CENTRE, mean=18.0, std=2.0, n=200, standin=True))
     rows.append(_row("shapenet", "vamoh", keys.VOXEL_IOU, mean=0.75, std=0.05, n=100))
@@ -92,10 +105,11 @@ def test_table1_paper_value_beside_ours():
     assert gasp["Recall ↑ (paper)"] == "0.43 ± 0.01"
     vamoh = _cell(t, Dataset="Shapes3D†‡", Model="VAMoH")
     assert vamoh["FID ↓ (paper)"] == "56.25 ± 0.57"
-    assert _cell(t, Dataset="CelebA-HQ 64", Model="Functa")["Precision ↑ (paper)"] == "—"
-    assert _cell(t, Dataset="CelebA-HQ 64", Model="Functa")["FID ↓ (paper)"] == "40.40"
-    # the paper's order of models and datasets; ERA5 (no FID) absent
-    assert list(t.frame["Model"][:3]) == ["GASP", "Functa", "VAMoH"]
+    assert _cell(t, Dataset="CelebA-HQ 64", Model="Functa (3)")["Precision ↑ (paper)"] == "—"
+    assert _cell(t, Dataset="CelebA-HQ 64", Model="Functa (3)")["FID ↓ (paper)"] == "40.40"
+    assert any("Functa paper's own number" in n for n in t.notes)
+    # the paper's order of models and datasets, the reference rows after them; ERA5 (no FID) absent
+    assert list(t.frame["Model"][:5]) == ["GASP", "Functa (3)", "VAMoH", "Real held-out (floor)", "Uniform noise (ceiling)"]
     assert list(dict.fromkeys(t.frame["Dataset"])) == ["CelebA-HQ 64", "Shapes3D†‡"]
 
 
@@ -122,48 +136,73 @@ def test_table4_has_tr_and_tst_rows():
     assert _cell(t, Dataset="CelebA-HQ 64", Model="GASP", Embeddings="tr")["FID ↓ (paper)"] == "14.01 ± 0.18"
     assert _cell(t, Dataset="Shapes3D†‡", Model="VAMoH", Embeddings="tst")["Recall ↑ (paper)"] == "0.63 ± 0.02"
     assert _cell(t, Dataset="CelebA-HQ 64", Model="GASP", Embeddings="tr")["FID ↓ (ours)"] == "12.10 ± 1.75"
-    assert len(t.frame) == 2 * 3 * 2
+    assert len(t.frame) == 2 * 5 * 2
+
+
+def test_fid_outside_floor_and_noise_is_flagged():
+    tidy = _tidy()
+    sel = (tidy["dataset"] == "shapes3d") & (tidy["model"] == "functa") & (tidy["metric"] == keys.FID_TRAIN)
+    tidy.loc[sel, "values"] = json.dumps([600.0, 610.0])  # worse than noise
+    tidy.loc[sel, "mean"] = 605.0
+    sel = (tidy["dataset"] == "shapes3d") & (tidy["model"] == "vamoh") & (tidy["metric"] == keys.FID_TRAIN)
+    tidy.loc[sel, "values"] = json.dumps([0.01, 0.02])  # better than real held-out images: suspicious
+    tidy.loc[sel, "mean"] = 0.015
+    t = table1(tidy)
+    assert _cell(t, Dataset="Shapes3D†‡", Model="Functa (3)")["floor < FID < noise"] == "✗ at or above noise"
+    assert _cell(t, Dataset="Shapes3D†‡", Model="VAMoH")["floor < FID < noise"] == "✗ below the real floor"
+    assert _cell(t, Dataset="Shapes3D†‡", Model="GASP")["floor < FID < noise"] == "✓"
+    assert t.notes[0].startswith("FLAGGED") and "Shapes3D Functa (3) (train): at or above noise" in t.notes[0]
+    assert not table1(_tidy()).notes[0].startswith("FLAGGED")
 
 
 @pytest.mark.parametrize("build,task", [(table2, keys.TIME_RECONSTRUCTION), (table5, keys.TIME_SUPER_RECONSTRUCTION)])
 def test_timing_tables_speedups_from_own_numbers(build, task):
     t = build(_tidy())
     row = _cell(t, Dataset="PolyMNIST†", **{"Batch size": "1"})
-    assert row["VAMoH (ours)"] == "0.00400" and row["Functa (3) (ours)"] == "0.01000" and row["Functa (10) (ours)"] == "0.03200"
+    assert row["VAMoH (ours)"] == "0.00400 (0.00360–0.00440)" and row["Functa (3) (ours)"].startswith("0.01000 (")
+    assert row["Functa (10) (ours)"].startswith("0.03200 (")
     assert row["vs. Functa (3) (ours)"] == f"× {0.010 / 0.004:.2f}" == "× 2.50"
     assert row["vs. Functa (10) (ours)"] == "× 8.00"
     paper = PAPER_TIMING[task]["polymnist"]
-    assert row["VAMoH (paper)"] == f"{paper['vamoh']:.5f}"
+    assert row["VAMoH (paper)"] == f"{paper['VAMoH']:.5f}"
+    assert list(t.frame.columns)[2:7:2] == ["VAMoH (ours)", "Functa (3) (ours)", "Functa (10) (ours)"]  # the paper's order
     # the paper's printed speed-ups follow from its own times
     expected = {keys.TIME_RECONSTRUCTION: ("× 3.64", "× 11.28"), keys.TIME_SUPER_RECONSTRUCTION: ("× 3.62", "× 11.23")}[task]
     assert (row["vs. Functa (3) (paper)"], row["vs. Functa (10) (paper)"]) == expected
     batched = _cell(t, Dataset="PolyMNIST†", **{"Batch size": "16"})
-    assert batched["VAMoH (ours)"] == f"{0.004 / 16:.5f}" and batched["VAMoH (paper)"] == "—"
-    assert _cell(t, Dataset="ShapeNet", **{"Batch size": "1"})["Functa (10) (paper)"] == f"{PAPER_TIMING[task]['shapenet']['functa10']:.5f}"
-    assert any("cuda:0 (NVIDIA H200)" in n for n in t.notes) and any("V100" in n for n in t.notes)
+    assert batched["VAMoH (ours)"].startswith(f"{0.004 / 16:.5f} (") and batched["VAMoH (paper)"] == "—"
+    assert _cell(t, Dataset="ShapeNet", **{"Batch size": "1"})["Functa (10) (paper)"] == f"{PAPER_TIMING[task]['shapenet']['Functa (10)']:.5f}"
+    assert any("cuda:0: NVIDIA H200" in n for n in t.notes) and any("V100" in n for n in t.notes)
 
 
-def test_table3_reproduces_the_configs():
-    shapes = {k: v for k, v in vars(PRESETS["shapes3d"]).items()}
-    cut = replace(PRESETS["celebahq64"], epochs=3, centroids=[64, 16, 4, 1, 1])
-    t = table3({"shapes3d": shapes, "celebahq64": cut}, _tidy())
+def _summary(dataset, config, steps, steps_per_epoch, batch_size, params=1234):
+    from vamoh.config import to_dict
+
+    return {"dataset": dataset, "model": "vamoh", "model_name": "vamoh", "label": "VAMoH", "seed": 0, "model_config": to_dict(config),
+            "batch_size": batch_size, "steps": steps, "steps_per_epoch": steps_per_epoch, "epochs": steps / steps_per_epoch,
+            "parameters": {"total": params}}
+
+
+def test_table3_is_what_the_checkpoints_were_trained_with():
+    """Built from the train.json records (what was trained), not from today's config or the preset's budget."""
+    cut = replace(PRESETS["celebahq64"], epochs=3, centroids=[64, 16, 4, 1, 1])  # the preset says 3 epochs at batch 64
+    summaries = [_summary("shapes3d", PRESETS["shapes3d"], 600 * 10, 10, 64),
+                 _summary("celebahq64", cut, 24, 3, 32, params=129_500_000),  # ... but 8 epochs at batch 32 were run
+                 {**_summary("celebahq64", PRESETS["celebahq64"], 1, 1, 1), "model": "gasp", "model_name": "gasp"}]
+    t = table3(summaries, _tidy())
     assert list(t.frame.columns) == ["Setting", "Shapes3D† (ours)", "Shapes3D† (paper)", "CelebA-HQ 64 (ours)", "CelebA-HQ 64 (paper)"]
     assert _cell(t, Setting="centroids")["Shapes3D† (ours)"] == "[1024,256,64]"
     assert _cell(t, Setting="centroids")["CelebA-HQ 64 (ours)"] == "[64,16,4,1,1] *"
     assert _cell(t, Setting="centroids")["CelebA-HQ 64 (paper)"] == "[4096,1024,256,64,1]"
     assert _cell(t, Setting="avg_pooling_neighbors")["CelebA-HQ 64 (ours)"] == "[9,9,9,9,None]"
     assert _cell(t, Setting="avg_pooling_neighbors")["Shapes3D† (ours)"] == "None"
-    assert _cell(t, Setting="epochs")["CelebA-HQ 64 (ours)"] == "3 *"
+    assert _cell(t, Setting="epochs")["CelebA-HQ 64 (ours)"] == "8 (24 steps) *"
+    assert _cell(t, Setting="epochs")["Shapes3D† (ours)"] == "600 (6000 steps)"
+    assert _cell(t, Setting="bs")["CelebA-HQ 64 (ours)"] == "32 *"
     assert _cell(t, Setting="lr")["Shapes3D† (paper)"] == "1e-4"
     assert _cell(t, Setting="RFF")["Shapes3D† (ours)"] == "m=128, σ=2"
     assert _cell(t, Setting="Flow T")["Shapes3D† (ours)"] == "20"
-
-
-def test_table3_missing_field_is_named():
-    bad = dict(vars(PRESETS["polymnist"]))
-    del bad["flow_layers"]
-    with pytest.raises(ValueError, match=r"polymnist.*flow_layers"):
-        table3({"polymnist": bad})
+    assert _cell(t, Setting="parameters")["CelebA-HQ 64 (ours)"] == "129,500,000"
 
 
 def test_reconstruction_table():
@@ -171,15 +210,28 @@ def test_reconstruction_table():
     v = _cell(t, Dataset="PolyMNIST†", Model="VAMoH")
     assert v["PSNR (dB)"] == "27.50 ± 1.25" and v["Test samples"] == "200"
     assert v["Completion centre PSNR"] == "18.00 ± 2.00"
-    assert _cell(t, Dataset="PolyMNIST†", Model="Functa")["PSNR (dB)"] == "22.00 ± 2.00"
+    assert _cell(t, Dataset="PolyMNIST†", Model="Functa (3)")["PSNR (dB)"] == "22.00 ± 2.00"
     assert _cell(t, Dataset="ShapeNet", Model="VAMoH")["Voxel IoU"] == "0.750 ± 0.050"
     assert "Outpainting PSNR" not in t.frame.columns  # no row has it
+    # against the train-mean baseline: VAMoH 6 dB above it, Functa 0.5 dB (not a clear margin)
+    assert v["PSNR vs train mean"] == "+6.00 dB ✓"
+    assert _cell(t, Dataset="PolyMNIST†", Model="Functa (3)")["PSNR vs train mean"] == "+0.50 dB ✗"
+    assert _cell(t, Dataset="PolyMNIST†", Model="Train mean (baseline)")["PSNR (dB)"] == "21.50 ± 1.00"
+    assert t.notes[0].startswith("FLAGGED") and "PolyMNIST Functa (3)" in t.notes[0]
+    assert any("eq. 19" in n and "4.77 dB" in n for n in t.notes)
+    assert any("images on 0..255" in n and "ShapeNet on [0, 1]" in n for n in t.notes)
+
+
+def test_mixture_table():
+    t = mixture_table(_tidy())
+    row = _cell(t, Dataset="PolyMNIST†", Model="VAMoH")
+    assert row["Segment coherence"] == f"0.850 ± {statistics.stdev([0.9, 0.8]):.3f}" and row["Chance level"].startswith("0.350")
 
 
 def test_every_format_carries_markers_and_notes(tmp_path):
-    paths = write_tables(_tidy(), {"shapes3d": PRESETS["shapes3d"]}, tmp_path)
+    paths = write_tables(_tidy(), [_summary("shapes3d", PRESETS["shapes3d"], 10, 1, 64)], tmp_path)
     names = sorted(p.name for p in paths)
-    assert names == sorted(f"{stem}.{ext}" for stem in ("table1", "table2", "table3", "table4", "table5", "reconstruction")
+    assert names == sorted(f"{stem}.{ext}" for stem in ("table1", "table2", "table3", "table4", "table5", "reconstruction", "mixture")
                            for ext in ("csv", "md", "tex", "html"))
     for stem in ("table1", "table4"):
         texts = {ext: (tmp_path / f"{stem}.{ext}").read_text(encoding="utf-8") for ext in ("csv", "md", "tex", "html")}
@@ -207,5 +259,5 @@ def test_renderers_escape():
 
 
 def test_missing_tidy_column_is_named():
-    with pytest.raises(ValueError, match="feature_extractor"):
-        table1(_tidy().drop(columns=["feature_extractor"]))
+    with pytest.raises(ValueError, match=r"tidy table lacks columns \['values'\]"):
+        table1(_tidy().drop(columns=["values"]))

@@ -1,13 +1,19 @@
 """The SLURM profile drives a real (single-node, loopback) SLURM cluster end to end.
 
-The cluster comes from ``tests/slurm_cluster.py``; the tests skip only when SLURM cannot be
-installed on this machine. Each case is a (workflow dir, extra snakemake args, expected outputs)
-triple, so the same checks can be pointed at the project's own tiny workflow config.
+The cluster comes from ``tests/slurm_cluster.py``. It installs Debian's SLURM packages and writes
+/etc/slurm/slurm.conf, so these tests are opt-in: they run with ``VAMOH_SLURM_TESTS=1`` (as CI does,
+in ``.ci/run``) or ``python -m pytest --slurm``, and otherwise they skip with one summary line.
+Once enabled, they skip only when SLURM cannot be installed on this machine. Each case is a
+(workflow dir, extra snakemake args, expected outputs) triple, so the same checks can be pointed at
+the project's own tiny workflow config.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,12 +22,15 @@ from pathlib import Path
 import pytest
 
 try:
-    from slurm_cluster import (DEMO_SAMPLES, FAST_POLLING, SLURM_PROFILE, SUBMITTED_RE, WorkflowRun, run_workflow,
-                               slurm_cluster_fixture, start_workflow, write_demo_workflow)
+    from slurm_cluster import (DEMO_SAMPLES, FAST_POLLING, OPT_IN_ENV, SLURM_PROFILE, SUBMITTED_RE, WorkflowRun,
+                               run_workflow, slurm_cluster_fixture, start_workflow, write_demo_workflow)
 except ImportError:  # tests/ imported as a package
-    from tests.slurm_cluster import (DEMO_SAMPLES, FAST_POLLING, SLURM_PROFILE, SUBMITTED_RE, WorkflowRun,
-                                     run_workflow, slurm_cluster_fixture, start_workflow, write_demo_workflow)
+    from tests.slurm_cluster import (DEMO_SAMPLES, FAST_POLLING, OPT_IN_ENV, SLURM_PROFILE, SUBMITTED_RE,
+                                     WorkflowRun, run_workflow, slurm_cluster_fixture, start_workflow,
+                                     write_demo_workflow)
 
+# Tests that start the cluster are marked `slurm`: tests/conftest.py skips them, before any fixture
+# runs, unless the user opted in.
 slurm = slurm_cluster_fixture
 
 # `slow` sleeps until released (the marker file exists), so it can be cancelled while running.
@@ -129,6 +138,8 @@ def assert_ran_through_slurm(run: WorkflowRun, case: WorkflowCase, slurm) -> Non
 
 
 @pytest.mark.parametrize("make_case", CASES.values(), ids=CASES.keys())
+@pytest.mark.slurm
+@pytest.mark.slow
 def test_workflow_runs_as_slurm_jobs(slurm, tmp_path, make_case):
     case = make_case(tmp_path)
     run = run_workflow(case.workdir, SLURM_PROFILE, case.extra_args, case.timeout_s, case.snakefile)
@@ -152,6 +163,8 @@ def _wait_for_submission(log: Path, proc, timeout: float) -> str:
     raise AssertionError(f"no SLURM submission within {timeout:.0f} s (rc={proc.poll()}):\n{log.read_text()[-4000:]}")
 
 
+@pytest.mark.slurm
+@pytest.mark.slow
 def test_cancelled_job_fails_the_run_and_a_rerun_completes(slurm, tmp_path):
     wd = tmp_path / "cancel"
     wd.mkdir()
@@ -179,3 +192,32 @@ def test_cancelled_job_fails_the_run_and_a_rerun_completes(slurm, tmp_path):
     assert rerun.returncode == 0, rerun.output[-6000:]
     assert len(rerun.slurm_job_ids) == 2 and job_id not in rerun.slurm_job_ids
     assert (wd / "results/after.txt").read_text().split() == ["slow", rerun.slurm_job_ids[0]]
+
+
+# --------------------------------------------------------------------------------------------
+# the opt-in itself (runs everywhere: it starts no cluster)
+
+
+def _pytest_here(*args: str, opt_in: bool) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != OPT_IN_ENV}
+    if opt_in:
+        env[OPT_IN_ENV] = "1"
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args, __file__],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_slurm_tests_skip_in_one_line_unless_opted_in():
+    slurm_tests = ["test_workflow_runs_as_slurm_jobs[demo-fan-out]", "test_workflow_runs_as_slurm_jobs[tiny-config]",
+                   "test_cancelled_job_fails_the_run_and_a_rerun_completes"]
+    # without the variable: every SLURM test skipped before its fixture (which would apt-get install),
+    # with one summary line that says how to enable them, and a clean exit
+    off = _pytest_here("-q", "-rs", "-m", "slurm", opt_in=False)
+    skipped = [ln for ln in off.stdout.splitlines() if ln.startswith("SKIPPED")]
+    assert off.returncode == 0, off.stdout[-3000:] + off.stderr[-3000:]
+    assert f"{len(slurm_tests)} skipped" in off.stdout, off.stdout[-3000:]
+    assert len(skipped) == 1 and f"{OPT_IN_ENV}=1" in skipped[0] and "--slurm" in skipped[0], skipped
+    assert "no SLURM test cluster" not in off.stdout  # the fixture never ran
+    # with it: the same tests are collected to run (collection starts no cluster)
+    on = _pytest_here("--collect-only", "-q", "-m", "slurm", opt_in=True)
+    assert on.returncode == 0, on.stdout[-3000:] + on.stderr[-3000:]
+    assert sorted(ln.split("::", 1)[1] for ln in on.stdout.splitlines() if "::" in ln) == sorted(slurm_tests)

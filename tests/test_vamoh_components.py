@@ -86,9 +86,10 @@ def test_gaussian_kl_matches_monte_carlo():
     assert torch.allclose(mc, gaussian_kl_standard(mean, logvar), atol=0.03)
 
 
-def test_planar_flow_logdet_equals_autograd_jacobian():
+@pytest.mark.parametrize("activation", ["leaky_relu", "tanh"])
+def test_planar_flow_logdet_equals_autograd_jacobian(activation):
     torch.manual_seed(2)
-    flow = PlanarFlowPrior(dim=5, num_layers=4).double()
+    flow = PlanarFlowPrior(dim=5, num_layers=4, activation=activation).double()
     for layer in flow.layers:  # move away from the near-identity initialisation
         torch.nn.init.normal_(layer.u, std=1.0)
         torch.nn.init.normal_(layer.w, std=1.0)
@@ -100,9 +101,10 @@ def test_planar_flow_logdet_equals_autograd_jacobian():
         assert logdet[i].item() == pytest.approx(torch.linalg.slogdet(J).logabsdet.item(), abs=1e-9)
 
 
-def test_planar_flow_inverse_and_density():
+@pytest.mark.parametrize("activation", ["leaky_relu", "tanh"])
+def test_planar_flow_inverse_and_density(activation):
     torch.manual_seed(3)
-    flow = PlanarFlowPrior(dim=2, num_layers=3).double()
+    flow = PlanarFlowPrior(dim=2, num_layers=3, activation=activation).double()
     for layer in flow.layers:
         torch.nn.init.normal_(layer.u, std=1.5)
         torch.nn.init.normal_(layer.w, std=1.5)
@@ -112,10 +114,12 @@ def test_planar_flow_inverse_and_density():
     for layer in reversed(flow.layers):
         z = layer.inverse(z)
     assert torch.allclose(z, x, atol=1e-8)
-    # the density integrates to one (2-d grid quadrature)
-    g = torch.linspace(-8, 8, 401, dtype=torch.float64)
+    # the density integrates to one (2-d grid quadrature). LeakyReLU layers are unbounded: a layer with
+    # w.u_hat near -1 contracts its direction by 1 + w.u_hat, so p(z) spreads far (these: 19% beyond +-8)
+    n = 2001
+    g = torch.linspace(-40, 40, n, dtype=torch.float64)
     xx, yy = torch.meshgrid(g, g, indexing="ij")
-    dens = flow.log_prob(torch.stack([xx.reshape(-1), yy.reshape(-1)], -1)).exp().reshape(401, 401)
+    dens = flow.log_prob(torch.stack([xx.reshape(-1), yy.reshape(-1)], -1)).exp().reshape(n, n)
     assert torch.trapezoid(torch.trapezoid(dens, g), g).item() == pytest.approx(1.0, abs=2e-3)
 
 

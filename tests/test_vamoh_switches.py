@@ -21,6 +21,7 @@ def test_switches_default_to_the_paper():
         assert preset.fixed_logistic_scale is None and not preset.tanh_categorical_logits
         assert not preset.neighbourhoods_in_fourier_space and not preset.flow_on_detached_posterior
         assert preset.frozen_uniform_categorical_prior_epochs == 0 and not preset.weightnet_linear
+        assert preset.flow_activation == "leaky_relu"  # paper B.1 and the original code (tanh is the switch)
 
 
 def test_fixed_logistic_scale():

@@ -46,3 +46,31 @@ def tiny_model(data, **overrides):
 
     torch.manual_seed(0)
     return build_model("vamoh", data.info, "tiny", overrides)
+
+
+def strict_randn(monkeypatch) -> None:
+    """Make ``torch.randn`` refuse a generator on another device than the tensor's, as CUDA does.
+
+    The 'meta' device (used to test sampling on "another device" without a GPU) silently accepts a
+    CPU generator; real CUDA raises. With this patch a meta model behaves like a CUDA one.
+    """
+    real = torch.randn
+
+    def randn(*size, generator=None, device=None, **kwargs):
+        if generator is not None:
+            target = torch.device(device if device is not None else "cpu").type
+            if generator.device.type != target:
+                raise RuntimeError(f"Expected a '{target}' device type for generator but found '{generator.device.type}'")
+        return real(*size, generator=generator, device=device, **kwargs)
+
+    monkeypatch.setattr(torch, "randn", randn)
+
+
+def to_meta(model, switches: bool = True):
+    """``model`` on the 'meta' device (shapes only). Its boolean state buffers (VAMoH's flow_active,
+    Functa's prior_fitted) are set to ``switches`` and kept on the CPU: bool() of a meta tensor raises."""
+    model.to("meta")
+    for name in ("flow_active", "prior_fitted"):
+        if hasattr(model, name):
+            setattr(model, name, torch.tensor(switches))
+    return model

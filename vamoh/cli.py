@@ -1,12 +1,18 @@
-"""The ``vamoh`` command: parameter counts of a preset, training and evaluating one model by hand.
+"""The ``vamoh`` command: one model by hand, and the tools around the workflow's outputs.
 
     vamoh params --model vamoh --preset celebahq64        # ~12.95M per hypernetwork, ~129.5M for K = 10
     vamoh presets                                          # every model's presets
     vamoh datasets                                         # the dataset registry
     vamoh train --dataset polymnist --model vamoh --preset tiny --out runs/poly.pt --epochs 2
     vamoh sample --checkpoint runs/poly.pt --n 16 --upsample 2 --out samples.npz
+    vamoh sample --run-id <mlflow run id> --tracking-uri sqlite:///results/demo/mlflow.db --n 16 --out samples.npz
+    vamoh reconstruct --checkpoint runs/poly.pt --input digit.png --mask centre --upsample 2 --out completed.png
+    vamoh recompute results/demo/polymnist/vamoh/seed0/metrics.json
+    vamoh import gasp gasp_celebahq.pt --dataset celebahq64 --out runs/gasp_official.pt
+    vamoh check-config config/paper.yaml                   # what the workflow checks before its first job
 
 The whole comparison is the Snakemake workflow (see README.md); these commands are for one model.
+Every argument is checked before any work starts; a bad one gets one line naming it.
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
-from .checks import ConfigError
+from .checks import CheckpointError, ConfigError, DataError, TrainingDivergedError
 
 
 def _info_for(dataset: str):
@@ -27,11 +34,33 @@ def _info_for(dataset: str):
     return DATASETS[dataset].info
 
 
-def cmd_params(args: argparse.Namespace) -> int:
-    from .interface import build_model, get_model_class
+def _positive(name: str, value: int | None, allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} {value}: expected an integer >= 1")
 
-    cls = get_model_class(args.model)
-    dataset = args.dataset or (args.preset if args.preset in ("celebahq64", "shapes3d", "polymnist", "era5", "shapenet") else "polymnist")
+
+def _writable_file(flag: str, path: str | Path) -> Path:
+    """``path`` can be written as a file: not a directory, its parent creatable and writable (checked before work)."""
+    import os
+
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path} is a directory; name a file in it, e.g. {path / 'out.pt'}")
+    existing = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise ConfigError(f"{flag} {path}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK):
+        raise ConfigError(f"{flag} {path}: {existing} is not writable")
+    return path
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    from .data import DATASETS
+    from .interface import build_model
+
+    dataset = args.dataset or (args.preset if args.preset in DATASETS else "polymnist")
     model = build_model(args.model, _info_for(dataset), args.preset)
     counts = model.parameter_counts()
     print(f"{args.model} preset {args.preset!r} on {dataset}: {counts['total']:,} parameters")
@@ -42,7 +71,6 @@ def cmd_params(args: argparse.Namespace) -> int:
     if hyper is not None and hasattr(hyper, "num"):
         per = counts["hypernets"] / hyper.num
         print(f"  per hypernetwork: {per:,.0f} ({per / 1e6:.2f}M), K = {hyper.num}: {counts['hypernets'] / 1e6:.1f}M")
-    del cls
     return 0
 
 
@@ -62,50 +90,160 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from .config import from_dict
-    from .data import load_dataset, make_config
-    from .interface import build_model
-    from .train import TrainConfig, Trainer
-
+def _overrides(text: str | None) -> dict[str, Any]:
     try:
-        overrides: dict[str, Any] = json.loads(args.set) if args.set else {}
+        overrides: Any = json.loads(text) if text else {}
     except json.JSONDecodeError as err:
-        raise ConfigError(f"--set {args.set!r} is not valid JSON ({err}); expected an object such as '{{\"K\": 4}}'") from None
+        raise ConfigError(f"--set {text!r} is not valid JSON ({err}); expected an object such as '{{\"K\": 4}}'") from None
     if not isinstance(overrides, dict):
-        raise ConfigError(f"--set {args.set!r}: expected a JSON object of config keys, got {type(overrides).__name__}")
-    splits = load_dataset(make_config({"name": args.dataset, "source": args.source, **({"path": args.path} if args.path else {})}),
-                          args.cache_dir)
-    train_set = splits["train"]
-    print(f"data: {train_set.label} ({len(train_set)} training samples)")
-    model = build_model(args.model, train_set.spec.info, args.preset, overrides)
+        raise ConfigError(f"--set {text!r}: expected a JSON object of config keys, got {type(overrides).__name__}")
+    return overrides
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import from_dict, to_dict
+    from .data import load_prepared, make_config, prepare, read_record
+    from .interface import get_model_class
+    from .train import TrainConfig, Trainer, seed_everything
+
+    # everything that can be checked without the data is checked first
+    for flag in ("--epochs", "--max-steps", "--batch-size"):
+        _positive(flag, getattr(args, flag[2:].replace("-", "_")))
+    if args.seed < 0:
+        raise ConfigError(f"--seed {args.seed}: expected an integer >= 0")
+    _info_for(args.dataset)
+    out = _writable_file("--out", args.out)
+    cls = get_model_class(args.model)
+    if args.preset not in cls.presets:
+        raise ConfigError(f"--preset {args.preset!r}: {args.model} has no such preset (has {sorted(cls.presets)})")
+    overrides = _overrides(args.set)
+    if "seed" in cls.config_class.__dataclass_fields__:  # the fixed Fourier frequencies follow the run's seed
+        overrides.setdefault("seed", args.seed)
+    config = from_dict(cls.config_class, overrides, where="--set", base=cls.presets[args.preset])
+    data_cfg = make_config({"name": args.dataset, "source": args.source, **({"path": args.path} if args.path else {})})
     tcfg = from_dict(TrainConfig, {"epochs": args.epochs, "max_steps": args.max_steps, "batch_size": args.batch_size,
-                                   "seed": args.seed, "device": args.device, "points_per_sample": train_set.spec.train_points})
-    history = Trainer(model, train_set, tcfg, args.out).fit()
+                                   "seed": args.seed, "device": args.device})
+    path = prepare(data_cfg, args.cache_dir)
+    train_set = load_prepared(path, train_points=data_cfg.train_points)["train"]
+    print(f"data: {train_set.label} ({len(train_set)} training samples)")
+    tcfg = from_dict(TrainConfig, {**to_dict(tcfg), "points_per_sample": train_set.train_points})
+    seed_everything(args.seed)  # seed first, build second: the initialisation follows --seed
+    model = cls(config, train_set.info)
+    identity = {"dataset": args.dataset, "data_source": args.source, "data_sha256": read_record(path)["sha256"]}
+    history = Trainer(model, train_set, tcfg, out, identity=identity).fit()
     if history:
         print("last:", {k: round(v, 4) for k, v in history[-1].items()})
-    print(f"checkpoint: {args.out} (rerun the same command to resume or extend with more --epochs)")
+    print(f"checkpoint: {out} (rerun the same command to resume or extend with more --epochs)")
     return 0
+
+
+def _load_for_use(args: argparse.Namespace):
+    from .train import load_model
+
+    if (args.checkpoint is None) == (args.run_id is None):
+        raise ConfigError("name the model with exactly one of --checkpoint PATH or --run-id ID (with --tracking-uri)")
+    path = args.checkpoint
+    if args.run_id is not None:
+        import tempfile
+
+        from . import tracking
+
+        check_uri = tracking.resolve_tracking_uri("cli", args.tracking_uri) if args.tracking_uri else None
+        if check_uri is None:
+            raise ConfigError("--run-id needs --tracking-uri (e.g. sqlite:///results/demo/mlflow.db)")
+        path = tracking.download_checkpoint(check_uri, args.run_id, tempfile.mkdtemp(prefix="vamoh-run-"))
+        print(f"checkpoint of run {args.run_id}: {path}")
+    model, _ = load_model(path, args.device)
+    return model.eval()
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from .pipeline.stages import _grid, query_grid
-    from .data import DATASETS
-    from .train import load_model
+    from .infer import SPHERE_KIND
+    from .pointcloud import query_grid
 
-    model, payload = load_model(args.checkpoint)
-    model.eval()
-    spec = next((s for s in DATASETS.values() if s.info == model.info), None)
-    if spec is None:
-        raise ConfigError(f"{args.checkpoint}: no registered dataset matches the model's data info {model.info}")
-    coords, shape = query_grid(spec, args.upsample)
+    _positive("--n", args.n, allow_none=False)
+    _positive("--upsample", args.upsample, allow_none=False)
+    out = _writable_file("--out", args.out)
+    model = _load_for_use(args)
+    coords, shape = query_grid(tuple(model.info.grid_shape), args.upsample, sphere=model.info.kind == SPHERE_KIND)
     samples = model.sample(args.n, coords, generator=torch.Generator().manual_seed(args.seed))
-    np.savez_compressed(args.out, samples=_grid(samples, shape))
-    print(f"{args.n} samples of shape {shape} -> {args.out}")
+    np.savez_compressed(out, samples=samples.clamp(0, 1).reshape(args.n, *shape, samples.shape[-1]).cpu().numpy())
+    print(f"{args.n} samples of shape {shape} -> {out}")
     return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from .infer import completion_mask, read_input, reconstruct_sample, save_result
+
+    _positive("--upsample", args.upsample, allow_none=False)
+    out = _writable_file("--out", args.out)
+    model = _load_for_use(args)
+    if not model.can_reconstruct:
+        raise ConfigError(f"{model.model_name} cannot reconstruct: it has no encoder and no inner loop, only generation (use vamoh sample)")
+    features = read_input(args.input, model.info)
+    mask = completion_mask(args.mask, tuple(model.info.grid_shape))
+    result = reconstruct_sample(model, features, mask, args.upsample)
+    title = f"{type(model).display_label(model.config)}: {Path(args.input).name}, mask {args.mask}, {args.upsample}x"
+    for path in save_result(result, out, title):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_recompute(args: argparse.Namespace) -> int:
+    from .eval.io import read_json
+    from .eval.recompute import compare, recompute_metrics
+
+    bad = 0
+    for path in args.metrics:
+        saved = read_json(path)["metrics"]
+        again = recompute_metrics(path)
+        problems = compare(saved, again)
+        print(f"{path}: {len(again)} metrics recomputed, " + ("all agree" if not problems else f"{len(problems)} differ"))
+        for p in problems:
+            print(f"  {p}")
+        bad += bool(problems)
+    return 1 if bad else 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    _info_for(args.dataset)
+    out = _writable_file("--out", args.out)
+    if args.source == "gasp":
+        from baselines.gasp.importer import import_gasp, save_as_suite_checkpoint
+
+        model = import_gasp(args.path, args.dataset, trust_pickle=args.trust_pickle)
+    else:
+        from baselines.functa.importer import import_functa, save_as_suite_checkpoint  # type: ignore[no-redef]
+
+        model, mods = import_functa(args.path, args.dataset, modulations_path=args.modulations, trust_pickle=args.trust_pickle)
+        if mods is not None:
+            stats = model.fit_prior(mods["train"])
+            print(f"fitted the flow prior on {len(mods['train'])} published modulations: {stats}")
+    save_as_suite_checkpoint(model, out)
+    print(f"{args.source} checkpoint {args.path} -> {out} (score it with the workflow's evaluate rule or vamoh sample)")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Everything the workflow checks before its first job, for a config file, with the file's line on a YAML error."""
+    from .pipeline.runconfig import RunConfig
+
+    rc = RunConfig.from_file(args.config)
+    rc.check()
+    entries = ", ".join(rc.entries)
+    print(f"{args.config}: valid. run {rc.run!r}: datasets {rc.datasets}, models {entries}, seeds {rc.seeds}, "
+          f"data source {rc.raw['data']['source']!r}, device {rc.raw['device']!r}")
+    return 0
+
+
+def _model_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", default=None, help="a suite checkpoint file")
+    p.add_argument("--run-id", default=None, help="an MLflow run id whose checkpoint to use (a training job's run)")
+    p.add_argument("--tracking-uri", default=None, help="the MLflow store of --run-id, e.g. sqlite:///results/demo/mlflow.db")
+    p.add_argument("--device", default="cpu")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_params)
     sub.add_parser("presets", help="every model's presets").set_defaults(fn=cmd_presets)
     sub.add_parser("datasets", help="the dataset registry").set_defaults(fn=cmd_datasets)
-    t = sub.add_parser("train", help="train one model on one dataset (resumes when --out exists)")
+    t = sub.add_parser("train", help="train one model on one dataset (resumes when --out is the same run's checkpoint)")
     t.add_argument("--dataset", required=True)
     t.add_argument("--model", default="vamoh")
     t.add_argument("--preset", default="tiny")
@@ -133,17 +271,38 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--device", default="auto")
     t.add_argument("--set", default=None, help='model config overrides as JSON, e.g. \'{"K": 4}\'')
     t.set_defaults(fn=cmd_train)
-    s = sub.add_parser("sample", help="sample a trained checkpoint at any resolution")
-    s.add_argument("--checkpoint", required=True)
+    s = sub.add_parser("sample", help="sample a trained model at any resolution")
+    _model_source(s)
     s.add_argument("--n", type=int, default=16)
     s.add_argument("--upsample", type=int, default=1)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_sample)
+    r = sub.add_parser("reconstruct", help="super-resolution and completion of your own image, ERA5 field or voxel grid")
+    _model_source(r)
+    r.add_argument("--input", required=True, help="an image (.png/.jpg), an ERA5 .npz (temperature in kelvin) or a voxel grid (.pt/.npy)")
+    r.add_argument("--mask", default="none", help="none | centre | half | outpaint | PATH (.npy or image; non-zero = observed)")
+    r.add_argument("--upsample", type=int, default=2)
+    r.add_argument("--out", required=True, help="the figure (.png); the arrays go to the same name with .npz")
+    r.set_defaults(fn=cmd_reconstruct)
+    c = sub.add_parser("recompute", help="recompute every number of metrics.json files from their saved scores")
+    c.add_argument("metrics", nargs="+", help="metrics.json files written by the workflow's evaluate rule")
+    c.set_defaults(fn=cmd_recompute)
+    i = sub.add_parser("import", help="a published GASP or Functa checkpoint as a suite checkpoint")
+    i.add_argument("source", choices=["gasp", "functa"])
+    i.add_argument("path", help="the published file (GASP: the torch.load dict; Functa: celeba_params_*_latents.npz)")
+    i.add_argument("--modulations", default=None, help="Functa: the published modulations file; the flow prior is fitted on them")
+    i.add_argument("--dataset", required=True)
+    i.add_argument("--out", required=True)
+    i.add_argument("--trust-pickle", action="store_true", help="allow arbitrary pickled objects in the file (only for files you trust)")
+    i.set_defaults(fn=cmd_import)
+    k = sub.add_parser("check-config", help="check a run config as the workflow will, before running it")
+    k.add_argument("config", help="e.g. config/paper.yaml")
+    k.set_defaults(fn=cmd_check_config)
     args = ap.parse_args(argv)
     try:
         return args.fn(args)
-    except (ConfigError, FileNotFoundError, ValueError) as err:
+    except (ConfigError, DataError, CheckpointError, FileNotFoundError, TrainingDivergedError, ValueError) as err:
         print(f"vamoh {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -33,12 +33,35 @@ class DataInfo:
     likelihood: str  # one of LIKELIHOODS
     grid_shape: tuple[int, ...]  # (H, W), (S, S, S) or (lat, lon)
     kind: str = "image"  # one of KINDS
+    # points per sample in a training batch when training subsamples them (ShapeNet: 4096 random voxels);
+    # None = every grid point. VAMoH's point-dropout bound is computed from it.
+    train_points: int | None = None
 
     def __post_init__(self) -> None:
+        if self.train_points is not None and (not isinstance(self.train_points, int) or isinstance(self.train_points, bool)
+                                              or self.train_points <= 0):
+            raise ConfigError(f"train_points={self.train_points!r}: expected a positive integer or None (every grid point)")
         if self.likelihood not in LIKELIHOODS:
             raise ConfigError(f"likelihood={self.likelihood!r} is not one of {list(LIKELIHOODS)}")
         if self.kind not in KINDS:
             raise ConfigError(f"kind={self.kind!r} is not one of {list(KINDS)}")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One trained model of a registry entry: the model as configured (``suffix`` "") or a variant of it
+    that the model class declares (Functa (10): the same network meta-trained with 10 inner steps).
+
+    The workflow trains and evaluates every variant as an entry of its own, named ``model_name + suffix``
+    (e.g. "functa10"), so that nothing outside the model class needs to know that Functa has two.
+    """
+
+    suffix: str = ""  # entry name = model_name + suffix
+    overrides: tuple[tuple[str, Any], ...] = ()  # config keys set on top of the run's config for this model
+    generation: bool = True  # evaluated for generation (and given the prior stage, when the model has one)
+
+    def override_dict(self) -> dict[str, Any]:
+        return dict(self.overrides)
 
 
 class CannotReconstructError(NotImplementedError):
@@ -55,6 +78,16 @@ class FunctionModel(nn.Module, ABC):
     # True when generation needs a separate stage after training (Functa: modulations, then a flow);
     # the workflow then adds the functaset and fit_prior rules for this model.
     separate_prior_stage: ClassVar[bool] = False
+    label: ClassVar[str] = ""  # display name in tables and figures, e.g. "VAMoH"
+    # the entries the workflow trains for this model; the first is the model as configured
+    variants: ClassVar[tuple[Variant, ...]] = (Variant(),)
+    # True when reconstruct() takes ``steps=`` (an inner loop whose length can be chosen at inference)
+    inference_steps: ClassVar[bool] = False
+
+    @classmethod
+    def display_label(cls, config: Any) -> str:
+        """The name a model with ``config`` has in tables, e.g. "Functa (3)" for a 3-step Functa."""
+        return cls.label or cls.model_name
 
     def __init__(self, config: Any, info: DataInfo) -> None:
         super().__init__()
@@ -85,8 +118,13 @@ class FunctionModel(nn.Module, ABC):
         """Features (B, Q, f) at ``query_coords`` (Q, c) or (B, Q, c), inferred from ``observed``'s masked points."""
         raise CannotReconstructError(f"{self.model_name} cannot do inference: it has no encoder and no inner loop, only generation")
 
+    def write_prior_data(self, splits: dict[str, Any], path: Any) -> dict[str, Any]:
+        """The first half of a separate prior stage (``separate_prior_stage``): what the prior is fitted to,
+        written to ``path`` for inspection (Functa: every sample's modulation); returns its metadata."""
+        raise NotImplementedError(f"{self.model_name} has no separate prior stage")
+
     def fit_prior(self, train_batches: Any, **kwargs: Any) -> dict[str, float]:
-        """A separate generative stage after training (Functa's flow on modulations); a no-op by default."""
+        """The second half of a separate prior stage (Functa's flow on modulations); a no-op by default."""
         return {}
 
     def parameter_counts(self) -> dict[str, int]:
@@ -140,6 +178,41 @@ def get_model_class(name: str) -> type[FunctionModel]:
     if name not in _REGISTRY:
         raise ConfigError(f"model={name!r} is not one of {available_models()}")
     return _REGISTRY[name]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One model the workflow trains: a registry model and one of its variants."""
+
+    name: str  # e.g. "vamoh", "functa", "functa10"
+    model: str  # registry name of the class
+    variant: Variant
+
+    @property
+    def cls(self) -> type[FunctionModel]:
+        return get_model_class(self.model)
+
+    @property
+    def generation(self) -> bool:
+        return self.variant.generation
+
+    @property
+    def prior_stage(self) -> bool:
+        """Whether generation needs the model's separate prior stage (Functa's functaset and fitted flow)."""
+        return self.cls.separate_prior_stage and self.variant.generation
+
+
+def model_entries(models: list[str] | tuple[str, ...]) -> dict[str, Entry]:
+    """Entry name -> Entry for the configured ``models``, every declared variant included, in order."""
+    out: dict[str, Entry] = {}
+    for model in models:
+        cls = get_model_class(model)
+        for variant in cls.variants:
+            name = model + variant.suffix
+            if name in out:
+                raise ConfigError(f"model entry {name!r} is declared twice (model {model!r}, variant {variant.suffix!r})")
+            out[name] = Entry(name, model, variant)
+    return out
 
 
 def build_model(name: str, info: DataInfo, preset: str | None = None, overrides: dict[str, Any] | None = None) -> FunctionModel:

@@ -1,10 +1,16 @@
-"""Atomic writes: a file is either the old version or the complete new one, never half written."""
+"""Atomic writes: a file is either the old version or the complete new one, never half written.
+
+A write goes to a temporary file beside the target (``.<name>.<random>.tmp``), is fsynced and renamed
+into place. A process killed mid-write (SIGKILL, power loss) cannot clean up after itself, so every
+write first removes the temporary files an earlier, killed write of the same target left behind.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -12,10 +18,20 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 
+def _stale_temporaries(path: Path) -> list[Path]:
+    return list(path.parent.glob(f".{path.name}.*.tmp"))
+
+
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
-    """Call ``write(f)`` on a temporary file beside ``path``, fsync it, then rename it into place."""
+    """Call ``write(f)`` on a temporary file beside ``path``, fsync it, then rename it into place.
+
+    One target is written by one job at a time (Snakemake's outputs, the trainer's checkpoint), so the
+    temporaries of earlier writes of ``path`` are leftovers of a killed writer and are removed first.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in _stale_temporaries(path):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -34,18 +50,54 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
-def atomic_write_json(path: str | Path, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+def json_ready(value: Any) -> Any:
+    """``value`` with numpy/torch scalars as Python numbers and non-finite floats as ``None``.
+
+    JSON has no inf or nan (a perfect reconstruction's PSNR is inf); strict readers reject them.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if hasattr(value, "item") and hasattr(value, "dtype") and getattr(value, "ndim", 0) == 0:  # numpy / torch scalars
+        return json_ready(value.item())
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # numpy / torch arrays
+        return json_ready(value.tolist())
+    return value
+
+
+def atomic_write_json(path: str | Path, obj: Any, sort_keys: bool = False) -> Path:
+    """Atomically write ``obj`` as indented, strict JSON (non-finite floats become null)."""
+    return atomic_write_text(path, json.dumps(json_ready(obj), indent=2, sort_keys=sort_keys, allow_nan=False) + "\n")
 
 
 @contextlib.contextmanager
 def file_lock(path: str | Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``path`` (created if absent) for the duration: one process at a time."""
+    """Hold an exclusive advisory lock on ``path`` for the duration: one process at a time.
+
+    The lock file is created when absent and removed on release, so no ``.lock`` file outlives the
+    work it guarded (a failed preparation included). A waiter may wake up holding a lock on a file that
+    its holder has just removed; it then retries on the new file, so two processes never both hold it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    while True:
+        fh = open(path, "a")
         try:
-            yield
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                same = os.fstat(fh.fileno()).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:  # the holder removed this file while we waited: lock the current one instead
+                continue
+            try:
+                yield
+            finally:
+                path.unlink(missing_ok=True)
+                fcntl.flock(fh, fcntl.LOCK_UN)
+            return
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()

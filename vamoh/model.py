@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from .checks import ConfigError, check_choice, check_int_list, check_positive, check_range
 from .interface import DataInfo, FunctionModel, register_model
-from .nn.flows import PlanarFlowPrior, gaussian_kl_standard, gaussian_log_prob
+from .nn.flows import FLOW_ACTIVATIONS, PlanarFlowPrior, draw_normal, gaussian_kl_standard, gaussian_log_prob
 from .nn.fourier import RandomFourierFeatures
 from .nn.hyper import GeneratorLayout, HyperNetworks, run_generators
 from .nn.likelihoods import make_likelihood
@@ -55,6 +55,9 @@ class VAMoHConfig:
     rff_frequencies: int = 128  # m: RFF gives 2m features
     rff_sigma: float = 2.0
     flow_layers: int = 80  # planar flow T
+    # planar layers' non-linearity: "leaky_relu" (slope 0.2; paper B.1 and the original code) or "tanh"
+    # (this suite before; neither the paper nor the original code)
+    flow_activation: str = "leaky_relu"
     warmup_epochs: int = 200  # epochs with the N(0, I) prior before the flow is trained (original code: 200)
     point_dropout_alpha: float | None = None  # max dropout rate; None = the largest the encoder allows
     sample_mode: str = "mixture_mean"  # generation output: pi-weighted mean of the K means, or the argmax component's mean
@@ -94,6 +97,7 @@ class VAMoHConfig:
         check_choice("vamoh.centroid_method", self.centroid_method, CENTROID_METHODS)
         check_choice("vamoh.sample_mode", self.sample_mode, SAMPLE_MODES)
         check_choice("vamoh.compute_dtype", self.compute_dtype, tuple(COMPUTE_DTYPES))
+        check_choice("vamoh.flow_activation", self.flow_activation, FLOW_ACTIVATIONS)
         if self.fixed_logistic_scale is not None:
             check_positive("vamoh.fixed_logistic_scale", self.fixed_logistic_scale)
         build_stages(self.centroids, self.neighbours, self.out_channels, self.pool_centroids, self.pool_neighbours)
@@ -171,9 +175,81 @@ def max_dropout_alpha(centroids: list[int], num_points: int) -> float:
     return 0.0
 
 
+MATCH_TOLERANCE = 1e-5  # a 2x grid's shared nodes differ from the 1x grid's by ~1e-7 (linspace rounding)
+_MATCH_WINDOW = 4  # candidates checked per query point before the rare wider windows are searched
+
+
+def _generic_direction(dim: int, device: torch.device) -> Tensor:
+    """A fixed unit vector (dim,) float64 in no special position: no row of a regular grid projects onto one value."""
+    v = torch.randn(dim, generator=torch.Generator().manual_seed(12345), dtype=torch.float64)
+    return (v / v.norm()).to(device)
+
+
+def match_observed_points(query: Tensor, coords: Tensor, mask: Tensor | None = None, tol: float = MATCH_TOLERANCE) -> Tensor:
+    """For each query point, the observed point at the same location: its index, or -1 where there is none.
+
+    query (Bq, Q, c); coords (Bo, D, c) and mask (Bo, D) (True = observed; None = every point), with Bq
+    and Bo each 1 (shared by the batch) or B. Returns (max(Bq, Bo), Q) long: the index into D of the
+    nearest observed point within Euclidean distance ``tol``, else -1.
+
+    Cost O((D + Q) log D), no Q x D distance matrix: points are projected onto a fixed generic
+    direction and the observed projections sorted once. A point within ``tol`` of a query projects
+    within ``tol`` of the query's projection, so only the observed points in that window of the sorted
+    order are candidates, and they are checked by true distance. Windows are normally 0 or 1 points
+    wide; the rare wider ones (coincident points, such as a lat/lon grid's pole) are searched in full.
+    """
+    Bq, Q, c = query.shape
+    Bo, D, _ = coords.shape
+    B = max(Bq, Bo)
+    v = _generic_direction(c, coords.device)
+    obs = coords.double()
+    key = obs @ v  # (Bo, D)
+    if mask is not None:
+        key = key.masked_fill(~mask, math.inf)  # unobserved points sort last and fall in no window
+    key, order = key.sort(dim=1)
+    qry = query.double()
+    qkey = qry @ v  # (Bq, Q)
+    if Bo == 1:
+        lo = torch.searchsorted(key[0], qkey - tol)
+        hi = torch.searchsorted(key[0], qkey + tol, right=True)
+    else:
+        qkey = qkey.expand(B, Q).contiguous()
+        lo = torch.searchsorted(key, qkey - tol)
+        hi = torch.searchsorted(key, qkey + tol, right=True)
+    lo, hi = lo.expand(B, Q).reshape(-1), hi.expand(B, Q).reshape(-1)  # (B*Q,) window [lo, hi) per flat query
+    flat = torch.arange(B * Q, device=coords.device)
+    obs_start = (flat // Q) * D if Bo > 1 else torch.zeros_like(flat)  # where each query's sample starts in (Bo*D)
+    q_row = flat if Bq > 1 else flat % Q  # each query's row in qry.reshape(-1, c)
+    order, obs, qry = order.reshape(-1), obs.reshape(-1, c), qry.reshape(-1, c)
+    match = torch.full((B * Q,), -1, dtype=torch.long, device=coords.device)
+
+    def search(sel: Tensor, lo_s: Tensor, hi_s: Tensor) -> None:
+        width = int((hi_s - lo_s).max()) if sel.numel() else 0
+        if width == 0:
+            return
+        pos = lo_s[:, None] + torch.arange(width, device=sel.device)  # (n, W) positions in the sorted order
+        valid = pos < hi_s[:, None]
+        start = obs_start[sel, None]
+        index = order[start + pos.clamp(max=D - 1)]  # (n, W) indices into D
+        dist = (obs[start + index] - qry[q_row[sel], None, :]).norm(dim=-1).masked_fill(~valid, math.inf)
+        best, j = dist.min(dim=1)
+        match[sel] = torch.where(best <= tol, index.gather(1, j[:, None]).squeeze(1), -1)
+
+    search(flat, lo, torch.minimum(hi, lo + _MATCH_WINDOW))
+    wide = (hi - lo > _MATCH_WINDOW).nonzero().squeeze(1)
+    search(wide, lo[wide], hi[wide])
+    return match.view(B, Q)
+
+
+def _shared_over_batch(x: Tensor) -> Tensor:
+    """(B, ...) -> (1, ...) when every sample holds the same values, else unchanged."""
+    return x[:1] if x.shape[0] > 1 and bool((x == x[:1]).all()) else x
+
+
 @register_model
 class VAMoH(FunctionModel):
     model_name = "vamoh"
+    label = "VAMoH"
     config_class = VAMoHConfig
     presets = PRESETS
     can_reconstruct = True
@@ -192,10 +268,12 @@ class VAMoH(FunctionModel):
         self.prior_c = CategoricalNet(R, 0, c.dim_z, c.categorical_hidden, c.K, c.tanh_categorical_logits)
         self.posterior_c = CategoricalNet(R, info.feature_dim, c.dim_z, c.categorical_hidden, c.K, c.tanh_categorical_logits)
         self.likelihood = make_likelihood(info.likelihood, info.feature_dim, c.fixed_logistic_scale)
-        self.flow = PlanarFlowPrior(c.dim_z, c.flow_layers)
+        self.flow = PlanarFlowPrior(c.dim_z, c.flow_layers, c.flow_activation)
         # set when the warm-up ends: from then on the flow is the prior (and is what sample() draws from)
         self.register_buffer("flow_active", torch.tensor(False))
-        num_points = 4096 if info.kind == "voxels" else math.prod(info.grid_shape)
+        # the points a training sample has before dropout: a random subset when training subsamples (ShapeNet's voxels)
+        grid_points = math.prod(info.grid_shape)
+        num_points = min(info.train_points or grid_points, grid_points)
         bound = max_dropout_alpha(c.centroids, num_points)
         self.dropout_alpha = bound if c.point_dropout_alpha is None else min(c.point_dropout_alpha, bound)
 
@@ -207,9 +285,7 @@ class VAMoH(FunctionModel):
 
     def _shared_rff(self, coords: Tensor) -> Tensor:
         """RFF of the coordinates: (1, D, R) when every sample shares them, else (B, D, R)."""
-        if coords.shape[0] > 1 and bool((coords == coords[:1]).all()):
-            coords = coords[:1]
-        return self.rff(coords)
+        return self.rff(_shared_over_batch(coords))
 
     def decode(self, z: Tensor, rff: Tensor) -> Tensor:
         """Raw generator outputs (B, D, K, f) of the K hypergenerators at the points whose RFF are ``rff``."""
@@ -326,9 +402,11 @@ class VAMoH(FunctionModel):
         return (log_pi.exp()[..., None] * means).sum(2)
 
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n latents (n, dim_z) from the prior, on the model's device. The noise is drawn on the generator's
+        device, so a CPU generator gives the same latents whatever device the model is on."""
         if bool(self.flow_active):
             return self.flow.sample(n, self.device, generator)
-        return torch.randn(n, self.config.dim_z, device=self.device, generator=generator)
+        return draw_normal((n, self.config.dim_z), self.device, generator)
 
     @torch.no_grad()
     def sample(self, n: int, coords: Tensor, generator: torch.Generator | None = None, z: Tensor | None = None) -> Tensor:
@@ -338,26 +416,49 @@ class VAMoH(FunctionModel):
         h = self.decode(z, rff)
         return self._features_from_outputs(h, self.prior_c(rff, z), self.config.sample_mode)
 
+    def _observed_at_queries(self, observed: PointCloudBatch, query: Tensor) -> tuple[Tensor, Tensor]:
+        """Which query points (1 or B, Q, c) are observed points, and their observed features.
+
+        Returns (observed (B, Q) bool, y (B, Q, f), zeros where not observed). Coordinates and
+        masks shared by the batch are matched once.
+        """
+        coords, y, mask = observed.coords, observed.features, observed.mask
+        if coords.shape[0] > 1 and bool((coords == coords[:1]).all()) and bool((mask == mask[:1]).all()):
+            coords, mask = coords[:1], mask[:1]
+        index = match_observed_points(query, coords, mask).expand(y.shape[0], -1)  # (B, Q)
+        hit = index >= 0
+        y_q = torch.gather(y, 1, index.clamp(min=0)[:, :, None].expand(-1, -1, y.shape[-1]))
+        return hit, y_q * hit[:, :, None]
+
     def _posterior_mixture(self, observed: PointCloudBatch, query_coords: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         """z = posterior mean; log pi at the query points: posterior where observed, prior elsewhere.
 
-        Returns (z (B, dz), rff of queries (1 or B, Q, R), log_pi (B, Q, K)). The posterior q(c | x, y, z)
-        needs y, so it can be used only at query points that are observed points; ``query_coords``
-        None means the observed batch's own coordinates.
+        Returns (z (B, dz), rff of queries (1 or B, Q, R), log_pi (B, Q, K)). As in the paper and the
+        original code, a query point that is an observed point (the same location within
+        MATCH_TOLERANCE, mask True) gets the posterior q(c | x, y, z) with that point's y; any other
+        (a hidden point in completion, a new point of a super-resolution grid) gets the prior
+        p(c | x, z). ``query_coords`` (Q, c) or (B, Q, c); None means the observed batch's own points.
         """
         observed = observed.to(self.device)
-        mask = observed.mask
-        mean, _ = self.encode(observed.coords, observed.features, None if bool(mask.all()) else mask)
+        coords, mask = observed.coords, observed.mask
+        mean, _ = self.encode(coords, observed.features, None if bool(mask.all()) else mask)
         z = mean
-        if query_coords is None:
-            rff = self._shared_rff(observed.coords)
-            log_prior = self.prior_c(rff, z)
-            log_post = self.posterior_c(rff, z, observed.features)
-            log_pi = torch.where(mask[:, :, None], log_post, log_prior)
-            return z, rff, log_pi
-        q = query_coords.to(self.device)
-        rff = self.rff(q if q.dim() == 3 else q[None])
-        return z, rff, self.prior_c(rff, z)
+        q = None if query_coords is None else query_coords.to(self.device)
+        if q is not None and q.dim() == 2:
+            q = q[None]
+        if q is None or (q.shape[1:] == coords.shape[1:] and bool((q == coords).all())):
+            # the query points are the observed batch's own points, in order: no matching needed
+            rff = self._shared_rff(coords)
+            hit, y_q = mask, observed.features
+        else:
+            q = _shared_over_batch(q)
+            rff = self.rff(q)
+            hit, y_q = self._observed_at_queries(observed, q)
+        log_prior = self.prior_c(rff, z)
+        if not bool(hit.any()):
+            return z, rff, log_prior
+        log_post = self.posterior_c(rff, z, y_q)
+        return z, rff, torch.where(hit[:, :, None], log_post, log_prior)
 
     @torch.no_grad()
     def reconstruct(self, observed: PointCloudBatch, query_coords: Tensor | None = None) -> Tensor:
@@ -365,6 +466,11 @@ class VAMoH(FunctionModel):
         z, rff, log_pi = self._posterior_mixture(observed, query_coords)
         h = self.decode(z, rff)
         return self._features_from_outputs(h, log_pi, "mixture_mean")
+
+    @property
+    def num_components(self) -> int:
+        """K: the number of hypergenerators, the mixture's components (entropy maps are scaled by ln K)."""
+        return self.config.K
 
     @torch.no_grad()
     def mixture_maps(self, observed: PointCloudBatch, query_coords: Tensor | None = None) -> dict[str, Tensor]:

@@ -90,16 +90,26 @@ def sphere_coordinates(latitude_deg: Tensor, longitude_deg: Tensor) -> Tensor:
 
 
 def upsampled_latlon(latitude_deg: Tensor, longitude_deg: Tensor, upsample: int) -> tuple[Tensor, Tensor]:
-    """A finer lat/lon grid that contains the original nodes (linear refinement between nodes)."""
+    """A finer global lat/lon grid that contains the original nodes (linear refinement between nodes).
+
+    Latitude (H,) does not wrap: s*(H-1)+1 values from the first to the last node (90..-90 stays
+    90..-90). Longitude (W,) is periodic: the last node is refined towards the first + 360 too,
+    and that end is left out because it is the first node again, so s*W values.
+    """
 
     def refine(a: Tensor) -> Tensor:
-        if upsample == 1 or a.numel() < 2:
-            return a
+        # upsample - 1 evenly spaced values between consecutive entries: (N,) -> (upsample*(N-1)+1,)
         steps = torch.linspace(0, 1, upsample + 1, dtype=a.dtype)[:-1]
         inner = (a[:-1, None] + (a[1:] - a[:-1])[:, None] * steps[None, :]).reshape(-1)
         return torch.cat([inner, a[-1:]])
 
-    return refine(latitude_deg), refine(longitude_deg)
+    if upsample == 1:
+        return latitude_deg, longitude_deg
+    lat = refine(latitude_deg) if latitude_deg.numel() > 1 else latitude_deg
+    gap = float(longitude_deg[0] + 360.0 - longitude_deg[-1])
+    check(0.0 < gap <= 360.0, f"longitudes {float(longitude_deg[0])}..{float(longitude_deg[-1])} degrees: expected a global grid whose last node lies less than 360 after its first (360 is the first node again)", DataError)
+    closed = torch.cat([longitude_deg, longitude_deg[:1] + 360.0])  # the wrap-around segment back to the first node
+    return lat, refine(closed)[:-1]
 
 
 def query_grid(grid_shape: tuple[int, ...], upsample: int = 1, sphere: bool = False) -> tuple[Tensor, tuple[int, ...]]:
@@ -107,7 +117,8 @@ def query_grid(grid_shape: tuple[int, ...], upsample: int = 1, sphere: bool = Fa
 
     The original points are a subset of the refined ones. Regular grids: the (s(n-1)+1)-per-axis grid
     in [-1, 1]. ``sphere``: the (lat, lon) layout of ERA5 (lat from 90 to -90, lon from 0 in steps of
-    360 / n_lon), refined between nodes, on the unit sphere.
+    360 / n_lon), refined between nodes, on the unit sphere: (s(n_lat-1)+1, s*n_lon), longitude
+    wrapping at 360 (46x90 at 2x: 91 latitudes, 180 longitudes 0, 2, ..., 358).
     """
     if sphere:
         n_lat, n_lon = grid_shape

@@ -16,13 +16,25 @@ Why it is shaped like this:
 - Everything goes through an explicit ``MlflowClient(uri)``: no global ``mlflow.set_tracking_uri``
   state leaks between jobs or tests.
 
+What a researcher sees in the UI: the experiment is tagged for MLflow 3's model-training view;
+each run lists the dataset it read as a dataset input (``log_dataset_input``); a training run holds
+its checkpoint under ``checkpoint/`` (``JobRun.log_checkpoint``, ``download_checkpoint``).
+
+Interrupted jobs: a job killed without warning never closes its run. Each job run carries the tag
+``vamoh.job`` (its identity across attempts); the next attempt closes the dead attempt's run as
+KILLED with ``vamoh.interrupted=true`` (``close_stale_runs``) and logs the complete training history
+restored from its checkpoint (``JobRun.log_history``), so the newest run holds the whole curve.
+
 ``import vamoh.tracking`` does not import mlflow (seconds on a small machine); the functions do.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import math
+import numbers
 import os
 import random
 import subprocess
@@ -33,6 +45,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
+from .checks import CheckpointError, DataError
 from .io import file_lock
 
 log = logging.getLogger(__name__)
@@ -45,6 +58,20 @@ ARTIFACT_DIRNAME = "mlartifacts"
 TAG_KIND = "vamoh.kind"  # "job" or "report"
 TAG_GIT_COMMIT = "git_commit"
 MLFLOW_GIT_TAG = "mlflow.source.git.commit"
+# One Snakemake job keeps its identity across attempts (a killed job, its resumed rerun, a forced
+# rerun): "{stage}/{dataset}/{model}/seed{seed}". It is how a new attempt finds the runs it replaces.
+TAG_JOB = "vamoh.job"
+TAG_INTERRUPTED = "vamoh.interrupted"  # "true" on a run that close_stale_runs found still RUNNING
+TAG_REPLACES = "vamoh.replaces"  # on a new attempt: comma-separated ids of the interrupted runs it closed
+# MLflow 3's UI opens an experiment in the view this experiment tag names; without it the UI guesses
+# (and may offer the GenAI view). Key and value are the UI's own (mlflow/server/js, enum ExperimentKind).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+# MLflow's dataset-input context tag (mlflow.utils.mlflow_tags.MLFLOW_DATASET_CONTEXT), shown beside the dataset
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+TAG_IS_STANDIN = "vamoh.is_standin"  # input tag on a dataset input: "true" for stand-in data
+DATASET_DIGEST_CHARS = 12  # of the checksum, as the dataset's MLflow digest (the UI shows it; the store allows 36)
+CHECKPOINT_ARTIFACT_DIR = "checkpoint"  # a run's checkpoint file lives at checkpoint/<file name>
 # MLflow's per-request limits (mlflow.utils.validation); restated so the module imports without mlflow
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
@@ -203,7 +230,9 @@ def get_or_create_experiment(uri: str, name: str) -> str:
     """Id of the experiment called ``name``, creating it (artifacts beside a SQLite store) if absent.
 
     Race-safe: when another process creates it first, the "already exists" error is caught and the
-    experiment re-read. A deleted experiment of that name is restored.
+    experiment re-read. A deleted experiment of that name is restored. The experiment is tagged
+    ``mlflow.experimentKind = custom_model_development`` (also an existing one that lacks the tag,
+    e.g. from an older version of the suite), so MLflow's UI opens it in the model-training view.
     """
     from mlflow.exceptions import MlflowException
 
@@ -214,7 +243,8 @@ def get_or_create_experiment(uri: str, name: str) -> str:
     if exp is None:
         root = artifact_root(uri)
         try:
-            return retry_locked(c.create_experiment, name, artifact_location=root)
+            return retry_locked(c.create_experiment, name, artifact_location=root,
+                                tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
         except MlflowException as e:
             if e.error_code != "RESOURCE_ALREADY_EXISTS" and "already exists" not in str(e).lower():
                 raise
@@ -223,6 +253,8 @@ def get_or_create_experiment(uri: str, name: str) -> str:
             raise RuntimeError(f"experiment {name!r} reported as existing in {uri} but cannot be read back")
     if exp.lifecycle_stage == "deleted":
         retry_locked(c.restore_experiment, exp.experiment_id)
+    if exp.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:  # written once: later jobs only read
+        retry_locked(c.set_experiment_tag, exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     return exp.experiment_id
 
 
@@ -332,20 +364,80 @@ class JobRun:
     def artifact_uri(self) -> str:
         return retry_locked(self.client.get_run, self.run_id).info.artifact_uri
 
+    def log_history(self, rows: Iterable[Mapping[str, Any]], step_key: str = "step") -> int:
+        """Log every numeric column of a whole training history, each row at step ``row[step_key]``.
+
+        ``rows``: the trainer's history (a list of dicts such as ``{"step": 10, "epoch": 0,
+        "seconds": 1.2, "loss": 0.5}``). A resumed or force-rerun job calls this with the complete
+        history restored from its checkpoint, so its run holds the whole curve, not only the steps
+        trained since the resume. (key, step) pairs the run already holds (logged live by this
+        attempt) are skipped, so nothing appears twice. Missing values (``None``, NaN: a column
+        that some rows lack) and non-numeric columns are skipped. Returns the values queued.
+        """
+        points: dict[str, dict[int, float]] = {}  # key -> step -> value; the first row of a step wins
+        for i, row in enumerate(rows):
+            step = row.get(step_key)
+            whole = isinstance(step, numbers.Integral) or (isinstance(step, float) and step.is_integer())
+            if isinstance(step, bool) or not whole:
+                raise ValueError(f"history row {i}: {step_key}={step!r}, expected an integer step ({row!r})")
+            for key, value in row.items():
+                if key != step_key and _is_value(value):
+                    points.setdefault(str(key), {}).setdefault(int(step), float(value))
+        self.flush()  # the store must hold this attempt's live metrics before comparing against it
+        queued = 0
+        for key, by_step in points.items():
+            held = {m.step for m in retry_locked(self.client.get_metric_history, self.run_id, key)}
+            for step, value in sorted(by_step.items()):
+                if step not in held:
+                    self.log_metrics({key: value}, step=step)
+                    queued += 1
+        return queued
+
+    def log_dataset_input(self, name: str, *, is_standin: bool, sizes: Mapping[str, int], checksum: str,
+                          source: str | None = None, label: str | None = None, context: str = "train") -> None:
+        """Record the dataset this run read as an MLflow dataset input (see ``log_dataset_input``)."""
+        log_dataset_input(self, name, is_standin=is_standin, sizes=sizes, checksum=checksum, source=source,
+                          label=label, context=context)
+
+    def log_checkpoint(self, path: str | Path) -> str:
+        """Log a checkpoint file under ``checkpoint/``; return its artifact path (``checkpoint/<name>``).
+
+        ``download_checkpoint(uri, run_id, dst_dir)`` fetches it back by run id.
+        """
+        p = Path(path)
+        if not p.is_file():
+            raise CheckpointError(f"checkpoint file not found: {p} (nothing to log for run {self.run_id})")
+        self.log_artifact(p, CHECKPOINT_ARTIFACT_DIR)
+        return f"{CHECKPOINT_ARTIFACT_DIR}/{p.name}"
+
+
+def _is_value(value: Any) -> bool:
+    """A number worth logging as a metric: not a bool, not a missing value (None / NaN)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
+
 
 @contextlib.contextmanager
 def job_run(uri: str, experiment: str, run_name: str, tags: Mapping[str, Any] | None = None,
             params: Mapping[str, Any] | None = None, kind: str = "job",
-            flush_every: int = MAX_METRICS_PER_BATCH) -> Iterator[JobRun]:
+            flush_every: int = MAX_METRICS_PER_BATCH, job_key: str | None = None) -> Iterator[JobRun]:
     """Open one MLflow run for one job; finish it FINISHED, or FAILED if the block raises.
 
     ``tags`` are typically dataset/model/seed; the git commit is added. ``params`` may be nested.
     Pending metrics are flushed before the run is closed, also on failure; ``flush_every`` sends
     them sooner (a live view of a long training job) at the cost of more SQLite transactions.
+
+    ``job_key`` (e.g. ``"train/polymnist/vamoh/seed0"``) names the job across attempts: the run is
+    tagged ``vamoh.job`` with it, and runs of the same job that a killed attempt left RUNNING are
+    first closed as KILLED (``close_stale_runs``); the new run lists them in ``vamoh.replaces``.
     """
     experiment_id = get_or_create_experiment(uri, experiment)
     all_tags = {TAG_KIND: kind, TAG_GIT_COMMIT: git_commit(), **{str(k): str(v) for k, v in (tags or {}).items()}}
     all_tags.setdefault(MLFLOW_GIT_TAG, all_tags[TAG_GIT_COMMIT])
+    if job_key is not None:
+        all_tags[TAG_JOB] = _check_job_key(job_key)
+        replaced = close_stale_runs(uri, experiment, job_key)
+        if replaced:
+            all_tags[TAG_REPLACES] = ",".join(replaced)
     c = client(uri)
     run = retry_locked(c.create_run, experiment_id, tags=all_tags, run_name=run_name)
     jr = JobRun(uri, run.info.run_id, experiment_id, flush_every=flush_every)
@@ -360,6 +452,134 @@ def job_run(uri: str, experiment: str, run_name: str, tags: Mapping[str, Any] | 
             jr.flush()
         finally:
             retry_locked(c.set_terminated, jr.run_id, status=status)
+
+
+def _check_job_key(job_key: str) -> str:
+    if not isinstance(job_key, str) or not job_key.strip():
+        raise ValueError(f"job_key={job_key!r}: expected a non-empty name such as 'train/polymnist/vamoh/seed0'")
+    return job_key
+
+
+def _search_all(c, experiment_id: str, filter_string: str = "") -> list[Any]:
+    """Every run of the experiment matching ``filter_string`` (all pages)."""
+    found: list[Any] = []
+    token = None
+    while True:
+        page = retry_locked(c.search_runs, [experiment_id], filter_string=filter_string, max_results=1000,
+                            page_token=token)
+        found += list(page)
+        token = page.token
+        if not token:
+            return found
+
+
+def close_stale_runs(uri: str, experiment: str, job_key: str) -> list[str]:
+    """Close the runs of job ``job_key`` still marked RUNNING: status KILLED, tag ``vamoh.interrupted=true``.
+
+    A job killed by SLURM, a node failure or ``kill -9`` never reaches ``set_terminated``, so its run
+    stays RUNNING forever. The next attempt of the same job calls this when it starts (``job_run``
+    does, given ``job_key``): Snakemake never runs one job twice at once, so a RUNNING run of the
+    job at that moment belongs to a dead attempt. The closed run keeps its metrics and artifacts.
+    Returns the ids of the runs closed (none when the experiment does not exist yet).
+    """
+    _check_job_key(job_key)
+    c = client(uri)
+    exp = retry_locked(c.get_experiment_by_name, experiment)
+    if exp is None:
+        return []
+    # the job key is compared here rather than in the filter: it may hold quotes the filter grammar rejects
+    running = _search_all(c, exp.experiment_id, "attributes.status = 'RUNNING'")
+    stale = [r.info.run_id for r in running if r.data.tags.get(TAG_JOB) == job_key]
+    for run_id in stale:
+        retry_locked(c.set_tag, run_id, TAG_INTERRUPTED, "true")
+        retry_locked(c.set_terminated, run_id, status="KILLED")
+        log.info("closed run %s of job %s: left RUNNING by an interrupted attempt", run_id, job_key)
+    return stale
+
+
+def _dataset_source(source: str | None) -> tuple[str, str]:
+    """(MLflow source type, source JSON) as MLflow's own dataset sources write them."""
+    if source is None:  # built by code (a stand-in generated in memory): MLflow's "code" source
+        return "code", json.dumps({"tags": {}})
+    scheme = urlparse(str(source)).scheme
+    if scheme in ("", "file"):
+        return "local", json.dumps({"uri": str(source)})
+    return scheme, json.dumps({"uri": str(source)})
+
+
+def log_dataset_input(target: JobRun | tuple[str, str], name: str, *, is_standin: bool, sizes: Mapping[str, int],
+                      checksum: str, source: str | None = None, label: str | None = None,
+                      context: str = "train") -> None:
+    """Record a dataset as an input of a run, so MLflow's run table shows it in its Dataset column.
+
+    ``target``: an open ``JobRun`` or ``(tracking uri, run id)``. ``name``: the dataset's registry
+    name (``polymnist``); ``sizes``: samples per split (``{"train": 600, "test": 100}``);
+    ``checksum``: the sha256 (hex) of the prepared data file, whose first 12 characters become the
+    dataset's MLflow digest, so two different preparations of one dataset are told apart;
+    ``source``: its path or URI (``None``: data built by code); ``label``: the display label
+    (e.g. with the stand-in mark); ``context``: what the run used it for (``train``, ``eval``).
+    Stand-in data is marked in the dataset's profile and by the input tag ``vamoh.is_standin``.
+    """
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    if isinstance(target, JobRun):
+        c, run_id = target.client, target.run_id
+    else:
+        uri, run_id = target
+        c = client(uri)
+    if not isinstance(name, str) or not name:
+        raise DataError(f"dataset input name={name!r}: expected the dataset's registry name, e.g. 'polymnist'")
+    if not isinstance(is_standin, bool):
+        raise DataError(f"dataset input {name!r}: is_standin={is_standin!r}, expected True or False")
+    if not isinstance(checksum, str) or len(checksum) < DATASET_DIGEST_CHARS or not all(
+            ch in "0123456789abcdefABCDEF" for ch in checksum):
+        raise DataError(f"dataset input {name!r}: checksum={checksum!r}, expected the sha256 hex digest of the "
+                        f"prepared data file (at least {DATASET_DIGEST_CHARS} hex characters)")
+    bad = {k: v for k, v in sizes.items() if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0}
+    if not sizes or bad:
+        raise DataError(f"dataset input {name!r}: sizes={dict(sizes)!r}, expected samples per split as integers >= 0, "
+                        f"e.g. {{'train': 600, 'test': 100}}")
+    profile = {"is_standin": is_standin, "sizes": {str(k): int(v) for k, v in sizes.items()},
+               "num_samples": int(sum(sizes.values())), "sha256": checksum.lower()}
+    if label is not None:
+        profile["label"] = str(label)
+    source_type, source_json = _dataset_source(source)
+    dataset = Dataset(name=name, digest=checksum.lower()[:DATASET_DIGEST_CHARS], source_type=source_type,
+                      source=source_json, profile=json.dumps(profile, ensure_ascii=False))
+    tags = [InputTag(DATASET_CONTEXT_TAG, context), InputTag(TAG_IS_STANDIN, str(is_standin).lower())]
+    retry_locked(c.log_inputs, run_id, datasets=[DatasetInput(dataset, tags)])
+
+
+def download_checkpoint(uri: str, run_id: str, dst_dir: str | Path, name: str | None = None) -> Path:
+    """Fetch the checkpoint that run ``run_id`` logged with ``JobRun.log_checkpoint``; return its local path.
+
+    The file lands at ``dst_dir/<file name>``. ``name`` picks one file when the run logged several
+    under ``checkpoint/``. A missing run, a run without a checkpoint, or an ambiguous choice is a
+    ``CheckpointError`` naming the run and the store.
+    """
+    from mlflow.exceptions import MlflowException
+
+    c = client(uri)
+    try:
+        retry_locked(c.get_run, run_id)
+    except MlflowException as e:
+        raise CheckpointError(f"run {run_id!r} not found in the tracking store {uri} ({e.message})") from None
+    files = sorted(Path(f.path).name for f in retry_locked(c.list_artifacts, run_id, CHECKPOINT_ARTIFACT_DIR)
+                   if not f.is_dir)
+    if name is not None:
+        files = [f for f in files if f == name]
+    where = f"run {run_id} in the tracking store {uri}"
+    if not files:
+        asked = f" named {name!r}" if name is not None else ""
+        raise CheckpointError(f"{where} has no checkpoint{asked} under its artifacts '{CHECKPOINT_ARTIFACT_DIR}/' "
+                              f"(a training run logs one with JobRun.log_checkpoint)")
+    if len(files) > 1:
+        raise CheckpointError(f"{where} has several checkpoints {files} under '{CHECKPOINT_ARTIFACT_DIR}/': "
+                              f"pass name= to pick one")
+    dst = Path(dst_dir)
+    dst.mkdir(parents=True, exist_ok=True)
+    local = retry_locked(c.download_artifacts, run_id, f"{CHECKPOINT_ARTIFACT_DIR}/{files[0]}", str(dst))
+    return Path(local)
 
 
 def report_run(uri: str, experiment: str, tables: Iterable[str | Path] = (), figures: Iterable[str | Path] = (),
@@ -388,11 +608,4 @@ def run_ids(uri: str, experiment: str, kind: str | None = None) -> list[str]:
     if exp is None:
         return []
     filt = f"tags.`{TAG_KIND}` = '{kind}'" if kind else ""
-    ids: list[str] = []
-    token = None
-    while True:
-        page = retry_locked(c.search_runs, [exp.experiment_id], filter_string=filt, max_results=1000, page_token=token)
-        ids += [r.info.run_id for r in page]
-        token = page.token
-        if not token:
-            return ids
+    return [r.info.run_id for r in _search_all(c, exp.experiment_id, filt)]

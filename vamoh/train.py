@@ -1,14 +1,19 @@
 """Training loop shared by every model in the registry.
 
+Seed first, build second: ``seed_everything(seed)`` before the model is built makes its initialisation a
+function of the seed, so the same config and seed give bitwise the same checkpoint on one machine.
 Deterministic data order (a function of seed and epoch), atomic checkpoints holding the model and
 optimizer states, the resolved config, the step and all RNG states, so that resuming from a
-checkpoint on CPU gives exactly the run that was never interrupted. A non-finite loss stops the
-run with a clear error and leaves the last good checkpoint in place.
+checkpoint on CPU gives exactly the run that was never interrupted. A checkpoint is resumed only by
+the run it belongs to (the same model config, data, seed and batch size: its ``identity``); a
+non-finite loss stops the run with a clear error and leaves the last good checkpoint in place.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -61,6 +66,15 @@ class TrainConfig:
         resolve_device(self.device, "train.device")
 
 
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA), numpy and Python's RNGs: call before building a model."""
+    import numpy as np
+
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     """The sample order of one epoch: a permutation that depends only on (seed, epoch)."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
@@ -97,10 +111,16 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Fu
 
 
 class Trainer:
-    """Train ``model`` on ``data``, checkpointing to ``checkpoint_path``; resumes when that file exists."""
+    """Train ``model`` on ``data``, checkpointing to ``checkpoint_path``; resumes when that file exists.
+
+    ``identity``: what makes a checkpoint this run's (e.g. the dataset, its checksum, the seed); stored in
+    the checkpoint together with the model config, seed and batch size. A checkpoint of another run is
+    refused with the keys that differ, or, with ``restart_on_mismatch``, set aside and training starts over.
+    """
 
     def __init__(self, model: FunctionModel, data: BatchSource, config: TrainConfig, checkpoint_path: str | Path,
-                 on_log: Callable[[int, dict[str, float]], None] | None = None) -> None:
+                 on_log: Callable[[int, dict[str, float]], None] | None = None, identity: dict[str, Any] | None = None,
+                 restart_on_mismatch: bool = False) -> None:
         config.validate()
         self.config = config
         self.device = resolve_device(config.device, "train.device")
@@ -108,8 +128,14 @@ class Trainer:
         self.data = data
         self.path = Path(checkpoint_path)
         self.on_log = on_log
-        self.batch_size = min(config.batch_size or getattr(model.config, "batch_size", 32), len(data))
-        self.steps_per_epoch = max(1, len(data) // self.batch_size)
+        n = len(data)
+        if n == 0:
+            raise ConfigError(f"{model.model_name}: the training split is empty; nothing to train on")
+        self.batch_size = config.batch_size or getattr(model.config, "batch_size", 32)
+        if self.batch_size > n:
+            raise ConfigError(f"{model.model_name}: batch size {self.batch_size} is larger than the {n} training samples; "
+                              "lower train.batch_size (or the model's batch_size) or use more training data (data n_train)")
+        self.steps_per_epoch = max(1, n // self.batch_size)
         epochs = config.epochs or getattr(model.config, "epochs", 1)
         self.total_steps = epochs * self.steps_per_epoch
         if config.max_steps is not None:
@@ -118,30 +144,48 @@ class Trainer:
         self.step = 0
         self.history: list[dict[str, float]] = []
         self.last_good_step: int | None = None
+        self.identity = {"model_name": model.model_name, "seed": config.seed, "batch_size": self.batch_size,
+                         "points_per_sample": config.points_per_sample, "num_train": n, **(identity or {})}
+        self.restart_on_mismatch = restart_on_mismatch
+        self.resumed_from: int | None = None
 
-    def _resume(self) -> None:
-        payload = load_checkpoint(self.path, map_location=self.device)
-        if payload["model_name"] != self.model.model_name:
-            raise CheckpointError(f"checkpoint {self.path} is a {payload['model_name']} model, not {self.model.model_name}")
-        # the training budget may grow between runs (train longer); anything else must match
+    def _mismatch(self, payload: dict[str, Any]) -> list[str]:
+        """What differs between this run and the checkpoint's: config keys (the budget may change) and identity."""
         now = {k: v for k, v in to_dict(self.model.config).items() if k not in RESUMABLE_KEYS}
         then = {k: v for k, v in payload["model_config"].items() if k not in RESUMABLE_KEYS}
-        if now != then:
-            changed = sorted(k for k in now.keys() | then.keys() if now.get(k) != then.get(k))
-            raise CheckpointError(f"checkpoint {self.path} was trained with another config (keys differ: {changed}); "
-                                  "delete it or restore the old config")
+        diffs = [f"model config {k}: checkpoint {then.get(k)!r}, now {now.get(k)!r}" for k in sorted(now.keys() | then.keys()) if now.get(k) != then.get(k)]
+        saved = payload.get("identity", {})
+        diffs += [f"{k}: checkpoint {saved.get(k)!r}, now {v!r}" for k, v in self.identity.items() if saved.get(k) != v]
+        if int(payload["step"]) > self.total_steps:
+            diffs.append(f"budget: the checkpoint is at step {int(payload['step'])}, beyond this run's {self.total_steps} steps")
+        return diffs
+
+    def _resume(self) -> bool:
+        payload = load_checkpoint(self.path, map_location=self.device)
+        if payload["model_name"] != self.model.model_name:
+            diffs = [f"model: checkpoint {payload['model_name']!r}, now {self.model.model_name!r}"]
+        else:
+            diffs = self._mismatch(payload)
+        if diffs:
+            if self.restart_on_mismatch:
+                print(f"{self.model.model_name}: {self.path} belongs to another run ({'; '.join(diffs)}); starting over", flush=True)
+                self.path.unlink()
+                return False
+            raise CheckpointError(f"{self.path} belongs to another run, so it is not resumed: {'; '.join(diffs)}. "
+                                  "Delete it or write to another path to train anew, or restore the old settings to resume")
         self.model.load_state_dict(payload["model_state"])
         for name, opt in self.optimizers.items():
             opt.load_state_dict(payload["optimizer_states"][name])
         self.step = int(payload["step"])
         self.history = list(payload.get("history", []))
         set_rng_state(payload["rng"])
-        self.last_good_step = self.step
+        self.last_good_step = self.resumed_from = self.step
         print(f"{self.model.model_name}: resuming from {self.path} at step {self.step} of {self.total_steps}", flush=True)
+        return True
 
     def save(self) -> None:
         save_checkpoint(self.path, checkpoint_payload(self.model, self.optimizers, self.step,
-                                                      {"history": self.history, "train_config": asdict(self.config)}))
+                                                      {"history": self.history, "train_config": asdict(self.config), "identity": self.identity}))
         self.last_good_step = self.step
 
     def batch_for_step(self, step: int) -> tuple[PointCloudBatch, int]:
@@ -151,11 +195,26 @@ class Trainer:
         g = torch.Generator().manual_seed(self.config.seed * 7_919 + step)
         return self.data.batch(idx, self.config.points_per_sample, g), epoch
 
+    def check_writable(self) -> None:
+        """Fail now, not at the first checkpoint after the steps ran, when the checkpoint cannot be written."""
+        parent = self.path.parent
+        if self.path.is_dir():
+            raise ConfigError(f"checkpoint path {self.path} is a directory; name a file, e.g. {self.path / 'checkpoint.pt'}")
+        existing = next((p for p in [parent, *parent.parents] if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise ConfigError(f"checkpoint path {self.path}: {existing} is a file, not a directory")
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ConfigError(f"checkpoint path {self.path}: cannot create {parent} ({err.strerror})") from None
+        if not os.access(parent, os.W_OK):
+            raise ConfigError(f"checkpoint path {self.path}: the directory {parent} is not writable")
+
     def fit(self) -> list[dict[str, float]]:
-        if self.path.exists():
-            self._resume()
-        else:
-            torch.manual_seed(self.config.seed)
+        self.check_writable()
+        if not (self.path.exists() and self._resume()):
+            # the model was built by the caller (seeded there: seed_everything); seed what training draws
+            seed_everything(self.config.seed)
         self.model.train()
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.config.progress,
                    desc=f"{self.model.model_name}", dynamic_ncols=True)

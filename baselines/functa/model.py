@@ -28,7 +28,7 @@ import zuko
 from torch import Tensor, nn
 
 from vamoh.checks import ConfigError, TrainingDivergedError, check, check_choice, check_int_list, check_positive
-from vamoh.interface import DataInfo, FunctionModel, register_model
+from vamoh.interface import DataInfo, FunctionModel, Variant, register_model
 from vamoh.pointcloud import PointCloudBatch
 
 from .functaset import load_functaset
@@ -113,10 +113,19 @@ def make_flow(config: FunctaConfig) -> nn.Module:
 @register_model
 class Functa(FunctionModel):
     model_name = "functa"
+    label = "Functa"
+    # The VAMoH paper's "Functa (10)" (Tables 2/5) is a separately meta-trained 10-step model: a variant
+    # the workflow trains as the entry "functa10"; only its reconstructions are evaluated.
+    variants = (Variant(), Variant("10", (("inner_steps", 10),), generation=False))
+    inference_steps = True  # reconstruct(..., steps=N) runs another number of inner steps than meta-trained
     config_class = FunctaConfig
     presets = PRESETS
     separate_prior_stage = True  # generation needs the functaset and fit_prior stages
     can_reconstruct = True
+
+    @classmethod
+    def display_label(cls, config: FunctaConfig) -> str:
+        return f"Functa ({config.inner_steps})"
 
     def __init__(self, config: FunctaConfig, info: DataInfo) -> None:
         super().__init__(config, info)
@@ -239,6 +248,12 @@ class Functa(FunctionModel):
         return self.decode(z, q).clamp(0.0, 1.0)
 
     # ------------------------------------------------------------------ generation (flow on modulations)
+    def write_prior_data(self, splits: dict[str, Any], path: str | Path) -> dict[str, Any]:
+        """The functaset: every sample's modulation (the meta-trained number of inner steps), in an .npz + .json."""
+        from .functaset import write_functaset
+
+        return write_functaset(self, splits, path)
+
     def prior_log_prob(self, z: Tensor) -> Tensor:
         """log p(z) (N,) of modulations z (N, L): the flow's density of u = (z - mean)/std and the standardisation's Jacobian."""
         u = (z - self.mod_mean) / self.mod_std

@@ -5,13 +5,16 @@
     batch = splits["train"].batch([0, 1, 2])      # PointCloudBatch (B, D, c) / (B, D, f)
 
 Stand-ins are labelled as such (``dataset.is_standin``, ``dataset.label``); see docs/datasets.md.
+Real files that differ from the real dataset (another row count) raise a ``DataWarning``.
 """
 
-from .cache import CACHE_VERSION, cache_path, load_dataset, load_prepared, prepare, read_meta
+from .cache import CACHE_VERSION, cache_path, load_dataset, load_prepared, prepare, read_meta, read_record
 from .config import DataConfig, make_config
 from .dataset import FunctionDataset
 from .era5 import to_kelvin
-from .registry import DATASETS, get_spec, write_real_format
+from .export import write_real_format
+from .files import DataWarning
+from .registry import DATASETS, get_spec
 from .spec import SPLITS, DatasetSpec, RawSplits
 
 __all__ = [
@@ -19,6 +22,7 @@ __all__ = [
     "DATASETS",
     "SPLITS",
     "DataConfig",
+    "DataWarning",
     "DatasetSpec",
     "FunctionDataset",
     "RawSplits",
@@ -29,6 +33,7 @@ __all__ = [
     "make_config",
     "prepare",
     "read_meta",
+    "read_record",
     "to_kelvin",
     "write_real_format",
 ]

@@ -117,34 +117,46 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
 
 
-def read_meta(path: str | Path) -> dict[str, Any]:
-    """The facts recorded beside a cache file (label, is_standin, sizes, config, build time)."""
+RECORD_KEYS = ("sha256", "bytes", "file", "meta")  # what the sidecar of a cache file holds
+
+
+def read_record(path: str | Path) -> dict[str, Any]:
+    """The checksum record of cache file ``path``: {"sha256", "bytes", "file", "meta"}.
+
+    ``sha256`` and ``bytes`` are those of the npz when it was written; ``meta`` is what
+    ``read_meta`` returns. A missing or unreadable record is a ``DataError`` naming it.
+    """
     side = _sidecar(Path(path))
     if not side.is_file():
         raise DataError(f"cache file {path}: its checksum record {side} is missing; delete the cache file and run prepare again")
     try:
-        return json.loads(side.read_text())["meta"]
-    except (json.JSONDecodeError, KeyError) as err:
+        record = json.loads(side.read_text())
+    except (OSError, json.JSONDecodeError) as err:
         raise DataError(f"checksum record {side} is unreadable ({err}); delete it and the cache file, then run prepare again") from None
+    missing = [k for k in RECORD_KEYS if not isinstance(record, dict) or k not in record]
+    if missing:
+        raise DataError(f"checksum record {side} lacks key(s) {missing}, expected {list(RECORD_KEYS)}; delete it and the cache file, then run prepare again")
+    return {k: record[k] for k in RECORD_KEYS}
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """The facts recorded beside a cache file (label, is_standin, sizes, config, build time, warnings)."""
+    return read_record(path)["meta"]
 
 
 def load_prepared(path: str | Path, train_points: int | None = None) -> dict[str, FunctionDataset]:
     """The splits of a cache file written by ``prepare``: {"train", "val", "test"} (val may be empty).
 
     Verifies the sha256 first; a corrupt or truncated cache is a ``DataError`` naming the file.
-    ``train_points``: points per training batch (None = the dataset's default, 0 = every point).
+    ``train_points`` is the one place ``DataConfig.train_points`` enters training: random points
+    per training batch (None = the dataset's default, 4096 for ShapeNet; 0 = every point). The
+    cache does not depend on it; each split's ``info.train_points`` holds the effective value.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"prepared data cache not found: {path} (run prepare first)")
+    expected = read_record(path)["sha256"]
     side = _sidecar(path)
-    if not side.is_file():
-        raise DataError(f"cache file {path}: its checksum record {side} is missing; delete the cache file and run prepare again")
-    try:
-        record = json.loads(side.read_text())
-        expected = record["sha256"]
-    except (json.JSONDecodeError, KeyError) as err:
-        raise DataError(f"checksum record {side} is unreadable ({err}); delete it and the cache file, then run prepare again") from None
     found = sha256_file(path)
     if found != expected:
         raise DataError(f"cache file {path} is corrupt: sha256 {found[:16]}..., expected {expected[:16]}... (recorded in {side.name}); delete it and run prepare again")

@@ -15,16 +15,20 @@ to 64x64.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from .config import DataConfig
-from .files import IMAGE_SUFFIXES, list_files, open_rgb, require_dir
+from .files import IMAGE_SUFFIXES, check_count, list_files, open_rgb, require_dir
 from .spec import SPLITS, DatasetSpec, RawSplits, cap, fraction_split
+
+if TYPE_CHECKING:
+    from .config import DataConfig
 
 SIZE = 64
 SOURCE_SIZE = 128  # the stand-in's drawing size, the size of Functa's CelebA-HQ files
+REAL_COUNT = 30_000  # images in CelebA-HQ (Functa's release); another count is reported, not refused
 
 SPEC = DatasetSpec(
     name="celebahq64",
@@ -36,7 +40,7 @@ SPEC = DatasetSpec(
     likelihood="discretized_logistic",
     formats=("folder",),
     split_rule="sorted file names: first 90% train, last 10% test; no validation split",
-    standin="procedural faces",
+    standin="synthetic procedural faces, no photographs",
     standin_sizes=(1080, 0, 120),
     paper_batch_size=64,
 )
@@ -156,6 +160,8 @@ def _square(img: np.ndarray) -> np.ndarray:
 def load_real(cfg: DataConfig, fmt: str) -> RawSplits:
     root = require_dir(cfg.path, "CelebA-HQ image folder")
     files = list_files(root, IMAGE_SUFFIXES, "CelebA-HQ image folder", recursive=True)
+    meta: dict = {"root": str(root), "files": len(files), "resize": resize_description(cfg)}
+    check_count(meta, "CelebA-HQ image folder", root, len(files), REAL_COUNT, "images")
     blocks = dict(zip(("train", "test"), fraction_split(len(files), (0.9, 0.1))))
     arrays = {"val": np.zeros((0, SIZE, SIZE, 3), np.uint8)}
     cropped = 0
@@ -167,7 +173,8 @@ def load_real(cfg: DataConfig, fmt: str) -> RawSplits:
             cropped += img.shape[0] != img.shape[1]
             out[j] = resize(_square(img)[None], cfg)[0]
         arrays[split] = out
-    return RawSplits(arrays, meta={"root": str(root), "files": len(files), "resize": resize_description(cfg), "centre_cropped": int(cropped)})
+    meta["centre_cropped"] = int(cropped)
+    return RawSplits(arrays, meta=meta)
 
 
 def write_real(cfg: DataConfig, out_dir: Path, fmt: str) -> Path:

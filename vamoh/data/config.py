@@ -2,6 +2,9 @@
 
 Built with ``vamoh.config.from_dict`` so a misspelt key or a wrong type stops the run with a
 ``ConfigError`` naming it; ``validate`` then checks the values against the registry.
+
+Imports run one way: spec <- dataset modules <- registry <- config <- cache / export. The dataset
+modules and the registry name ``DataConfig`` only in type hints, so none of them imports this module.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from typing import Any
 
 from ..checks import ConfigError, check_choice, check_range
 from ..config import from_dict
+from .registry import DATASETS
+from .spec import MODALITIES
 
 SOURCES = ("standin", "real")
-MODALITIES = ("m0", "m1", "m2", "m3", "m4")
 PIL_RESIZE = ("nearest", "box", "bilinear", "hamming", "bicubic", "lanczos")
 TORCH_RESIZE = ("nearest", "bilinear", "bicubic", "area")
 RESIZE_LIBRARIES = ("pil", "torch")
@@ -31,16 +35,14 @@ class DataConfig:
     resize: str = "bicubic"  # CelebA-HQ: resampling filter to 64x64 (PIL: nearest/box/bilinear/hamming/bicubic/lanczos)
     resize_library: str = "pil"  # CelebA-HQ: "pil" (always antialiased) or "torch" (F.interpolate; bicubic/bilinear/area/nearest)
     antialias: bool = True  # CelebA-HQ with resize_library="torch": antialiased downsampling; changes FID, so it is recorded
-    n_train: int | None = None  # stand-in: number of training samples (None = dataset default); real: keep the first n
-    n_val: int | None = None  # as n_train, for the validation split (empty for CelebA-HQ and PolyMNIST)
-    n_test: int | None = None  # as n_train, for the test split
+    n_train: int | None = None  # stand-in: number of training samples, >= 1 (None = dataset default); real: keep the first n
+    n_val: int | None = None  # as n_train, for the validation split, >= 0 (empty for CelebA-HQ and PolyMNIST)
+    n_test: int | None = None  # as n_train, for the test split, >= 1
     seed: int = 0  # stand-in generation seed (textures crops, procedural parameters, ERA5 anomalies)
     augment: bool = True  # ERA5 stand-in: fill the splits beyond the 78 real fields with seeded smooth anomalies
-    train_points: int | None = None  # random points per training batch; None = dataset default (4096 voxels for ShapeNet), 0 = every point
+    train_points: int | None = None  # random points per training batch; None = dataset default (4096 voxels for ShapeNet), 0 = every point; enters through load_prepared
 
     def validate(self) -> None:
-        from .registry import DATASETS  # the registry imports the dataset modules, which import this one
-
         check_choice("data.name", self.name, sorted(DATASETS))
         check_choice("data.source", self.source, SOURCES)
         check_choice("data.modality", self.modality, MODALITIES)
@@ -53,10 +55,12 @@ class DataConfig:
             raise ConfigError(f"data.subset={self.subset!r}: expected a fraction in (0, 1]")
         check_range("data.split_seed", self.split_seed, 0, 2**32 - 1)
         check_range("data.seed", self.seed, 0, 2**32 - 1)
-        for key in ("n_train", "n_val", "n_test"):
+        # Training and evaluation need at least one sample each; a run without validation is fine.
+        for key, least in (("n_train", 1), ("n_val", 0), ("n_test", 1)):
             value = getattr(self, key)
-            if value is not None and value < 0:
-                raise ConfigError(f"data.{key}={value!r}: expected a number >= 0 or null")
+            if value is not None and value < least:
+                why = " (a validation split may be empty)" if least == 0 else f" ({key[2:]} needs at least one sample)"
+                raise ConfigError(f"data.{key}={value!r}: expected a number >= {least} or null{why}")
         if self.train_points is not None and self.train_points < 0:
             raise ConfigError(f"data.train_points={self.train_points!r}: expected a number >= 0 (0 = every point) or null")
         spec = DATASETS[self.name]

@@ -6,6 +6,7 @@ into float features in ``feature_range`` per batch, so a split costs 1 byte per 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..checks import ConfigError, DataError
+from ..interface import DataInfo
 from ..pointcloud import PointCloudBatch, grid_coordinates, sphere_coordinates
 from .spec import DatasetSpec
 
@@ -49,8 +51,12 @@ class FunctionDataset(Dataset):
         self.labels = labels  # (N, k) per-sample labels when the source has them (Shapes3D factors, digits)
         self._data = torch.from_numpy(np.ascontiguousarray(data))  # (N, *grid[, C]) stored dtype
         # None -> the dataset's default; 0 -> every point (config convention).
+        if train_points is not None and (isinstance(train_points, bool) or train_points < 0):
+            raise ConfigError(f"train_points={train_points!r}: expected a number >= 0 (0 = every point) or None (the dataset's default)")
         points = spec.train_points if train_points is None else (train_points or None)
-        self.train_points: int | None = points
+        if points is not None and points >= spec.num_points:
+            points = None  # a subset at least as large as the grid is the whole grid
+        self.train_points: int | None = points  # effective points per training batch; None = every point
         if spec.coord_system == "sphere":
             if latitude is None or longitude is None:
                 raise DataError(f"{spec.name}: a sphere dataset needs latitude and longitude arrays")
@@ -76,6 +82,15 @@ class FunctionDataset(Dataset):
     @property
     def num_points(self) -> int:
         return self.spec.num_points
+
+    @property
+    def info(self) -> DataInfo:
+        """``spec.info`` with this dataset's effective ``train_points`` (None = every point).
+
+        Build models and trainers from this, not from ``spec``: it carries the config's value
+        (``load_prepared(path, train_points)``).
+        """
+        return dataclasses.replace(self.spec.info, train_points=self.train_points)
 
     # ------------------------------------------------------------------ conversions
 

@@ -7,7 +7,8 @@ temperature (46, 90) kelvin) and the original VAMoH tensors ``tensor_{split}_rnd
 Stand-in: the real GloSea4 monthly surface-temperature fields bundled in ``iris-sample-data``
 (13 ensemble members x 6 months on 145x192), regridded bilinearly to 46x90 and split by ensemble
 member so no member appears in two splits. With ``augment`` the splits are filled up to their
-sizes with copies of the real fields plus seeded smooth anomalies (labelled as such).
+sizes with copies of the real fields plus seeded smooth synthetic anomalies; the label says how
+many fields of each split are real and how many carry an anomaly.
 """
 
 from __future__ import annotations
@@ -15,15 +16,18 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..checks import DataError
-from .config import DataConfig
 from .files import check_array, list_files, load_npz, load_tensor, require_dir
 from .pp import read_pp
 from .spec import SPLITS, DatasetSpec, RawSplits, cap
+
+if TYPE_CHECKING:
+    from .config import DataConfig
 
 T_MIN, T_MAX = 202.66, 320.93  # kelvin, GASP's normalisation constants
 LATITUDE = np.linspace(90.0, -90.0, 46)  # degrees, north to south
@@ -41,7 +45,7 @@ SPEC = DatasetSpec(
     likelihood="continuous_bernoulli",
     formats=("npz", "pt"),
     split_rule="separate train/val/test directories (npz) or tensor_{split}_rnd.pt files",
-    standin="iris-sample-data GloSea4 surface temperature regridded to 46x90, split by ensemble member",
+    standin="real GloSea4 surface temperature (iris-sample-data) regridded to 46x90; augmented fields add seeded smooth synthetic anomalies",
     standin_sizes=(600, 60, 120),
     paper_batch_size=64,
     storage_dtype="float32",
@@ -142,7 +146,7 @@ def build_standin(cfg: DataConfig) -> RawSplits:
         "test": names[N_TRAIN_MEMBERS + N_VAL_MEMBERS :],
     }
     sizes = dict(zip(SPLITS, SPEC.standin_sizes))
-    meta: dict = {"members": groups, "augmented": {}}
+    meta: dict = {"members": groups, "augmented": {}, "real_fields": {}}
     arrays = {}
     for k, split in enumerate(SPLITS):
         real = np.concatenate([members[m] for m in groups[split]])  # (n_real, 46, 90) kelvin
@@ -156,15 +160,22 @@ def build_standin(cfg: DataConfig) -> RawSplits:
             # The first pass over the real fields is unaltered; later copies get an anomaly.
             out[j] = real[j % len(real)] + (_smooth_anomaly(rng) if j >= len(real) else 0.0)
         meta["augmented"][split] = max(0, n - len(real))
+        meta["real_fields"][split] = min(n, len(real))
         arrays[split] = _clip01(normalise(out), meta, split)
     if any(meta["augmented"].values()):
-        meta["standin_note"] = "fields beyond the 78 real GloSea4 fields are real fields plus seeded smooth anomalies"
+        meta["standin_note"] = "fields beyond the 78 real GloSea4 fields are real fields plus seeded smooth synthetic anomalies"
     return RawSplits(arrays, extra={"latitude": LATITUDE.copy(), "longitude": LONGITUDE.copy()}, meta=meta)
 
 
-def standin_label(cfg: DataConfig) -> str:
-    note = ", + seeded smooth anomalies" if cfg.augment else ""
-    return f"{SPEC.label} (stand-in: {SPEC.standin}{note})"
+def standin_label(cfg: DataConfig, raw: RawSplits) -> str:
+    """One line with the counts of the built splits, e.g. "... 78 real fields; 540 of 600 train, ...
+    fields are real fields + seeded smooth synthetic anomalies"."""
+    sizes, augmented = raw.sizes(), raw.meta["augmented"]
+    real = sum(raw.meta["real_fields"].values())
+    head = f"real GloSea4 surface temperature (iris-sample-data) regridded to 46x90, {real} real fields"
+    counts = [f"{augmented[s]} of {sizes[s]} {s}" for s in SPLITS if augmented[s]]
+    tail = f"{', '.join(counts)} fields are real fields + seeded smooth synthetic anomalies" if counts else "no field altered"
+    return f"{SPEC.label} (stand-in: {head}; {tail})"
 
 
 # ----------------------------------------------------------------------------- real formats
@@ -177,10 +188,19 @@ def detect_format(root: Path) -> str:
 
 
 def _check_grid(what: str, name: str, found: np.ndarray, expected: np.ndarray, rule: str) -> None:
+    """Refuse a grid further than GRID_TOL from GASP's, saying where it differs and by how much."""
     found = np.asarray(found, np.float64).reshape(-1)
-    if found.shape != expected.shape or not np.all(np.isfinite(found)) or np.max(np.abs(found - expected)) > GRID_TOL:
-        head = np.round(found[:3], 3).tolist()
-        raise DataError(f"{what}: {name} grid {found.shape} starting {head} does not match GASP's {rule} ({expected.shape} starting {expected[:3].tolist()})")
+    if found.shape != expected.shape:
+        raise DataError(f"{what}: {name} grid has {found.size} values, expected {expected.size} (GASP's {rule})")
+    diff = np.where(np.isfinite(found), np.abs(found - expected), np.inf)
+    bad = np.flatnonzero(diff > GRID_TOL)
+    if len(bad):
+        i = int(bad[0])
+        raise DataError(
+            f"{what}: {name} grid does not match GASP's {rule}: first difference at index {i}: "
+            f"found {found[i]:.10g}, expected {expected[i]:.10g}; {len(bad)} of {found.size} values differ, "
+            f"max abs difference {np.max(diff):.6g} degrees (tolerance {GRID_TOL})"
+        )
 
 
 def _read_npz_split(directory: Path) -> np.ndarray:

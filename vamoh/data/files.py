@@ -1,11 +1,14 @@
 """Reading the files of real datasets, with one clear error per kind of bad input.
 
 Every reader turns the library's own exception (zipfile, pickle, PIL, HDF5) into a ``DataError``
-that names the file, what was found and what was expected.
+that names the file, what was found and what was expected. Input that can still be used but is
+not what the real dataset holds (another file count) is a ``DataWarning``, also recorded in the
+cache's meta so the tables can be traced back to it.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,22 @@ import torch
 from ..checks import DataError, check_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+class DataWarning(UserWarning):
+    """Usable data that differs from the real dataset (e.g. a file with another number of rows)."""
+
+
+def warn_data(meta: dict[str, Any], message: str) -> None:
+    """Warn with ``message`` and record it in ``meta["warnings"]`` (RawSplits.meta, kept in the cache)."""
+    warnings.warn(message, DataWarning, stacklevel=3)
+    meta.setdefault("warnings", []).append(message)
+
+
+def check_count(meta: dict[str, Any], what: str, path: str | Path, found: int, expected: int, unit: str) -> None:
+    """A ``DataWarning`` when ``path`` holds ``found`` ``unit`` instead of the real dataset's ``expected``."""
+    if found != expected:
+        warn_data(meta, f"{what}: {path} holds {found:,} {unit}, expected {expected:,} (the full dataset); using what is there")
 
 
 def require_dir(path: str | Path, what: str, key: str = "data.path") -> Path:

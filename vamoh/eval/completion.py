@@ -20,8 +20,7 @@ import torch
 from ..checks import DataError, check, check_choice
 from ..pointcloud import PointCloudBatch
 from . import keys
-from .io import metric_entry
-from .recon import DATA_RANGE, masked_psnr, to_metric_arrays
+from .recon import DATA_RANGE, channels_of, masked_psnr, to_metric_arrays
 
 COMPLETION_TASKS = {
     "centre": keys.PSNR_COMPLETION_CENTRE,
@@ -66,31 +65,28 @@ def missing_count(task: str, grid_shape: tuple[int, ...]) -> int:
     return math.prod(grid_shape[:-1]) * (grid_shape[-1] - grid_shape[-1] // 2)
 
 
-def completion_scores(model: Any, batch: PointCloudBatch, kind: str, task: str) -> np.ndarray:
-    """Per-sample PSNR (B,) on the missing region of ``task`` for one fully observed test batch."""
+def completion_scores(model: Any, batch: PointCloudBatch, kind: str, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample PSNR and point MSE (B,), (B,) on the missing region of ``task`` for one fully observed test batch."""
     grid = batch.grid_shape
-    obs = observed_mask(task, grid).to(batch.mask.device)
-    partial = batch.with_mask(batch.mask & obs[None, :])  # (B, D)
-    pred = model.reconstruct(partial, batch.coords).detach().cpu()  # (B, D, f)
+    on_model = batch.to(model.device)
+    obs = observed_mask(task, grid).to(on_model.mask.device)
+    partial = on_model.with_mask(on_model.mask & obs[None, :])  # (B, D)
+    pred = model.reconstruct(partial, on_model.coords).detach().cpu()  # (B, D, f)
     pred_arr = to_metric_arrays(pred, grid, kind)
     target_arr = to_metric_arrays(batch.features.detach().cpu(), grid, kind)
     region = np.broadcast_to(missing_region(task, grid), (batch.batch_size,) + tuple(grid))  # (B, *grid)
-    return masked_psnr(pred_arr, target_arr, region, DATA_RANGE[kind])
+    return masked_psnr(pred_arr, target_arr, region, DATA_RANGE[kind], channels_of(target_arr, kind))
 
 
-def evaluate_completion(model: Any, batches: Iterable[PointCloudBatch], kind: str, tasks: Iterable[str] = tuple(COMPLETION_TASKS)) -> dict[str, dict[str, Any]]:
-    """Metric entries {keys.PSNR_COMPLETION_*: mean +- std over samples} for each task."""
+def complete_all(model: Any, batches: Iterable[PointCloudBatch], kind: str, tasks: Iterable[str] = tuple(COMPLETION_TASKS)) -> dict[str, dict[str, np.ndarray]]:
+    """Per task: {"psnr": (N,), "mse": (N,)} over every sample of ``batches``."""
     tasks = list(tasks)
-    scores: dict[str, list[np.ndarray]] = {t: [] for t in tasks}
+    parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {t: [] for t in tasks}
     for batch in batches:
-        batch = batch.to(model.device)
         for t in tasks:
-            scores[t].append(completion_scores(model, batch, kind, t))
+            parts[t].append(completion_scores(model, batch, kind, t))
     out = {}
-    for t, v in scores.items():
-        check(bool(v), "evaluate_completion: no batches", DataError)
-        values = np.concatenate(v)
-        entry = metric_entry(values, missing_points=missing_count(t, batch.grid_shape))
-        entry["values"] = None
-        out[COMPLETION_TASKS[t]] = entry
+    for t, v in parts.items():
+        check(bool(v), "complete_all: no batches", DataError)
+        out[t] = {"psnr": np.concatenate([a for a, _ in v]), "mse": np.concatenate([b for _, b in v])}
     return out

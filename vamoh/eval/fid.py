@@ -1,14 +1,16 @@
-"""Generation quality (Tables 1 and 4): FID, KID and improved precision/recall (k = 3) via torch-fidelity.
+"""Generation quality (Tables 1 and 4): FID, KID and improved precision/recall (k = 3) via torch-fidelity,
+and density/coverage (Naeem et al. 2020) via ``vamoh.eval.coverage``, all on the same features.
 
-Every number is computed by torch-fidelity's own functions (feature extraction, its file cache,
-``fid_statistics_to_metric``, ``kid_features_to_metric``, ``prc_features_to_metric``); this module
-only wires them up so that
+Feature extraction and every formula are torch-fidelity's own functions (``fid_features_to_statistics``,
+``fid_statistics_to_metric``, ``kid_features_to_metric``, ``prc_features_to_metric``); this module only
+wires them up so that
 
 - one feature extractor is built once per evaluation, never downloads anything, and is named in
   every result (``ExtractorSpec.label``);
-- real-set features and FID statistics are computed once and cached by torch-fidelity under
-  ``cache_root``, keyed by dataset, split, a hash of the real images and the extractor's weights;
-- generated features are extracted once per set and scored against both real splits.
+- every number is a function of features alone (``set_metrics``): the real features come from the
+  workflow's reference stage (computed once per dataset), the generated features are extracted once
+  per set, saved, and scored against both real splits, so that ``vamoh.eval.recompute`` can redo every
+  number from the saved features without a model or an extractor.
 
 Convention (torch-fidelity's): input 1 = generated, input 2 = real. Precision = fraction of generated
 samples inside the real manifold; recall = fraction of real samples inside the generated manifold.
@@ -19,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -132,122 +134,78 @@ class UInt8Images(Dataset):
         return self.data[i]
 
 
-@dataclass
-class RealSet:
-    """Real images of one split, with the name its cached features are filed under."""
-
-    dataset: str  # e.g. "polymnist"
-    split: str  # "train" or "test"
-    images: np.ndarray  # uint8 (N, H, W, 3)
-
-    def cache_name(self, spec: ExtractorSpec) -> str:
-        """Changes whenever the images or the extractor weights change, so a cache entry is never stale."""
-        h = hashlib.sha256(str(self.images.shape).encode())
-        h.update(np.ascontiguousarray(self.images).tobytes())
-        return f"vamoh-{self.dataset}-{self.split}-n{len(self.images)}-{h.hexdigest()[:12]}-w{spec.digest[:12]}"
+# ----------------------------------------------------------------------------- scoring features
 
 
-# ----------------------------------------------------------------------------- scoring
+@dataclass(frozen=True)
+class SetMetricSettings:
+    """How a generated set is scored: the knobs every number depends on (saved with the numbers)."""
+
+    prc_neighborhood: int = 3  # k of improved precision/recall and of density/coverage (the paper's k = 3)
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000  # clipped to the smaller set size
+    prc_batch_size: int = 2000  # rows of the k-NN distance matrix held at once (same numbers for any value)
+    kid_rng_seed: int = 2020  # torch-fidelity's default
+
+
+def set_metrics(generated: Tensor, real: Tensor, prc_real: Tensor, settings: SetMetricSettings) -> dict[str, float]:
+    """FID and KID against ``real`` (N, d), precision/recall/density/coverage against ``prc_real`` (n, d),
+    of generated features (M, d): one value per key of ``keys.SET_METRICS``."""
+    from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
+    from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, kid_features_to_metric
+    from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
+
+    from .coverage import density_coverage
+
+    check(generated.shape[1] == real.shape[1] == prc_real.shape[1], f"feature dims differ: generated {tuple(generated.shape)}, real {tuple(real.shape)}", DataError)
+    k = settings.prc_neighborhood
+    check(min(len(generated), len(prc_real)) > k, f"precision/recall with k={k} needs more than {k} samples per set; got {len(generated)} generated, {len(prc_real)} real (eval.prc_neighborhood, eval.num_samples)", DataError)
+    fid = fid_statistics_to_metric(fid_features_to_statistics(generated), fid_features_to_statistics(real), verbose=False)[KEY_METRIC_FID]
+    kid = kid_features_to_metric(generated, real, kid_subsets=settings.kid_subsets, kid_subset_size=min(settings.kid_subset_size, len(generated), len(real)),
+                                 rng_seed=settings.kid_rng_seed, verbose=False)[KEY_METRIC_KID_MEAN]
+    # batched k-NN (save_cpu_ram=True): the same numbers with at most prc_batch_size x N distances in memory
+    prc = prc_features_to_metric(generated, prc_real, prc_neighborhood=k, prc_batch_size=settings.prc_batch_size, save_cpu_ram=True, verbose=False)
+    dc = density_coverage(prc_real, generated, k=k, batch_size=settings.prc_batch_size)
+    return {keys.FID: float(fid), keys.KID: float(kid), keys.PRECISION: float(prc[KEY_METRIC_PRECISION]),
+            keys.RECALL: float(prc[KEY_METRIC_RECALL]), keys.DENSITY: float(dc["density"]), keys.COVERAGE: float(dc["coverage"])}
+
+
+def prc_subset_index(n_real: int, n: int, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded subset of ``n`` of ``n_real`` real samples (all of them when n_real <= n).
+
+    Improved precision/recall compares equal-sized sets (k-NN radii shrink as a set grows), so the real
+    side is cut to the generated set's size, the same subset for every set.
+    """
+    if n_real <= n:
+        return np.arange(n_real)
+    g = torch.Generator().manual_seed(int(seed))
+    return torch.randperm(n_real, generator=g)[:n].sort().values.numpy()
 
 
 class FidelityScorer:
-    """One torch-fidelity feature extractor plus its settings; scores generated sets against real sets."""
+    """One torch-fidelity feature extractor and the settings its sets are scored with."""
 
-    def __init__(
-        self,
-        spec: ExtractorSpec,
-        cache_root: str | Path,
-        device: str = "cpu",
-        batch_size: int = 64,
-        prc_neighborhood: int = 3,
-        kid_subsets: int = 100,
-        kid_subset_size: int = 1000,
-        prc_batch_size: int = 2000,
-        rng_seed: int = 2020,
-    ) -> None:
+    def __init__(self, spec: ExtractorSpec, device: str | torch.device = "cpu", batch_size: int = 64, settings: SetMetricSettings | None = None) -> None:
         from torch_fidelity.utils import create_feature_extractor
 
         self.spec = spec
-        self.cache_root = str(cache_root)
-        self.cuda = device.startswith("cuda")
+        self.cuda = torch.device(device).type == "cuda"
         self.batch_size = batch_size
-        self.prc_neighborhood = prc_neighborhood
-        self.kid_subsets = kid_subsets
-        self.kid_subset_size = kid_subset_size
-        self.prc_batch_size = prc_batch_size
-        self.rng_seed = rng_seed
+        self.settings = settings or SetMetricSettings()
         if spec.name == SUITE_EXTRACTOR:
             register_suite_extractor()
         self.extractor = create_feature_extractor(
             spec.name, [spec.feature_layer], cuda=self.cuda, feature_extractor_weights_path=spec.weights_path, verbose=False
         )
 
-    def _kwargs(self, **extra: Any) -> dict[str, Any]:
-        return dict(
-            cuda=self.cuda,
-            batch_size=self.batch_size,
-            cache=True,
-            cache_root=self.cache_root,
-            save_cpu_ram=True,  # no DataLoader worker processes for in-memory arrays
-            verbose=False,
-            feature_extractor=self.spec.name,
-            feature_extractor_weights_path=self.spec.weights_path,
-            **extra,
-        )
+    def features(self, images: np.ndarray | Tensor) -> Tensor:
+        """Features (N, d) float32 on the CPU of uint8 images (N, H, W, 3), through torch-fidelity."""
+        from torch_fidelity.utils import extract_featuresdict_from_input_id
 
-    def features(self, images: np.ndarray | Tensor, cache_name: str | None = None) -> Tensor:
-        """Features (N, d) of uint8 images (N, H, W, 3), through torch-fidelity (cached when ``cache_name``)."""
-        from torch_fidelity.utils import extract_featuresdict_from_input_id_cached
-
-        kwargs = self._kwargs(input1=UInt8Images(images), input1_cache_name=cache_name)
-        feats = extract_featuresdict_from_input_id_cached(1, self.extractor, **kwargs)
-        return feats[self.spec.feature_layer]
-
-    def real_features(self, real: RealSet) -> tuple[Tensor, dict[str, np.ndarray]]:
-        """Cached features (N, d) and FID statistics {mu (d,), sigma (d, d)} of a real split."""
-        from torch_fidelity.metric_fid import fid_featuresdict_to_statistics_cached
-
-        name = real.cache_name(self.spec)
-        feats = self.features(real.images, cache_name=name)
-        stats = fid_featuresdict_to_statistics_cached(
-            {self.spec.feature_layer: feats}, name, self.extractor, self.spec.feature_layer, **self._kwargs()
-        )
-        return feats, stats
-
-    def score(self, generated: Tensor, real: Tensor, real_stats: dict[str, np.ndarray] | None = None) -> dict[str, float]:
-        """FID, KID (mean over subsets), precision, recall of generated features (N1, d) vs real (N2, d)."""
-        from torch_fidelity.metric_fid import fid_features_to_statistics
-
-        check(generated.shape[1] == real.shape[1], f"feature dims differ: generated {tuple(generated.shape)}, real {tuple(real.shape)}", DataError)
-        stats_real = real_stats if real_stats is not None else fid_features_to_statistics(real)
-        precision, recall = self.prc_values(generated, real)
-        return {keys.FID: self.fid_value(generated, stats_real), keys.KID: self.kid_value(generated, real), keys.PRECISION: precision, keys.RECALL: recall}
-
-    def fid_value(self, generated: Tensor, real_stats: dict[str, np.ndarray]) -> float:
-        from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
-
-        return float(fid_statistics_to_metric(fid_features_to_statistics(generated), real_stats, verbose=False)[KEY_METRIC_FID])
-
-    def kid_value(self, generated: Tensor, real: Tensor) -> float:
-        from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, kid_features_to_metric
-
-        out = kid_features_to_metric(
-            generated, real, kid_subsets=self.kid_subsets, kid_subset_size=self.kid_size(len(generated), len(real)),
-            rng_seed=self.rng_seed, verbose=False,
+        feats = extract_featuresdict_from_input_id(
+            1, self.extractor, input1=UInt8Images(images), cuda=self.cuda, batch_size=self.batch_size, save_cpu_ram=True, verbose=False,
         )  # fmt: skip
-        return float(out[KEY_METRIC_KID_MEAN])
-
-    def prc_values(self, generated: Tensor, real: Tensor) -> tuple[float, float]:
-        from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
-
-        # Batched k-NN (save_cpu_ram=True): same numbers, at most prc_batch_size x N distances in memory.
-        out = prc_features_to_metric(
-            generated, real, prc_neighborhood=self.prc_neighborhood, prc_batch_size=self.prc_batch_size, save_cpu_ram=True, verbose=False
-        )
-        return float(out[KEY_METRIC_PRECISION]), float(out[KEY_METRIC_RECALL])
-
-    def kid_size(self, n_generated: int, n_real: int) -> int:
-        return min(self.kid_subset_size, n_generated, n_real)
+        return feats[self.spec.feature_layer].float().cpu()
 
     def describe(self) -> dict[str, Any]:
         import torch_fidelity
@@ -258,16 +216,14 @@ class FidelityScorer:
             "feature_extractor_weights": self.spec.weights_path,
             "feature_extractor_sha256": self.spec.digest,
             "torch_fidelity_version": torch_fidelity.__version__,
-            "prc_neighborhood": self.prc_neighborhood,
-            "kid_subsets": self.kid_subsets,
-            "kid_subset_size_max": self.kid_subset_size,
+            **asdict(self.settings),
         }
 
 
-def generation_metrics(generated: np.ndarray, real: RealSet, scorer: FidelityScorer) -> dict[str, float]:
-    """FID/KID/precision/recall of one generated set, uint8 (N, H, W, 3), against one real split."""
-    real_feats, real_stats = scorer.real_features(real)
-    return scorer.score(scorer.features(generated), real_feats, real_stats)
+def generation_metrics(generated: np.ndarray, real: np.ndarray, scorer: FidelityScorer) -> dict[str, float]:
+    """Every set metric of one generated set, uint8 (N, H, W, 3), against real images (all of them for P/R)."""
+    real_feats = scorer.features(real)
+    return set_metrics(scorer.features(generated), real_feats, real_feats, scorer.settings)
 
 
 def set_seed(seed: int, index: int) -> int:
@@ -275,54 +231,46 @@ def set_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0])
 
 
+def score_sets(gen_features: list[Tensor] | Tensor, reals: dict[str, Tensor], prc_index: dict[str, np.ndarray], settings: SetMetricSettings) -> dict[str, list[float]]:
+    """Per-set values of every generation key: each set (M, d) against each real split (N, d)."""
+    per_set: dict[str, list[float]] = {k: [] for k in keys.GENERATION_KEYS}
+    for feats in gen_features:
+        for split, real in reals.items():
+            values = set_metrics(feats, real, real[torch.from_numpy(prc_index[split])], settings)
+            for base, v in values.items():
+                per_set[f"{base}_{split}"].append(v)
+    return per_set
+
+
 def evaluate_generation(
     sample_images: Callable[[int, int], np.ndarray],
-    real_train: RealSet,
-    real_test: RealSet,
+    reals: dict[str, Tensor],
     scorer: FidelityScorer,
     num_samples: int,
     num_sets: int = 5,
     seed: int = 0,
     prc_match_sizes: bool = True,
-) -> dict[str, dict[str, Any]]:
-    """Tables 1/4 for one model: ``num_sets`` independent generated sets, each scored against train and test.
+) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+    """Tables 1/4 for one model: ``num_sets`` independent generated sets, each scored against every real split.
 
-    ``sample_images(n, set_seed)`` returns uint8 images (n, H, W, 3). Returns metric entries
-    ``{keys.FID_TRAIN: {"mean", "std", "n", "values": [per set], "feature_extractor", ...}, ...}``
-    for every key in ``keys.GENERATION_KEYS``. FID and KID use the whole real split; with
-    ``prc_match_sizes`` precision/recall use one seeded subset of it with ``num_samples`` images
-    (the same subset for every set), because k-NN radii shrink as a set grows.
+    ``sample_images(n, set_seed)`` returns uint8 images (n, H, W, 3); ``reals``: split -> real features
+    (N, d). Returns (metric entries ``{keys.FID_TRAIN: {"mean", "std", "n", "values": [per set], ...}}``
+    for every key of ``keys.GENERATION_KEYS``, and the evidence: the generated features of every set
+    (num_sets, num_samples, d), the set seeds and the precision/recall subsets of the real splits).
     """
-    reals = {"train": scorer.real_features(real_train), "test": scorer.real_features(real_test)}
-    prc_reals = {split: _prc_subset(f, num_samples, seed) if prc_match_sizes else f for split, (f, _) in reals.items()}
-    per_set: dict[str, list[float]] = {k: [] for k in keys.GENERATION_KEYS}
-    for i in range(num_sets):
-        images = sample_images(num_samples, set_seed(seed, i))
+    prc_index = {split: prc_subset_index(len(f), num_samples if prc_match_sizes else len(f), seed) for split, f in reals.items()}
+    seeds = [set_seed(seed, i) for i in range(num_sets)]
+    gen_features = []
+    for s in seeds:
+        images = sample_images(num_samples, s)
         check(len(images) == num_samples, f"sampler returned {len(images)} images, expected {num_samples}", DataError)
-        gen_feats = scorer.features(images)  # (num_samples, d), once per set, used against both splits
-        for split, (real_feats, real_stats) in reals.items():
-            per_set[f"{keys.FID}_{split}"].append(scorer.fid_value(gen_feats, real_stats))
-            per_set[f"{keys.KID}_{split}"].append(scorer.kid_value(gen_feats, real_feats))
-            precision, recall = scorer.prc_values(gen_feats, prc_reals[split])
-            per_set[f"{keys.PRECISION}_{split}"].append(precision)
-            per_set[f"{keys.RECALL}_{split}"].append(recall)
-    extra = {
-        "feature_extractor": scorer.spec.label,
-        "num_samples": num_samples,
-        "num_real_train": len(real_train.images),
-        "num_real_test": len(real_test.images),
-        "prc_num_real": {split: len(f) for split, f in prc_reals.items()},
-    }
-    return {k: metric_entry(v, **extra) for k, v in per_set.items()}
-
-
-def _prc_subset(features: Tensor, n: int, seed: int) -> Tensor:
-    """A seeded subset (n, d) of real features (N, d) when N > n, else all of them."""
-    if len(features) <= n:
-        return features
-    g = torch.Generator().manual_seed(int(seed))
-    idx = torch.randperm(len(features), generator=g)[:n].sort().values
-    return features[idx]
+        gen_features.append(scorer.features(images))  # (num_samples, d), once per set, used against every split
+    per_set = score_sets(gen_features, reals, prc_index, scorer.settings)
+    extra = {"feature_extractor": scorer.spec.label, "num_samples": num_samples, "prc_num_real": {s: int(len(i)) for s, i in prc_index.items()},
+             **{f"num_real_{s}": int(len(f)) for s, f in reals.items()}}
+    evidence = {"gen_features": torch.stack(gen_features).numpy(), "set_seeds": np.asarray(seeds, dtype=np.int64),
+                **{f"prc_index_{s}": i for s, i in prc_index.items()}}
+    return {k: metric_entry(v, **extra) for k, v in per_set.items()}, evidence
 
 
 def model_image_sampler(
@@ -333,18 +281,16 @@ def model_image_sampler(
 ) -> Callable[[int, int], np.ndarray]:
     """Wrap ``model.sample(n, coords, generator)`` (n, Q, f) as ``sample_images(n, seed) -> uint8 (n, H, W, 3)``.
 
-    ``to_images`` turns features (b, Q, f) into uint8 images, e.g. the dataset's ``to_arrays`` or
-    ``vamoh.eval.recon.features_to_images`` with the grid shape bound.
+    The generator is a CPU one, so a seed gives the same latents on any device the model is on.
     """
 
     def sample_images(n: int, seed: int) -> np.ndarray:
-        device = model.device
-        gen = torch.Generator(device=device).manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
         out = []
         with torch.no_grad():
             for start in range(0, n, batch_size):
                 b = min(batch_size, n - start)
-                feats = model.sample(b, coords.to(device), generator=gen)  # (b, Q, f)
+                feats = model.sample(b, coords.to(model.device), generator=gen)  # (b, Q, f)
                 out.append(np.asarray(to_images(feats.detach().cpu())))
         return np.concatenate(out, axis=0)
 

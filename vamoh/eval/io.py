@@ -1,50 +1,25 @@
-"""Atomic JSON outputs: ``metrics.json`` and ``timing.json`` per (run, dataset, model, seed).
+"""The evaluation's JSON outputs: ``metrics.json``, ``timing.json`` and ``reference.json``.
 
 A reader (Snakemake, the report, MLflow logging) never sees a half-written file: every write goes
-through ``vamoh.io.atomic_write_text`` (temporary file in the same directory, fsync, ``os.replace``).
-On top of it, JSON here is strict: non-finite floats become null.
+through ``vamoh.io.atomic_write_json`` (temporary file, fsync, rename; strict JSON, non-finite floats
+as null). Where a file goes is the caller's business: the workflow passes every path.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from ..checks import DataError, check
-from ..io import atomic_write_text  # the project's temp-file + fsync + os.replace helper
+from ..io import atomic_write_json
 from . import keys
-
-
-def _finite_or_none(value: Any) -> Any:
-    """JSON has no inf/nan: non-finite floats become ``None`` (a perfect reconstruction's PSNR is inf)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    if hasattr(value, "item") and hasattr(value, "dtype"):  # numpy / torch scalars
-        return _finite_or_none(value.item())
-    return value
-
-
-def atomic_write_json(path: str | Path, data: Any) -> Path:
-    """Atomically write ``data`` as indented JSON; inf/nan become null."""
-    text = json.dumps(_finite_or_none(data), indent=2, sort_keys=False, allow_nan=False) + "\n"
-    return atomic_write_text(path, text)
 
 
 def check_provenance(provenance: dict[str, Any], where: str) -> None:
     """Raise ``DataError`` naming the missing provenance keys."""
     missing = [k for k in keys.REQUIRED_PROVENANCE if k not in provenance]
     check(not missing, f"{where}: provenance lacks {missing}; every output must carry {list(keys.REQUIRED_PROVENANCE)}", DataError)
-
-
-def output_dir(root: str | Path, run: str, dataset: str, model: str, seed: int) -> Path:
-    """``root/<run>/<dataset>/<model>/seed<seed>``: where metrics.json and timing.json of one evaluation go."""
-    return Path(root) / str(run) / str(dataset) / str(model) / f"seed{int(seed)}"
 
 
 def write_metrics(path: str | Path, metrics: dict[str, dict[str, Any]], provenance: dict[str, Any]) -> Path:

@@ -8,8 +8,10 @@ paper's tables, the plots and MLflow has the same columns for every run.
 from __future__ import annotations
 
 # Schema tags written into every JSON so that readers can refuse a file of another layout.
-METRICS_SCHEMA = "vamoh.eval.metrics/1"
-TIMING_SCHEMA = "vamoh.eval.timing/1"
+METRICS_SCHEMA = "vamoh.eval.metrics/2"
+TIMING_SCHEMA = "vamoh.eval.timing/2"
+REFERENCE_SCHEMA = "vamoh.eval.reference/1"  # reference.json: the extractor, the sanity rows (floor, ceiling, mean image)
+SCORES_SCHEMA = "vamoh.eval.scores/1"  # scores.npz: what every number of metrics.json is computed from
 
 # ---------------------------------------------------------------- generation (Tables 1 and 4)
 # "train" = against real embeddings of the train split (the paper's "tr"), "test" = the test split ("tst").
@@ -21,14 +23,37 @@ RECALL_TRAIN = "recall_train"
 RECALL_TEST = "recall_test"
 KID_TRAIN = "kid_train"
 KID_TEST = "kid_test"
+# density and coverage (Naeem et al. 2020) on the same features and k as precision/recall
+DENSITY_TRAIN = "density_train"
+DENSITY_TEST = "density_test"
+COVERAGE_TRAIN = "coverage_train"
+COVERAGE_TEST = "coverage_test"
 
-GENERATION_KEYS = (FID_TRAIN, FID_TEST, PRECISION_TRAIN, PRECISION_TEST, RECALL_TRAIN, RECALL_TEST, KID_TRAIN, KID_TEST)
+GENERATION_KEYS = (FID_TRAIN, FID_TEST, PRECISION_TRAIN, PRECISION_TEST, RECALL_TRAIN, RECALL_TEST, KID_TRAIN, KID_TEST,
+                   DENSITY_TRAIN, DENSITY_TEST, COVERAGE_TRAIN, COVERAGE_TEST)
 # Base names of the per-set metrics, before the "_train" / "_test" suffix.
-FID, PRECISION, RECALL, KID = "fid", "precision", "recall", "kid"
+FID, PRECISION, RECALL, KID, DENSITY, COVERAGE = "fid", "precision", "recall", "kid", "density", "coverage"
+SET_METRICS = (FID, KID, PRECISION, RECALL, DENSITY, COVERAGE)
 REAL_SPLITS = ("train", "test")
 
+# ---------------------------------------------------------------- 3-D generation (ShapeNet: the field's protocol)
+# COV, MMD and 1-NNA under the Chamfer distance between point clouds sampled from the voxel surfaces,
+# generated shapes against the test split's (vamoh.eval.pointsets)
+COV_CD = "cov_cd"
+MMD_CD = "mmd_cd"
+NNA_CD = "1nna_cd"
+POINTSET_KEYS = (COV_CD, MMD_CD, NNA_CD)
+
+# ---------------------------------------------------------------- memorisation (vamoh.eval.memorisation)
+# generated samples' nearest-training-example distances against the test set's own, in feature space
+MEMORISATION_RATIO = "memorisation_ratio"  # median generated / median test distance (~1 = held-out-like, ~0 = copies)
+MEMORISATION_CLOSE = "memorisation_close_fraction"  # share of generated samples closer than the test set's 5th percentile
+MEMORISATION_KEYS = (MEMORISATION_RATIO, MEMORISATION_CLOSE)
+
 # ---------------------------------------------------------------- reconstruction (Figure 7)
-PSNR = "psnr"  # test-set reconstructions, per-sample PSNR, mean +- std over samples
+# test-set reconstructions, per-sample PSNR in the paper's convention (eq. 19: squared error summed over
+# channels, divided by the number of points), mean +- std over samples
+PSNR = "psnr"
 VOXEL_IOU = "voxel_iou"  # voxels only: intersection over union of occupied voxels (threshold 0.5)
 VOXEL_ACCURACY = "voxel_accuracy"  # voxels only: fraction of voxels with the right occupancy
 
@@ -41,7 +66,21 @@ PSNR_COMPLETION_OUTPAINT = "psnr_completion_outpaint"
 
 COMPLETION_KEYS = (PSNR_COMPLETION_CENTRE, PSNR_COMPLETION_HALF, PSNR_COMPLETION_OUTPAINT)
 
-METRIC_KEYS = GENERATION_KEYS + RECONSTRUCTION_KEYS + COMPLETION_KEYS
+# ---------------------------------------------------------------- mixture maps (VAMoH; Figures 10, 25)
+MIXTURE_ENTROPY = "mixture_entropy"  # mean over test points of H(pi_d) / ln K, in [0, 1] (1 = uniform weights)
+SEGMENT_COHERENCE = "segment_coherence"  # share of neighbouring grid points whose most probable component agrees
+SEGMENT_CHANCE = "segment_chance"  # the coherence of a structureless segmentation with the same component shares: sum_k p_k^2
+
+MIXTURE_KEYS = (MIXTURE_ENTROPY, SEGMENT_COHERENCE, SEGMENT_CHANCE)
+
+METRIC_KEYS = GENERATION_KEYS + POINTSET_KEYS + MEMORISATION_KEYS + RECONSTRUCTION_KEYS + COMPLETION_KEYS + MIXTURE_KEYS
+
+# ---------------------------------------------------------------- the reference rows (reference.json), as tidy "models"
+REF_HELDOUT = "real_heldout"  # held-out real images scored as if generated: the floor of FID
+REF_NOISE = "noise"  # uniform noise images: the ceiling of FID
+REF_MEAN = "mean_image"  # every test sample predicted by the train mean: the floor of reconstruction
+REFERENCE_MODELS = (REF_HELDOUT, REF_NOISE, REF_MEAN)
+REFERENCE_LABELS = {REF_HELDOUT: "Real held-out (floor)", REF_NOISE: "Uniform noise (ceiling)", REF_MEAN: "Train mean (baseline)"}
 
 # ---------------------------------------------------------------- timing (Tables 2 and 5)
 TIME_RECONSTRUCTION = "reconstruction"

@@ -52,3 +52,41 @@ def segmentation_to_rgb(segmentation: np.ndarray) -> np.ndarray:
     seg = np.asarray(segmentation)
     check(np.issubdtype(seg.dtype, np.integer) and (seg >= 0).all(), "segmentation: expected non-negative integer component indices", DataError)
     return _PALETTE[seg % len(_PALETTE)]
+
+
+def segment_coherence(segmentation: np.ndarray, wrap_last: bool = False, valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample (B,) share of neighbouring grid points whose most probable component agrees, and its chance level.
+
+    ``segmentation`` (B, *grid) int: the argmax component per point. Neighbours are the pairs of points
+    one step apart along each axis (4 per pixel, 6 per voxel); ``wrap_last`` also pairs the last axis's
+    ends (longitude on a lat/lon grid). ``valid`` (B, *grid) bool keeps only pairs of valid points (the
+    occupied voxels of a shape: empty space is not segmented). The chance level is sum_k p_k^2 with p_k
+    the share of valid points labelled k: what a segmentation with the same proportions but no spatial
+    structure (speckle) would score. A coherence near 1 means contiguous segments.
+    """
+    seg = np.asarray(segmentation)
+    check(seg.ndim >= 2, f"segmentation shape {seg.shape}: expected (B, *grid)", DataError)
+    ok = np.ones(seg.shape, dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+    check(ok.shape == seg.shape, f"valid shape {ok.shape} does not match segmentation {seg.shape}", DataError)
+    B = seg.shape[0]
+    agree = np.zeros(B)
+    pairs = np.zeros(B)
+    for axis in range(1, seg.ndim):
+        shifts = [(np.take(seg, range(1, seg.shape[axis]), axis=axis), np.take(seg, range(seg.shape[axis] - 1), axis=axis),
+                   np.take(ok, range(1, seg.shape[axis]), axis=axis) & np.take(ok, range(seg.shape[axis] - 1), axis=axis))]
+        if wrap_last and axis == seg.ndim - 1 and seg.shape[axis] > 2:
+            first, last = np.take(seg, [0], axis=axis), np.take(seg, [-1], axis=axis)
+            shifts.append((first, last, np.take(ok, [0], axis=axis) & np.take(ok, [-1], axis=axis)))
+        for a, b, m in shifts:
+            agree += ((a == b) & m).reshape(B, -1).sum(axis=1)
+            pairs += m.reshape(B, -1).sum(axis=1)
+    coherence = np.where(pairs > 0, agree / np.maximum(pairs, 1), np.nan)
+    chance = np.empty(B)
+    for i in range(B):
+        labels = seg[i][ok[i]]
+        if labels.size == 0:
+            chance[i] = np.nan
+            continue
+        p = np.bincount(labels.reshape(-1)) / labels.size
+        chance[i] = float((p**2).sum())
+    return coherence, chance

@@ -15,9 +15,8 @@ import yaml
 
 from ..checks import ConfigError
 from ..config import from_dict
-from ..interface import get_model_class
 
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = Path(__file__).resolve().parent / "config.schema.yaml"  # inside the package: found from a wheel too
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -27,7 +26,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(err, 'problem', None) or err})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, found {type(data).__name__}")
     return data
@@ -95,45 +96,73 @@ class RunConfig:
     def reports(self) -> Path:
         return Path("reports") / self.run
 
-    def job_dir(self, dataset: str, model: str, seed: int | str) -> Path:
-        return self.results / dataset / model / f"seed{seed}"
-
     @property
     def cache_dir(self) -> Path:
         return Path(self.raw["data"]["cache_dir"] or self.results / "data_cache")
 
     @property
     def tracking_uri(self) -> str:
-        uri = self.raw["tracking"]["uri"]
-        return uri or f"sqlite:///{(self.results / 'mlflow.db').resolve()}"
+        """The config's tracking URI through the tested resolver (a relative sqlite path made absolute, a
+        file store refused), or the run's own SQLite store."""
+        from .. import tracking
+
+        try:
+            return tracking.resolve_tracking_uri(self.run, self.raw["tracking"]["uri"])
+        except ValueError as err:
+            raise ConfigError(f"tracking.uri: {err}") from None
 
     @property
     def experiment(self) -> str:
         return self.raw["tracking"]["experiment"] or f"vamoh-suite-{self.run}"
 
+    # ------------------------------------------------------------------ models and their entries
+    @property
+    def entries(self) -> dict[str, Any]:
+        """Entry name -> ``vamoh.interface.Entry``: every configured model and the variants it declares
+        (Functa -> "functa" and "functa10"), each trained and evaluated as a model of its own."""
+        from ..interface import model_entries
+
+        return model_entries(self.models)
+
+    def entry(self, name: str):
+        entries = self.entries
+        if name not in entries:
+            raise ConfigError(f"model entry {name!r} is not one of {sorted(entries)}")
+        return entries[name]
+
     # ------------------------------------------------------------------ typed configs
     def data_config(self, dataset: str):
-        from ..data import make_config
+        from ..data import DATASETS, make_config
 
-        settings = dict(self.raw["data"]["settings"].get(dataset, {}))
-        unknown = set(self.raw["data"]["settings"]) - set(self.datasets) - {"celebahq64", "shapes3d", "polymnist", "era5", "shapenet"}
+        unknown = set(self.raw["data"]["settings"]) - set(DATASETS)
         if unknown:
-            raise ConfigError(f"data.settings has unknown dataset(s) {sorted(unknown)}")
+            raise ConfigError(f"data.settings has unknown dataset(s) {sorted(unknown)}; known: {sorted(DATASETS)}")
+        settings = dict(self.raw["data"]["settings"].get(dataset, {}))
         settings.setdefault("source", self.raw["data"]["source"])
         try:
             return make_config({"name": dataset, **settings})
         except ConfigError as err:
             raise ConfigError(f"data.settings.{dataset}: {err}") from None
 
-    def model_config(self, model: str, dataset: str):
-        cls = get_model_class(model)
-        settings = self.raw["model_settings"].get(model, {})
-        preset = settings.get("preset", "paper")
+    def model_config(self, entry: str, dataset: str, seed: int | None = None, preset: str | None = None):
+        """The resolved config of ``entry`` (a model or one of its variants) for ``dataset``, and its preset name.
+
+        Order: the preset (``model_settings.<model>.preset``, 'paper' = the dataset's), the overrides, the
+        per-dataset overrides, then the variant's own keys. A model config with a ``seed`` field (the fixed
+        Fourier frequencies) gets the run's ``seed`` unless the config sets it.
+        """
+        e = self.entry(entry)
+        cls = e.cls
+        settings = self.raw["model_settings"].get(e.model, {})
+        preset = preset or settings.get("preset", "paper")
         preset_name = dataset if preset == "paper" else preset
         if preset_name not in cls.presets:
-            raise ConfigError(f"model_settings.{model}.preset={preset!r}: {model} has no preset {preset_name!r} (has {sorted(cls.presets)})")
+            raise ConfigError(f"model_settings.{e.model}.preset={preset!r}: {e.model} has no preset {preset_name!r} (has {sorted(cls.presets)})")
         overrides = {**settings.get("overrides", {}), **settings.get("per_dataset", {}).get(dataset, {})}
-        config = from_dict(cls.config_class, overrides, where=f"model_settings.{model}", base=cls.presets[preset_name])
+        if seed is not None and "seed" in cls.config_class.__dataclass_fields__ and "seed" not in overrides:
+            overrides["seed"] = int(seed)
+        overrides.update(e.variant.override_dict())
+        config = from_dict(cls.config_class, overrides, where=f"model_settings.{e.model}", base=cls.presets[preset_name])
         return config, preset_name
 
     def train_config(self, seed: int, points_per_sample: int | None = None):
@@ -145,23 +174,105 @@ class RunConfig:
     def eval_config(self):
         from ..eval.config import eval_config_from_dict
 
-        raw = {"cache_root": str(self.results / "eval_cache"), "device": self.raw["device"], **self.raw["eval"]}
-        return eval_config_from_dict(raw)
+        return eval_config_from_dict({"device": self.raw["device"], **self.raw["eval"]})
 
     def resources(self, rule: str) -> dict[str, int]:
         return dict(self.raw["resources"].get(rule, {}))
 
+    # ------------------------------------------------------------------ what each job's output depends on
+    # Snakemake compares these (rule params) with what the last run used: an edited setting reruns exactly
+    # the jobs it reaches, and their descendants. Keys that change no output (device, progress bars,
+    # logging and checkpoint intervals) are left out, so editing them reruns nothing.
+    def data_settings(self, dataset: str) -> str:
+        from ..config import to_dict
+
+        return _canonical({k: v for k, v in to_dict(self.data_config(dataset)).items() if k != "train_points"})
+
+    def train_settings(self, dataset: str, entry: str, seed: int) -> str:
+        from ..config import to_dict
+
+        config, preset = self.model_config(entry, dataset, seed)
+        train = {k: v for k, v in self.raw["train"].items() if k not in ("progress", "log_every", "checkpoint_every")}
+        return _canonical({"model": to_dict(config), "preset": preset, "train": train, "seed": seed,
+                           "train_points": self.data_config(dataset).train_points})
+
+    def reference_settings(self) -> str:
+        cfg = self.raw["eval"]
+        keys = ("feature_extractor", "inception_weights", "suite_extractor_weights", "num_samples", "num_sets", "max_real", "batch_size",
+                "kid_subset_size", "kid_subsets", "prc_neighborhood", "prc_match_sizes", "extractor_epochs", "extractor_feature_dim", "extractor_seed")
+        return _canonical({k: cfg.get(k) for k in keys})
+
+    def eval_settings(self) -> str:
+        cfg = {k: v for k, v in self.raw["eval"].items() if not k.startswith("timing_") and k != "device"}
+        return _canonical({"eval": cfg, "figures": self.raw["figures"]})
+
+    def timing_settings(self) -> str:
+        cfg = {k: v for k, v in self.raw["eval"].items() if k.startswith("timing_") or k == "extra_inference_steps"}
+        return _canonical(cfg)
+
+    # ------------------------------------------------------------------ checks before any job
     def check(self) -> None:
-        """Build every typed config once: any bad key or value raises here, before a job runs."""
-        for model in self.models:
-            get_model_class(model)
-        unknown_models = set(self.raw["model_settings"]) - set(self.models) - {"vamoh", "gasp", "functa"}
+        """Build every typed config once and check what is knowable before work: any bad key, value or
+        missing file raises here, before a job runs, with the key named."""
+        from ..interface import available_models
+
+        unknown_models = set(self.raw["model_settings"]) - set(available_models())
         if unknown_models:
-            raise ConfigError(f"model_settings has unknown model(s) {sorted(unknown_models)}")
+            raise ConfigError(f"model_settings has unknown model(s) {sorted(unknown_models)}; known: {available_models()}")
+        entries = self.entries
         for dataset in self.datasets:
-            self.data_config(dataset)
-            for model in self.models:
-                self.model_config(model, dataset)
+            data = self.data_config(dataset)
+            for name in entries:
+                for seed in self.seeds:
+                    self.model_config(name, dataset, seed)
+            self._check_sizes(dataset, data)
         for seed in self.seeds:
             self.train_config(seed)
-        self.eval_config()
+        cfg = self.eval_config()
+        self._check_extractor(cfg)
+        from .. import tracking
+
+        try:
+            tracking.resolve_tracking_uri(self.run, self.raw["tracking"]["uri"])
+        except ValueError as err:
+            raise ConfigError(f"tracking.uri: {err}") from None
+
+    def _check_sizes(self, dataset: str, data) -> None:
+        """Split sizes known before the data is read (stand-ins, or n_train/n_test set for real data)."""
+        from ..data import DATASETS
+
+        spec = DATASETS[dataset]
+        default = dict(zip(("train", "val", "test"), spec.standin_sizes)) if data.source == "standin" else {}
+        n_train = data.n_train if data.n_train is not None else default.get("train")
+        n_test = data.n_test if data.n_test is not None else default.get("test")
+        batch = self.raw["train"].get("batch_size")
+        if n_train is not None and batch is not None and batch > n_train:
+            raise ConfigError(f"train.batch_size={batch} is larger than the {n_train} training samples of {dataset} "
+                              f"(data.settings.{dataset}.n_train); lower the batch size or use more data")
+        k = self.raw["eval"].get("prc_neighborhood", 3)
+        if spec.kind == "image":
+            for split, n in (("train", n_train), ("test", n_test)):
+                if n is not None and n <= k:
+                    raise ConfigError(f"data.settings.{dataset}.n_{split}={n}: precision/recall with k={k} (eval.prc_neighborhood) "
+                                      f"needs more than {k} {split} images")
+
+    def _check_extractor(self, cfg) -> None:
+        from ..data import DATASETS
+
+        if not any(DATASETS[d].kind == "image" for d in self.datasets):
+            return
+        if cfg.feature_extractor == "inception-v3-compat":
+            from ..eval.fid import inception_spec
+
+            inception_spec(cfg.inception_weights, verify_hash=False)  # the weights file must exist before any training
+        elif cfg.suite_extractor_weights is not None:
+            from ..checks import check_file
+
+            check_file(cfg.suite_extractor_weights, "suite feature-extractor weights", "eval.suite_extractor_weights")
+
+
+def _canonical(obj: Any) -> str:
+    """A stable text of a settings dict (sorted keys), what Snakemake stores and compares."""
+    import json
+
+    return json.dumps(obj, sort_keys=True, default=str)

@@ -1,141 +1,201 @@
-"""One function per Snakemake rule. Each reads its inputs, does one stage, writes its outputs atomically.
+"""One function per Snakemake rule: glue between the workflow and the package.
 
-Paths follow DESIGN.md: results/{run}/{dataset}/{model}/seed{seed}/ holds checkpoint.pt, metrics.json,
-timing.json and figures.npz; results/{run}/data/{dataset}.json points at the prepared dataset.
+Each stage receives every path it reads and writes (Snakemake's ``input``/``output``) and its thread
+count, calls the package code that does the work, and writes its outputs atomically. No stage builds a
+results path, branches on a model's or dataset's name, or knows where another stage writes.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import shutil
+import os
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..checks import ConfigError, DataError
+from ..checks import resolve_device
 from ..config import to_dict
-from ..interface import FunctionModel, get_model_class
 from ..io import atomic_write, atomic_write_json, atomic_write_text
-from .. import pointcloud
-from ..train import Trainer, load_model
 from .runconfig import RunConfig
 
 
-def _tracking(rc: RunConfig):
-    try:
-        from .. import tracking
-    except ImportError:  # pragma: no cover - mlflow is a dependency
-        return None
-    return tracking
+# ---------------------------------------------------------------------------------------------- helpers
 
 
-def _job_run(rc: RunConfig, run_name: str, tags: dict[str, Any], params: dict[str, Any]):
-    tracking = _tracking(rc)
-    if tracking is None:
-        return nullcontext(None)
-    return tracking.job_run(rc.tracking_uri, rc.experiment, run_name, tags=tags, params=params)
+def _job_run(rc: RunConfig, job: str, tags: dict[str, Any], params: dict[str, Any] | None = None):
+    """The MLflow run of one job (``job`` like "train/polymnist/vamoh/seed0"); runs of it left RUNNING by a
+    killed earlier attempt are marked interrupted."""
+    from .. import tracking
+
+    return tracking.job_run(rc.tracking_uri, rc.experiment, job, tags=tags, params=params or {}, job_key=job)
+
+
+def _record(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"prepared-data record not found: {path} (run the prepare_data rule)")
+    return json.loads(path.read_text())
+
+
+def load_data(record_path: str | Path, train_points: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(splits {train, val, test: FunctionDataset}, the prepared-data record); ``train_points`` as in the data config."""
+    from ..data import load_prepared
+
+    record = _record(record_path)
+    return load_prepared(record["path"], train_points=train_points), record
+
+
+def _eval_data(splits: dict[str, Any], record: dict[str, Any]):
+    from ..eval.evaluate import EvalData
+
+    return EvalData.from_split(splits["test"], record["label"], record["is_standin"])
+
+
+def _log_dataset(run: Any, record: dict[str, Any]) -> None:
+    if run is not None:
+        run.log_dataset_input(record["dataset"], is_standin=record["is_standin"], sizes=record["sizes"],
+                              checksum=record.get("sha256") or "", label=record["label"], source=record["path"])
 
 
 # ---------------------------------------------------------------------------------------------- data
 
 
 def prepare_data(rc: RunConfig, dataset: str, out: str | Path) -> dict[str, Any]:
-    """Materialise ``dataset`` once into the cache; ``out`` (json) records where and what it is."""
-    from ..data import DATASETS, prepare, read_meta
+    """Materialise ``dataset`` once into the cache; ``out`` (json) records where and what it is, with its checksum."""
+    from ..data import prepare, read_record
 
     cfg = rc.data_config(dataset)
     path = prepare(cfg, rc.cache_dir)
-    meta = read_meta(path)
-    spec = DATASETS[dataset]
-    record = {"dataset": dataset, "path": str(Path(path).resolve()), "source": cfg.source, "is_standin": cfg.source == "standin",
-              "label": spec.display_label(cfg.source == "standin"), "data_config": to_dict(cfg),
-              "sha256": meta.get("sha256"), "sizes": meta.get("sizes", meta.get("split_sizes"))}
+    cache = read_record(path)
+    meta = cache["meta"]
+    record = {"dataset": dataset, "path": str(Path(path).resolve()), "source": cfg.source, "is_standin": bool(meta["is_standin"]),
+              "label": meta["label"], "data_config": to_dict(cfg), "sha256": cache["sha256"], "bytes": cache["bytes"],
+              "sizes": meta["sizes"], "warnings": meta.get("details", {}).get("warnings", [])}
     atomic_write_json(out, record)
     return record
-
-
-def load_data(manifest: str | Path, points_per_sample: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(splits {train, val, test: FunctionDataset}, manifest record)."""
-    from ..data import load_prepared
-
-    manifest = Path(manifest)
-    if not manifest.exists():
-        raise FileNotFoundError(f"prepared-data record not found: {manifest} (run the prepare_data rule)")
-    record = json.loads(manifest.read_text())
-    return load_prepared(record["path"]), record
 
 
 # ---------------------------------------------------------------------------------------------- training
 
 
-def build_for(rc: RunConfig, model: str, dataset: str, info) -> FunctionModel:
-    config, _ = rc.model_config(model, dataset)
-    return get_model_class(model)(config, info)
+def build_model(rc: RunConfig, entry: str, dataset: str, info: Any, seed: int, preset: str | None = None):
+    """The model of ``entry`` for ``dataset``, initialised from ``seed`` (seed first, build second)."""
+    from ..train import seed_everything
+
+    config, _ = rc.model_config(entry, dataset, seed, preset)
+    seed_everything(seed)
+    return rc.entry(entry).cls(config, info)
 
 
-def train(rc: RunConfig, dataset: str, model: str, seed: int, data_manifest: str | Path, out: str | Path,
-          history_out: str | Path) -> dict[str, Any]:
-    """Train one (dataset, model, seed); resumable.
+def train(rc: RunConfig, dataset: str, entry: str, seed: int, data_record: str | Path, checkpoint_out: str | Path,
+          history_out: str | Path, summary_out: str | Path, threads: int = 1) -> dict[str, Any]:
+    """Train one (dataset, entry, seed); an interrupted job resumes.
 
-    The running checkpoint lives beside the declared output (train_state.pt): snakemake deletes the
-    outputs of an interrupted job, not that file, so a rerun resumes from it. The declared
-    checkpoint is written (atomically) only when training is complete.
+    The running state lives beside the declared output (train_state.pt), which Snakemake does not delete
+    when a job is interrupted, so a rerun resumes from it; it is resumed only when it belongs to this very
+    job (the same settings, data checksum and seed), otherwise training starts over. When training is
+    complete the state is renamed to the declared checkpoint: a forced rerun finds no state and retrains.
     """
-    torch.set_num_threads(rc.raw["threads"])
-    splits, record = load_data(data_manifest)
+    from ..train import Trainer
+
+    torch.set_num_threads(threads)
+    splits, record = load_data(data_record, rc.data_config(dataset).train_points)
     train_set = splits["train"]
-    net = build_for(rc, model, dataset, train_set.spec.info)
-    tcfg = rc.train_config(seed, train_set.spec.train_points)
-    state = Path(out).with_name("train_state.pt")
-    tags = {"dataset": dataset, "model": model, "seed": seed, "stage": "train", "data": record["label"],
+    net = build_model(rc, entry, dataset, train_set.info, seed)
+    tcfg = rc.train_config(seed, train_set.train_points)
+    state = Path(checkpoint_out).with_name("train_state.pt")
+    identity = {"dataset": dataset, "data_sha256": record["sha256"], "settings": rc.train_settings(dataset, entry, seed)}
+    label = type(net).display_label(net.config)
+    tags = {"dataset": dataset, "model": entry, "label": label, "seed": seed, "stage": "train", "data": record["label"],
             "is_standin": record["is_standin"]}
     params = {**{f"model.{k}": v for k, v in to_dict(net.config).items()}, **{f"train.{k}": v for k, v in to_dict(tcfg).items()}}
     t0 = time.perf_counter()
-    with _job_run(rc, f"train/{dataset}/{model}/seed{seed}", tags, params) as run:
-        log = (lambda step, metrics: run.log_metrics(metrics, step)) if run is not None else None
-        trainer = Trainer(net, train_set, tcfg, state, on_log=log)
+    with _job_run(rc, f"train/{dataset}/{entry}/seed{seed}", tags, params) as run:
+        _log_dataset(run, record)
+        live = (lambda step, metrics: run.log_metrics(metrics, step)) if run is not None else None
+        trainer = Trainer(net, train_set, tcfg, state, on_log=live, identity=identity, restart_on_mismatch=True)
         history = trainer.fit()
+        seconds = time.perf_counter() - t0
         _write_history(history, history_out)
+        summary = training_summary(net, trainer, dataset, entry, label, seed, record, seconds)
+        atomic_write_json(summary_out, summary)
         if run is not None:
+            run.log_history(history)  # the whole curve, also the part before a resume (rows already logged are skipped)
             run.log_artifact(history_out)
-    shutil.copyfile(state, str(out) + ".tmp")
-    Path(str(out) + ".tmp").replace(out)
-    return {"steps": trainer.step, "seconds": time.perf_counter() - t0}
+            run.log_artifact(summary_out)
+        os.replace(state, checkpoint_out)
+        if run is not None:
+            run.log_checkpoint(checkpoint_out)
+    return summary
+
+
+def training_summary(net: Any, trainer: Any, dataset: str, entry: str, label: str, seed: int, record: dict[str, Any],
+                     seconds: float) -> dict[str, Any]:
+    """What was trained (train.json): the resolved config, the budget actually run and the architecture sizes.
+
+    Table 3 and the summary are built from these, so they describe the checkpoints, not today's config.
+    """
+    cfg = to_dict(net.config)
+    steps = trainer.step
+    return {
+        "dataset": dataset, "model": entry, "model_name": net.model_name, "label": label, "seed": seed,
+        "model_config": cfg,
+        "train_config": to_dict(trainer.config),
+        "batch_size": trainer.batch_size,
+        "steps": steps,
+        "steps_per_epoch": trainer.steps_per_epoch,
+        "epochs": steps / trainer.steps_per_epoch,
+        "num_train": len(trainer.data),
+        "points_per_sample": trainer.config.points_per_sample,
+        "parameters": net.parameter_counts(),
+        "seconds": seconds,
+        "resumed_from_step": trainer.resumed_from,
+        "samples_per_second": steps * trainer.batch_size / seconds if seconds > 0 else None,
+        "device": str(trainer.device),
+        "data_label": record["label"],
+        "data_sha256": record["sha256"],
+        "final": trainer.history[-1] if trainer.history else {},
+    }
 
 
 def _write_history(history: list[dict[str, float]], path: str | Path) -> None:
     import pandas as pd
 
-    frame = pd.DataFrame(history)
-    atomic_write_text(path, frame.to_csv(index=False))
+    atomic_write_text(path, pd.DataFrame(history).to_csv(index=False))
 
 
-def functaset(rc: RunConfig, dataset: str, seed: int, data_manifest: str | Path, checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
-    """Functa's second stage: the modulation of every train and test sample, in an inspectable .npz (+ .json)."""
-    from baselines.functa.functaset import write_functaset
+def functaset(rc: RunConfig, dataset: str, entry: str, seed: int, data_record: str | Path, checkpoint: str | Path,
+              out: str | Path, threads: int = 1) -> dict[str, Any]:
+    """The prior stage's first half (Functa: the modulation of every train and test sample, in an inspectable file)."""
+    from ..train import load_model
 
-    torch.set_num_threads(rc.raw["threads"])
-    splits, _ = load_data(data_manifest)
-    net, _ = load_model(checkpoint)
-    return write_functaset(net, {"train": splits["train"], "test": splits["test"]}, out)
+    torch.set_num_threads(threads)
+    splits, record = load_data(data_record)
+    net, _ = load_model(checkpoint, resolve_device(rc.raw["device"], "device"))
+    with _job_run(rc, f"functaset/{dataset}/{entry}/seed{seed}", {"dataset": dataset, "model": entry, "seed": seed, "stage": "functaset"}) as run:
+        meta = net.write_prior_data({"train": splits["train"], "test": splits["test"]}, out)
+        if run is not None:
+            run.log_metrics({f"{s}_mean_psnr_db": v["mean_psnr_db"] for s, v in meta["splits"].items()}, 0)
+    return meta
 
 
-def fit_prior(rc: RunConfig, dataset: str, model: str, seed: int, checkpoint: str | Path, modulations: str | Path, out: str | Path) -> dict[str, Any]:
-    """Functa's third stage: the normalizing flow on the train modulations, saved into a full checkpoint."""
+def fit_prior(rc: RunConfig, dataset: str, entry: str, seed: int, checkpoint: str | Path, prior_data: str | Path,
+              out: str | Path, threads: int = 1) -> dict[str, Any]:
+    """The prior stage's second half (Functa: a normalizing flow on the train modulations), saved into a full checkpoint."""
     from ..checkpoint import save_checkpoint
+    from ..train import load_model
 
-    torch.set_num_threads(rc.raw["threads"])
-    net, payload = load_model(checkpoint)
-    with _job_run(rc, f"fit_prior/{dataset}/{model}/seed{seed}", {"dataset": dataset, "model": model, "seed": seed, "stage": "fit_prior"}, {}) as run:
-        stats = net.fit_prior(str(modulations), seed=seed)
+    torch.set_num_threads(threads)
+    net, payload = load_model(checkpoint, resolve_device(rc.raw["device"], "device"))
+    with _job_run(rc, f"fit_prior/{dataset}/{entry}/seed{seed}", {"dataset": dataset, "model": entry, "seed": seed, "stage": "fit_prior"}) as run:
+        stats = net.fit_prior(str(prior_data), seed=seed)
         if run is not None:
             run.log_metrics(stats, 0)
-    payload = {**payload, "model_state": net.state_dict(), "prior_stats": stats}
+    payload = {**payload, "model_state": {k: v.cpu() for k, v in net.state_dict().items()}, "prior_stats": stats}
     payload.pop("format_version", None)
     save_checkpoint(out, payload)
     return stats
@@ -144,239 +204,163 @@ def fit_prior(rc: RunConfig, dataset: str, model: str, seed: int, checkpoint: st
 # ---------------------------------------------------------------------------------------------- evaluation
 
 
-def eval_inputs(splits: dict[str, Any], record: dict[str, Any], max_test: int | None = None, batch_size: int = 32):
-    """What vamoh.eval needs from the prepared data: real image arrays and fully observed test batches."""
-    from ..eval.pipeline import EvalInputs
+def reference(rc: RunConfig, dataset: str, seed: int, data_record: str | Path, json_out: str | Path, features_out: str | Path,
+              extractor_out: str | Path, threads: int = 1) -> dict[str, Any]:
+    """The dataset's reference: the feature extractor, real features, the floor/ceiling rows, the train-mean baseline."""
+    from ..eval.reference import build_reference
 
-    train_set, test_set = splits["train"], splits["test"]
-    spec = test_set.spec
-    n_test = len(test_set) if max_test is None else min(len(test_set), max_test)
-    batches = [test_set.batch(torch.arange(s, min(s + batch_size, n_test))) for s in range(0, n_test, batch_size)]
-    images = spec.kind == "image"
-    return EvalInputs(
-        dataset=spec.name, is_standin=bool(record["is_standin"]), kind=spec.kind, grid_shape=tuple(spec.grid_shape),
-        real_train=train_set.images_uint8() if images else None, real_test=test_set.images_uint8() if images else None,
-        test_batches=batches,
-    )
-
-
-def query_grid(spec: Any, upsample: int) -> tuple[torch.Tensor, tuple[int, ...]]:
-    """Coordinates (Q, c) of the dataset's grid refined ``upsample`` times (the original points are a subset)."""
-    return pointcloud.query_grid(tuple(spec.grid_shape), upsample, sphere=spec.coord_system == "sphere")
-
-
-def _grid(features: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
-    """(B, Q, f) -> (B, *shape, f) float32 in [0, 1]."""
-    return features.detach().float().cpu().clamp(0, 1).reshape(features.shape[0], *shape, features.shape[-1]).numpy()
-
-
-def figure_arrays(net: FunctionModel, splits: dict[str, Any], n: int, seed: int, functa_steps: tuple[int, ...] = (3, 10)) -> dict[str, np.ndarray]:
-    """Arrays for the figures: samples at 1x and 2x from the same latents, reconstructions and super-
-    reconstructions of the first test samples, completions, and VAMoH's entropy/segmentation maps."""
-    from ..eval.completion import COMPLETION_TASKS, observed_mask
-
-    test = splits["test"]
-    spec = test.spec
-    out: dict[str, np.ndarray] = {}
-    q1, s1 = query_grid(spec, 1)
-    q2, s2 = query_grid(spec, 2)
-    for tag, q, shape in (("samples_1x", q1, s1), ("samples_2x", q2, s2)):
-        g = torch.Generator().manual_seed(seed)
-        try:
-            out[tag] = _grid(net.sample(n, q, generator=g), shape)
-        except RuntimeError as err:  # e.g. Functa without a fitted prior
-            raise DataError(f"{net.model_name}: sampling failed: {err}") from None
-    if not net.can_reconstruct:
-        return out
-    n = min(n, len(test))
-    batch = test.batch(torch.arange(n))
-    out["ground_truth"] = _grid(batch.features, s1)
-    variants = {"": {}}
-    if net.model_name == "functa":
-        variants = {f"_steps{s}": {"steps": s} for s in functa_steps}
-    for suffix, kw in variants.items():
-        out["recon_1x" + suffix] = _grid(net.reconstruct(batch, None, **kw), s1)
-        out["recon_2x" + suffix] = _grid(net.reconstruct(batch, q2, **kw), s2)
-    if spec.kind != "voxels":
-        for task in COMPLETION_TASKS:
-            mask = observed_mask(task, tuple(spec.grid_shape))
-            out[f"completion_{task}_mask"] = mask.reshape(s1).numpy()
-            out[f"completion_{task}"] = _grid(net.reconstruct(batch.with_mask(mask), None), s1)
-    maps = getattr(net, "mixture_maps", None)
-    if maps is not None:
-        m = maps(batch)
-        out["entropy"] = m["entropy"].reshape(n, *s1).cpu().numpy()
-        out["segmentation"] = m["segmentation"].reshape(n, *s1).cpu().numpy()
-    return out
-
-
-def evaluate(rc: RunConfig, dataset: str, model: str, seed: int, data_manifest: str | Path, checkpoint: str | Path,
-             metrics_out: str | Path, arrays_out: str | Path) -> dict[str, Any]:
-    """metrics.json (generation, reconstruction, completion) and figures.npz for one (dataset, model, seed)."""
-    from ..eval.pipeline import evaluate_model
-
-    torch.set_num_threads(rc.raw["threads"])
+    torch.set_num_threads(threads)
     cfg = rc.eval_config()
-    splits, record = load_data(data_manifest)
-    net, _ = load_model(checkpoint, "cuda" if cfg.device.startswith("cuda") else "cpu")
+    device = resolve_device(cfg.device, "eval.device")
+    splits, record = load_data(data_record)
+    with _job_run(rc, f"reference/{dataset}/seed{seed}", {"dataset": dataset, "stage": "reference", "data": record["label"]}) as run:
+        _log_dataset(run, record)
+        rec, arrays = build_reference(splits, cfg, seed=seed, device=device, extractor_out=extractor_out)
+        if not Path(extractor_out).exists():  # Snakemake declares it: write a marker saying none was trained here
+            atomic_write_json(extractor_out, {"note": f"no suite extractor was trained for {dataset} ({rec['kind']} data or given weights)"})
+        rec.update(data_label=record["label"], is_standin=record["is_standin"], data_sha256=record["sha256"])
+        buf = __import__("io").BytesIO()
+        np.savez_compressed(buf, **arrays)
+        atomic_write(features_out, lambda f: f.write(buf.getbuffer()))
+        atomic_write_json(json_out, rec)
+        if run is not None:
+            run.log_metrics({f"{m}.{k}": e["mean"] for m, ms in rec["metrics"].items() for k, e in ms.items() if _finite(e.get("mean"))}, 0)
+            run.log_artifact(json_out)
+    return rec
+
+
+def _finite(x: Any) -> bool:
+    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def evaluate(rc: RunConfig, dataset: str, entry: str, seed: int, data_record: str | Path, checkpoint: str | Path,
+             reference_json: str | Path | None, reference_features: str | Path | None, metrics_out: str | Path,
+             scores_out: str | Path, arrays_out: str | Path, threads: int = 1) -> dict[str, float]:
+    """metrics.json, scores.npz (what every number is computed from) and figures.npz of one (dataset, entry, seed)."""
+    from ..eval.arrays import figure_arrays
+    from ..eval.evaluate import evaluate_model, write_evaluation
+    from ..eval.reference import ReferenceData
+    from ..train import load_model
+
+    torch.set_num_threads(threads)
+    cfg = rc.eval_config()
+    device = resolve_device(cfg.device, "eval.device")  # one device rule: the model's tensors live here
+    splits, record = load_data(data_record)
+    net, _ = load_model(checkpoint, device)
     net.eval()
-    inputs = eval_inputs(splits, record, cfg.completion_samples)
-    with _job_run(rc, f"evaluate/{dataset}/{model}/seed{seed}", {"dataset": dataset, "model": model, "seed": seed, "stage": "evaluate",
-                                                                 "data": record["label"]}, {f"eval.{k}": v for k, v in to_dict(cfg).items()}) as run:
-        path, seconds = evaluate_model(net, model, inputs, cfg, run=rc.run, seed=seed, out_root=Path(metrics_out).parents[4])
-        if Path(path).resolve() != Path(metrics_out).resolve():
-            shutil.move(str(path), metrics_out)
-        arrays = figure_arrays(net, splits, rc.raw["figures"]["num_examples"], seed)
+    e = rc.entry(entry)
+    label = type(net).display_label(net.config)
+    ref = ReferenceData.load(reference_json, reference_features) if reference_json else None
+    data = _eval_data(splits, record)
+    with _job_run(rc, f"evaluate/{dataset}/{entry}/seed{seed}", {"dataset": dataset, "model": entry, "label": label, "seed": seed,
+                                                                 "stage": "evaluate", "data": record["label"]},
+                  {f"eval.{k}": v for k, v in to_dict(cfg).items()}) as run:
+        _log_dataset(run, record)
+        ev = evaluate_model(net, data, cfg, entry=entry, label=label, seed=seed, run=rc.run, reference=ref,
+                            generation=e.generation, extra_steps=tuple(cfg.extra_inference_steps))
+        write_evaluation(ev, metrics_out, scores_out)
+        figs = rc.raw["figures"]
+        arrays = figure_arrays(net, data, num_samples=figs["num_samples"] if e.generation else 0, num_examples=figs["num_examples"], seed=seed)
+        arrays.update(dataset=np.array(dataset), model=np.array(entry), label=np.array(label), data_label=np.array(record["label"]))
         buf = __import__("io").BytesIO()
         np.savez_compressed(buf, **arrays)
         atomic_write(arrays_out, lambda f: f.write(buf.getbuffer()))
         if run is not None:
-            metrics = json.loads(Path(metrics_out).read_text())["metrics"]
-            run.log_metrics({k: v["mean"] for k, v in metrics.items() if v.get("mean") is not None and math.isfinite(v["mean"])}, 0)
+            run.log_metrics({k: v["mean"] for k, v in ev.metrics.items() if _finite(v.get("mean"))}, 0)
             run.log_artifact(metrics_out)
-    return seconds
+    return ev.provenance["stage_seconds"]
 
 
-class _Steps:
-    """A Functa model seen through reconstruct() with a fixed number of inner steps (Functa (3), Functa (10))."""
+def timing(rc: RunConfig, dataset: str, seed: int, data_record: str | Path, checkpoints: dict[str, str], out: str | Path,
+           threads: int = 1) -> Path:
+    """Tables 2 and 5 for one dataset: every entry that can reconstruct, timed interleaved in one process.
 
-    def __init__(self, net: FunctionModel, steps: int) -> None:
-        self.net, self.steps = net, steps
-
-    def reconstruct(self, observed, query_coords=None):
-        return self.net.reconstruct(observed, query_coords, steps=self.steps)
-
-
-def timing(rc: RunConfig, dataset: str, seed: int, data_manifest: str | Path, checkpoints: dict[str, str], out: str | Path) -> Path:
-    """Tables 2 and 5 for one dataset: every model that can reconstruct, timed interleaved in one process."""
-    from ..eval.pipeline import evaluate_timing
-
-    torch.set_num_threads(rc.raw["threads"])
-    cfg = rc.eval_config()
-    splits, record = load_data(data_manifest)
-    inputs = eval_inputs(splits, record, max(cfg.timing_batch_sizes))
-    device = "cuda" if cfg.device.startswith("cuda") else "cpu"
-    candidates: dict[str, Any] = {}
-    model_of: dict[str, str] = {}
-    for name, ckpt in checkpoints.items():
-        net, _ = load_model(ckpt, device)
-        net.eval()
-        if not net.can_reconstruct:
-            continue
-        if name == "functa":
-            for s in (3, 10):
-                candidates[f"functa{s}"] = _Steps(net, s)
-                model_of[f"functa{s}"] = "timing"
-        else:
-            candidates[name] = net
-            model_of[name] = "timing"
-    if not candidates:
-        raise ConfigError(f"timing for {dataset}: none of the models {sorted(checkpoints)} can reconstruct")
-    root = Path(out).parents[4]
-    paths = evaluate_timing(candidates, inputs, cfg, run=rc.run, seed=seed, out_root=root,
-                            reference="vamoh" if "vamoh" in candidates else None, model_of=model_of)
-    first = paths[0]
-    if Path(first).resolve() != Path(out).resolve():
-        shutil.copyfile(first, out)
-    for p in paths:
-        if Path(p).resolve() != Path(out).resolve():
-            Path(p).unlink(missing_ok=True)
-    return Path(out)
-
-
-# ---------------------------------------------------------------------------------------------- aggregate
-
-TIDY_COLUMNS = ["dataset", "model", "seed", "metric", "split", "mean", "std", "n", "values", "batch_size",
-                "is_standin", "data_label", "feature_extractor", "num_samples", "device"]
-
-
-def aggregate(rc: RunConfig, metrics_files: list[str], timing_files: list[str], manifests: list[str], out: str | Path):
-    """One tidy table (one row per dataset x model x seed x metric) from every metrics.json and timing.json.
-
-    Generation metrics keep their five per-set values; timing rows hold the median seconds per
-    sample (mean column) with the inter-quartile range (std column holds the IQR), one per
-    candidate, task and batch size.
+    ``eval.timing_models``: "trained" times the trained checkpoints (``checkpoints``, entry -> path);
+    "paper" times untrained models at the dataset's paper architecture (Table 3's VAMoH preset, Functa at
+    width 512, depth 15), whose speed does not depend on their weights.
     """
-    import pandas as pd
+    from ..eval.evaluate import evaluate_timing, timing_candidates, write_timing_file
+    from ..train import load_model
 
-    from ..eval import keys
-    from ..eval.io import read_json
+    torch.set_num_threads(threads)
+    cfg = rc.eval_config()
+    device = resolve_device(cfg.device, "eval.device")
+    splits, record = load_data(data_record)
+    data = _eval_data(splits, record)
+    models: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+    architecture = cfg.timing_models
+    for name, e in rc.entries.items():
+        if not e.cls.can_reconstruct:
+            continue
+        if architecture == "trained":
+            net, _ = load_model(checkpoints[name], device)
+        else:
+            net = build_model(rc, name, dataset, splits["train"].info, seed, preset="paper").to(device)
+        models[name] = net.eval()
+        labels[name] = type(net).display_label(net.config)
+    candidates = timing_candidates(models, tuple(cfg.extra_inference_steps))
+    for name in candidates:
+        if "@" in name:
+            base, steps = name.split("@")
+            labels[name] = f"{labels[base]}, run {steps} steps"
+    reference_name = next((n for n, m in models.items() if not getattr(m, "inference_steps", False)), None)
+    with _job_run(rc, f"timing/{dataset}/seed{seed}", {"dataset": dataset, "stage": "timing", "seed": seed, "data": record["label"]}) as run:
+        result = evaluate_timing(candidates, data, cfg, device, reference=reference_name)
+        extra = {"architecture": architecture, "parameters": {n: m.parameter_counts()["total"] for n, m in models.items()},
+                 "data_label": record["label"]}
+        path = write_timing_file(out, result, data, cfg, run=rc.run, seed=seed, device=device, labels=labels, extra=extra)
+        if run is not None:
+            for g in result["groups"]:
+                run.log_metrics({f"{g['task']}.bs{g['batch_size']}.{c}": s["median"] for c, s in g["seconds_per_sample"].items()}, 0)
+            run.log_artifact(path)
+    return Path(path)
 
-    labels = {}
-    for m in manifests:
-        rec = json.loads(Path(m).read_text())
-        labels[rec["dataset"]] = rec["label"]
+
+# ---------------------------------------------------------------------------------------------- aggregate, tables, figures
+
+
+def aggregate(rc: RunConfig, metrics_files: list[str], timing_files: list[str], reference_files: list[str], data_records: list[str],
+              out: str | Path):
+    """One tidy table from every metrics.json, timing.json and reference.json."""
+    from ..eval.tidy import rows_from_metrics, rows_from_reference, rows_from_timing, write_tidy
+
+    records = {r["dataset"]: r for r in map(_record, data_records)}
     rows = []
     for path in metrics_files:
-        data = read_json(path, keys.METRICS_SCHEMA)
-        prov = data["provenance"]
-        for metric, entry in data["metrics"].items():
-            split = "train" if metric.endswith("_train") else "test" if metric.endswith("_test") else ""
-            rows.append({"dataset": prov["dataset"], "model": prov["model"], "seed": prov["seed"], "metric": metric, "split": split,
-                         "mean": entry.get("mean"), "std": entry.get("std"), "n": entry.get("n"),
-                         "values": json.dumps(entry.get("values") or []), "batch_size": None,
-                         "is_standin": prov["is_standin"], "data_label": labels.get(prov["dataset"], prov["dataset"]),
-                         "feature_extractor": prov["feature_extractor"], "num_samples": prov["num_samples"], "device": prov["device"]})
+        rows += rows_from_metrics(path)
     for path in timing_files:
-        data = read_json(path, keys.TIMING_SCHEMA)
-        prov = data["provenance"]
-        for group in data["timing"]["groups"]:
-            for cand, stats in group["seconds_per_sample"].items():
-                rows.append({"dataset": prov["dataset"], "model": cand, "seed": prov["seed"], "metric": f"time_{group['task']}",
-                             "split": "", "mean": stats["median"], "std": stats["iqr"], "n": stats["repeats"],
-                             "values": json.dumps([stats["q25"], stats["median"], stats["q75"], stats["min"], stats["max"]]),
-                             "batch_size": group["batch_size"], "is_standin": prov["is_standin"],
-                             "data_label": labels.get(prov["dataset"], prov["dataset"]), "feature_extractor": "",
-                             "num_samples": 0, "device": prov["device"]})
-    frame = pd.DataFrame(rows, columns=TIDY_COLUMNS)
-    atomic_write_text(out, frame.to_csv(index=False))
-    return frame
+        rows += rows_from_timing(path)
+    for path in reference_files:
+        ref = json.loads(Path(path).read_text())
+        rec = records[ref["dataset"]]
+        rows += rows_from_reference(path, rec["label"], rec["is_standin"])
+    return write_tidy(rows, out)
 
 
-# ---------------------------------------------------------------------------------------------- tables, figures, report
-
-
-def table3_configs(rc: RunConfig) -> dict[str, dict[str, Any]]:
-    """The VAMoH configs actually used, per dataset (Table 3 is regenerated from these)."""
-    if "vamoh" not in rc.models:
-        return {}
-    out = {}
-    for d in rc.datasets:
-        cfg, _ = rc.model_config("vamoh", d)
-        out[d] = {**to_dict(cfg), "train_steps_cap": rc.raw["train"].get("max_steps")}
-    return out
-
-
-def tables(rc: RunConfig, tidy_csv: str | Path, first_output: str | Path) -> list[Path]:
-    import pandas as pd
-
+def tables(rc: RunConfig, tidy_csv: str | Path, train_summaries: list[str], out_dir: str | Path) -> list[Path]:
+    """Tables 1-5 and the reconstruction table; Table 3 from what the checkpoints were trained with."""
     from ..report.tables import write_tables
 
-    tidy = pd.read_csv(tidy_csv)
-    return write_tables(tidy, table3_configs(rc), Path(first_output).parent)
+    summaries = [json.loads(Path(p).read_text()) for p in train_summaries]
+    return write_tables(tidy_csv, summaries, Path(out_dir))
 
 
-def figures(rc: RunConfig, tidy_csv: str | Path, out_dir: str | Path) -> list[Path]:
-    import pandas as pd
-
+def figures(rc: RunConfig, tidy_csv: str | Path, arrays: list[str], histories: list[str], train_summaries: list[str],
+            data_records: list[str], out_dir: str | Path) -> list[Path]:
     from ..report.figures import write_figures
 
-    tidy = pd.read_csv(tidy_csv)
-    arrays, histories = {}, {}
-    for d in rc.datasets:
-        for m in rc.models:
-            for s in rc.seeds[:1]:  # figures show the first seed
-                arrays[(d, m)] = rc.job_dir(d, m, s) / "figures.npz"
-                histories[(d, m)] = rc.job_dir(d, m, s) / "history.csv"
-    labels = {d: json.loads((rc.results / "data" / f"{d}.json").read_text())["label"] for d in rc.datasets}
-    return write_figures(tidy, arrays, histories, Path(out_dir), labels)
+    summaries = [json.loads(Path(p).read_text()) for p in train_summaries]
+    labels = {r["dataset"]: r["label"] for r in map(_record, data_records)}
+    return write_figures(tidy_csv, [Path(p) for p in arrays], list(zip(summaries, map(Path, histories))), Path(out_dir), labels)
 
 
-def report(rc: RunConfig, table_files: list[str], figures_dir: str | Path, out: str | Path) -> str:
-    """The MLflow report run: every table file and figure as artifacts of one run."""
+def report(rc: RunConfig, files: list[str], figures_dir: str | Path, out: str | Path) -> str:
+    """The MLflow report run: every table file, the summary and every figure as artifacts of one run."""
     from .. import tracking
 
     figure_files = sorted(Path(figures_dir).glob("*.png"))
-    run_id = tracking.report_run(rc.tracking_uri, rc.experiment, tables=table_files, figures=figure_files)
+    run_id = tracking.report_run(rc.tracking_uri, rc.experiment, tables=files, figures=figure_files)
     atomic_write_json(out, {"report_run_id": run_id, "tracking_uri": rc.tracking_uri, "experiment": rc.experiment})
     return run_id
+

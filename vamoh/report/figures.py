@@ -1,18 +1,18 @@
 """The paper's figures from figures.npz, the tidy table and the training histories (PNG, Agg backend).
 
-Every array is turned into an RGB picture by one function (``to_rgb``): images as they are, ERA5
-temperature fields through a colour map, voxel grids as a maximum projection along the first axis,
-so that grids of any dataset are drawn the same way. Figure titles carry each dataset's label and
-say "stand-in data" whenever the data is a stand-in.
+One function turns any sample into a picture (``to_rgb``): images as they are, ERA5 fields through a
+temperature colour map in kelvin (with a colour bar on the figure), voxel grids thresholded at 0.5 and
+rendered upright as a depth-shaded oblique view. Figure titles carry each dataset's label and say
+"stand-in data" whenever the data is a stand-in.
 """
 
 from __future__ import annotations
 
 import io
 import math
-import re
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -23,43 +23,40 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from ..eval import keys  # noqa: E402
+from ..eval.tidy import read_tidy  # noqa: E402
 from ..io import atomic_write  # noqa: E402
-from .reference import DATASET_ORDER, MODEL_ORDER, dataset_name, model_name, ordered  # noqa: E402
-from .tables import combine, normalise_tidy  # noqa: E402
+from .labels import DATASET_ORDER, MODEL_ORDER, dataset_name, ordered  # noqa: E402
+from .tables import combine  # noqa: E402
 
-MAX_COLUMNS = 6  # samples shown per row
 COMPLETION_TASKS = ("centre", "half", "outpaint")
 FIELD_CMAP = "RdYlBu_r"  # ERA5 temperature
 MISSING_GREY = 0.6
-RECON_ORDER = ("vamoh", "functa")  # the paper's reconstruction figures: ground truth, VAMoH, Functa (3), Functa (10)
-PALETTE = dict(zip(MODEL_ORDER, sns.color_palette(n_colors=len(MODEL_ORDER))))  # one colour per model in every plot
+GRID_SIDE = 8  # uncurated samples shown as GRID_SIDE x GRID_SIDE
+MODEL_COLOURS = dict(zip(MODEL_ORDER, sns.color_palette(n_colors=len(MODEL_ORDER))))  # one colour per model in every plot
+# the headline diagnostic of each model's own training objective, per point where the model has one
+CURVES = {"vamoh": ("elbo_per_point", "ELBO per point (nats)"), "functa": ("psnr", "train PSNR after the inner loop (dB)"),
+          "gasp": (("loss_d", "loss_g"), "discriminator / generator loss")}
 
 
 # ---------------------------------------------------------------------------------------------- inputs
 
 
-def load_arrays(path: str | Path, dataset: str, model: str) -> dict[str, np.ndarray]:
+def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
     """Every array of one figures.npz; a clear error naming the file when it is missing or unreadable."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"figure arrays for ({dataset}, {model}) not found: {path}")
+        raise FileNotFoundError(f"figure arrays not found: {path}")
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except (OSError, ValueError) as err:
-        raise ValueError(f"figure arrays for ({dataset}, {model}): cannot read {path}: {err}") from None
+        raise ValueError(f"cannot read figure arrays {path}: {err}") from None
 
 
-def _need(arrays: dict[str, np.ndarray], key: str, path: Path) -> np.ndarray:
-    if key not in arrays:
-        raise KeyError(f"{path}: no array {key!r} (has {sorted(arrays)})")
-    return arrays[key]
-
-
-def load_history(path: str | Path, dataset: str, model: str) -> pd.DataFrame:
+def load_history(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"training history for ({dataset}, {model}) not found: {path}")
+        raise FileNotFoundError(f"training history not found: {path}")
     frame = pd.read_csv(path)
     if "loss" not in frame.columns:
         raise ValueError(f"{path}: no column 'loss' (has {list(frame.columns)})")
@@ -67,74 +64,78 @@ def load_history(path: str | Path, dataset: str, model: str) -> pd.DataFrame:
 
 
 class Labels:
-    """Titles per dataset: the given label, else the tidy table's data_label; "stand-in data" named when it is."""
+    """Titles per dataset: the recorded label; "stand-in data" named when it is one."""
 
-    def __init__(self, tidy: pd.DataFrame, labels: dict[str, str]) -> None:
-        self.standin = {d: bool(g["is_standin"].any()) for d, g in tidy.groupby("dataset")}
+    def __init__(self, labels: dict[str, str]) -> None:
         self.given = dict(labels)
-        self.tidy_label = {d: next((x for x in g["data_label"] if x), "") for d, g in tidy.groupby("dataset")}
 
     def is_standin(self, d: str) -> bool:
-        return self.standin.get(d, False) or "stand-in" in self.given.get(d, "").lower()
+        return "stand-in" in self.given.get(d, "").lower()
 
     def __call__(self, d: str) -> str:
-        label = self.given.get(d) or self.tidy_label.get(d) or dataset_name(d)
-        if self.is_standin(d) and "stand-in" not in label.lower():
-            label += " [stand-in data]"
-        return label
+        return self.given.get(d) or dataset_name(d)
 
 
 # ---------------------------------------------------------------------------------------------- arrays -> pictures
 
 
-def _is_voxels(a: np.ndarray) -> bool:
-    return a.ndim == 4  # one sample (D, H, W, f)
+def _float01(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a)
+    return a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else np.nan_to_num(np.clip(a.astype(np.float32), 0.0, 1.0))
 
 
-def to_rgb(a: np.ndarray, dataset: str) -> np.ndarray:
-    """One sample (*grid, f) -> (h, w, 3) float in [0, 1].
+def render_voxels(occupancy: np.ndarray, size: int = 96, threshold: float = 0.5) -> np.ndarray:
+    """An upright, depth-shaded oblique view of a voxel grid (X, Y, Z) with y up -> (size, size, 3) in [0, 1].
 
-    Images (H, W, 3) as they are; (H, W, 1) through the ERA5 colour map (or grey for other datasets);
-    voxels (D, H, W, 1) as the maximum occupancy along D.
+    Occupied voxels (> ``threshold``) are rotated 35° about the vertical axis and tilted 20° towards the
+    viewer, projected orthographically and z-buffered; nearer voxels are brighter. White background.
     """
-    a = np.asarray(a, dtype=np.float32)
-    if _is_voxels(a):
-        a = a[..., 0].max(axis=0)[..., None]  # (H, W, 1)
-    if a.ndim != 3:
-        raise ValueError(f"{dataset}: cannot draw an array of shape {a.shape} (expected (*grid, f))")
-    a = np.nan_to_num(np.clip(a, 0.0, 1.0))
-    if a.shape[-1] == 3:
-        return a
-    if a.shape[-1] != 1:
-        raise ValueError(f"{dataset}: cannot draw {a.shape[-1]} channels (expected 1 or 3)")
-    if dataset == "era5":
-        return matplotlib.colormaps[FIELD_CMAP](a[..., 0])[..., :3]
-    return np.repeat(a, 3, axis=-1)
+    occ = np.asarray(occupancy, dtype=np.float32)
+    out = np.ones((size, size, 3), np.float32)
+    idx = np.argwhere(occ > threshold)
+    if idx.size == 0:
+        return out
+    n = np.array(occ.shape, dtype=np.float32)
+    p = (idx + 0.5) / n * 2 - 1  # centres in [-1, 1]^3: (x, y, z), y up
+    a, b = math.radians(35), math.radians(20)
+    x = p[:, 0] * math.cos(a) + p[:, 2] * math.sin(a)
+    z = -p[:, 0] * math.sin(a) + p[:, 2] * math.cos(a)
+    y = p[:, 1] * math.cos(b) - z * math.sin(b)
+    depth = p[:, 1] * math.sin(b) + z * math.cos(b)  # larger = nearer the viewer
+    scale = (size - 4) / 3.6
+    u = np.clip(np.round(x * scale + size / 2).astype(int), 0, size - 2)
+    v = np.clip(np.round(-y * scale + size / 2).astype(int), 0, size - 2)
+    zbuf = np.full((size, size), -np.inf, np.float32)
+    for du in (0, 1):  # splat each voxel on 2x2 pixels
+        for dv in (0, 1):
+            np.maximum.at(zbuf, (v + dv, u + du), depth)
+    hit = np.isfinite(zbuf)
+    shade = 0.25 + 0.75 * (zbuf - depth.min()) / max(float(depth.max() - depth.min()), 1e-6)
+    base = np.array([0.30, 0.45, 0.75], np.float32)
+    out[hit] = base * shade[hit, None] + (1 - base) * 0.15
+    return np.clip(out, 0, 1)
 
 
-def _surface(field: np.ndarray, occupancy: np.ndarray) -> np.ndarray:
-    """A per-voxel map (D, H, W) seen along D: the value at the first occupied voxel, NaN where none is."""
-    occ = occupancy > 0.5
-    first = occ.argmax(axis=0)  # (H, W)
-    picked = np.take_along_axis(field, first[None], axis=0)[0].astype(np.float32)
-    picked[~occ.any(axis=0)] = np.nan
-    return picked
+def to_rgb(a: np.ndarray, kind: str) -> np.ndarray:
+    """One sample (*grid, f) -> (h, w, 3) float in [0, 1]: images as they are, fields through the temperature
+    colour map (normalised scale), voxels rendered upright."""
+    x = _float01(a)
+    if kind == "voxels":
+        return render_voxels(x[..., 0])
+    if x.ndim != 3:
+        raise ValueError(f"cannot draw an array of shape {x.shape} (expected (*grid, f))")
+    if x.shape[-1] == 3:
+        return x
+    if kind == "field":
+        return matplotlib.colormaps[FIELD_CMAP](x[..., 0])[..., :3]
+    return np.repeat(x, 3, axis=-1)
 
 
-def map_to_rgb(m: np.ndarray, kind: str, truth: np.ndarray | None = None, k: int | None = None) -> np.ndarray:
-    """An entropy map (viridis) or segmentation map (tab10 per component) -> (h, w, 3); voxel maps as seen from the front."""
-    m = np.asarray(m)
-    if m.ndim == 3:  # voxels: needs the occupancy to know which voxel is seen
-        m = _surface(m, truth[..., 0] if truth is not None else np.ones(m.shape))
-    m = m.astype(np.float32)
-    empty = np.isnan(m)
-    if kind == "entropy":
-        hi = math.log(k) if k and k > 1 else (float(np.nanmax(m)) if (~empty).any() else 1.0) or 1.0
-        rgb = matplotlib.colormaps["viridis"](np.clip(np.nan_to_num(m) / hi, 0, 1))[..., :3]
-    else:
-        rgb = matplotlib.colormaps["tab10"](np.nan_to_num(m).astype(int) % 10)[..., :3]
-    rgb[empty] = 1.0
-    return rgb
+def kind_of(arrays: dict[str, np.ndarray]) -> str:
+    some = next(arrays[k] for k in ("ground_truth", "samples_1x") if k in arrays)
+    if some.ndim == 5:
+        return "voxels"
+    return "image" if some.shape[-1] == 3 else "field"
 
 
 # ---------------------------------------------------------------------------------------------- drawing helpers
@@ -147,29 +148,6 @@ def _wrap(text: str, width_in: float, fontsize: float) -> str:
     return "\n".join(textwrap.wrap(text, chars, break_long_words=False, break_on_hyphens=False)) or text
 
 
-def _grid_figure(rows: list[tuple[str, list[np.ndarray]]], title: str, col_titles: list[str] | None = None):
-    """One row of pictures per entry: (row label, [rgb, ...])."""
-    ncol = max(len(p) for _, p in rows)
-    width = 1.3 * ncol + 1.2
-    fig, axes = plt.subplots(len(rows), ncol, figsize=(width, 1.35 * len(rows) + 0.7), squeeze=False)
-    for r, (label, pics) in enumerate(rows):
-        for c in range(ncol):
-            ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for s in ax.spines.values():
-                s.set_visible(False)
-            if c < len(pics):
-                ax.imshow(pics[c], interpolation="nearest")
-            if c == 0:
-                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-            if r == 0 and col_titles and c < len(col_titles) and col_titles[c]:
-                ax.set_title(col_titles[c], fontsize=8)
-    fig.suptitle(_wrap(title, width - 0.2, 9), fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
 def _save(fig, path: Path) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
@@ -177,145 +155,233 @@ def _save(fig, path: Path) -> Path:
     return atomic_write(path, lambda f: f.write(buf.getvalue()))
 
 
-def _pics(arr: np.ndarray, dataset: str, n: int) -> list[np.ndarray]:
-    return [to_rgb(arr[i], dataset) for i in range(min(n, len(arr)))]
+def _off(ax) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for s in ax.spines.values():
+        s.set_visible(False)
+
+
+def mosaic(pics: list[np.ndarray], cols: int, pad: int = 1) -> np.ndarray:
+    """Pictures (h, w, 3) tiled ``cols`` per row on a white background."""
+    h, w = pics[0].shape[:2]
+    rows = math.ceil(len(pics) / cols)
+    out = np.ones((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), np.float32)
+    for i, p in enumerate(pics):
+        r, c = divmod(i, cols)
+        out[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = p
+    return out
+
+
+def _layout(fig, kind: str) -> None:
+    """tight_layout, leaving a strip on the right for the temperature colour bar of field figures."""
+    from ..data import to_kelvin
+
+    if kind != "field":
+        fig.tight_layout()
+        return
+    fig.tight_layout(rect=(0, 0, 0.88, 1))
+    cax = fig.add_axes((0.9, 0.2, 0.018, 0.6))
+    sm = matplotlib.cm.ScalarMappable(cmap=FIELD_CMAP, norm=matplotlib.colors.Normalize(float(to_kelvin(0.0)), float(to_kelvin(1.0))))
+    fig.colorbar(sm, cax=cax).set_label("temperature (K)", fontsize=8)
+    cax.tick_params(labelsize=7)
+
+
+def _grid_figure(rows: list[tuple[str, list[np.ndarray]]], title: str, kind: str, col_titles: list[str] | None = None):
+    """One row of pictures per entry: (row label, [rgb, ...])."""
+    ncol = max(len(p) for _, p in rows)
+    aspect = rows[0][1][0].shape[1] / rows[0][1][0].shape[0]
+    width = 1.3 * aspect * ncol + 1.6 + (0.8 if kind == "field" else 0)
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(width, 1.35 * len(rows) + 0.8), squeeze=False)
+    for r, (label, pics) in enumerate(rows):
+        for c in range(ncol):
+            ax = axes[r, c]
+            _off(ax)
+            if c < len(pics):
+                ax.imshow(pics[c], interpolation="nearest")
+            if c == 0:
+                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+            if r == 0 and col_titles and c < len(col_titles) and col_titles[c]:
+                ax.set_title(col_titles[c], fontsize=8)
+    fig.suptitle(_wrap(title, width - 0.2, 9), fontsize=9)
+    _layout(fig, kind)
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------- figures
 
 
-def generation_figure(dataset: str, arrays: dict[str, tuple[Path, dict[str, np.ndarray]]], title: str, out: Path) -> Path:
-    """Samples at 1x and at 2x (same latents), one row per model (Figures 15, 17, 19)."""
-    k = MAX_COLUMNS // 2
-    rows = []
-    for model in ordered(arrays, MODEL_ORDER):
-        path, a = arrays[model]
-        rows.append((model_name(model), _pics(_need(a, "samples_1x", path), dataset, k) + _pics(_need(a, "samples_2x", path), dataset, k)))
-    cols = ["1x"] + [""] * (k - 1) + ["2x"] + [""] * (k - 1)
-    return _save(_grid_figure(rows, f"Generation at 1x and 2x — {title}", cols), out)
-
-
-_RECON = re.compile(r"^recon_(1x|2x)(?:_steps(\d+))?$")
-
-
-def reconstruction_figure(dataset: str, arrays: dict[str, tuple[Path, dict[str, np.ndarray]]], title: str, out: Path) -> Path | None:
-    """Ground truth, then each model's reconstructions at 1x and super-reconstructions at 2x (Figures 6, 21, 23)."""
-    found: dict[str, list[tuple[str, str, Path, str]]] = {"1x": [], "2x": []}
-    truth = None
-    for model in ordered(arrays, RECON_ORDER):
-        path, a = arrays[model]
-        for key in sorted(a, key=lambda s: (len(s), s)):
-            m = _RECON.match(key)
-            if m:
-                name = f"{model_name(model)} ({m.group(2)})" if m.group(2) else model_name(model)
-                found[m.group(1)].append((name, model, path, key))
-        if truth is None and "ground_truth" in a:
-            truth = a["ground_truth"]
-    if truth is None or not found["1x"]:
+def generation_figure(arrays: dict[str, np.ndarray], title: str, out: Path) -> Path | None:
+    """Uncurated samples of one model: an 8x8 grid at 1x beside the same latents at 2x (Figures 15, 17, 19)."""
+    if "samples_1x" not in arrays or len(arrays["samples_1x"]) == 0:
         return None
-    rows = [("Ground truth", _pics(truth, dataset, MAX_COLUMNS))]
-    for scale in ("1x", "2x"):
-        rows += [(f"{name} {scale}", _pics(arrays[model][1][key], dataset, MAX_COLUMNS)) for name, model, _, key in found[scale]]
-    return _save(_grid_figure(rows, f"Reconstruction (1x) and super-reconstruction (2x) — {title}"), out)
+    kind = kind_of(arrays)
+    panels = [(tag, arrays[tag][: GRID_SIDE * GRID_SIDE]) for tag in ("samples_1x", "samples_2x") if tag in arrays]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels) + (0.9 if kind == "field" else 0), 5.8), squeeze=False)
+    for ax, (tag, a) in zip(axes[0], panels):
+        ax.imshow(mosaic([to_rgb(x, kind) for x in a], GRID_SIDE), interpolation="nearest")
+        _off(ax)
+        shape = "x".join(map(str, a.shape[1:-1]))
+        ax.set_title(f"{tag[-2:]} ({shape}), {len(a)} samples, uncurated", fontsize=8)
+    fig.suptitle(_wrap(f"{str(arrays['label'])}: generation at 1x and 2x (same latents) — {title}", 10.0, 9), fontsize=9)
+    _layout(fig, kind)
+    return _save(fig, out)
 
 
-def completion_figure(dataset: str, arrays: dict[str, tuple[Path, dict[str, np.ndarray]]], title: str, out: Path) -> Path | None:
-    """Per task: the observed input (missing region grey), then each model's completion."""
-    models = [m for m in ordered(arrays, RECON_ORDER) if any(f"completion_{t}" in arrays[m][1] for t in COMPLETION_TASKS)]
+def _by_model(per_model: dict[str, dict[str, np.ndarray]], key: str) -> list[tuple[str, dict[str, np.ndarray]]]:
+    return [(m, per_model[m]) for m in ordered(per_model, MODEL_ORDER) if key in per_model[m]]
+
+
+def reconstruction_figure(per_model: dict[str, dict[str, np.ndarray]], title: str, out: Path, n: int = 6) -> Path | None:
+    """Ground truth, then each model's reconstructions at 1x and super-reconstructions at 2x (Figures 6, 21, 23)."""
+    models = _by_model(per_model, "recon_1x")
     if not models:
         return None
-    first_path, first = arrays[models[0]]
-    truth = _need(first, "ground_truth", first_path)
-    n = min(MAX_COLUMNS, len(truth))
-    rows = [("Ground truth", _pics(truth, dataset, n))]
+    kind = kind_of(models[0][1])
+    truth = models[0][1]["ground_truth"][:n]
+    rows = [("Ground truth", [to_rgb(x, kind) for x in truth])]
+    for scale in ("1x", "2x"):
+        rows += [(f"{str(a['label'])} {scale}", [to_rgb(x, kind) for x in a[f"recon_{scale}"][:n]]) for _, a in models]
+    return _save(_grid_figure(rows, f"Reconstruction (1x) and super-reconstruction (2x) — {title}", kind), out)
+
+
+def completion_figure(per_model: dict[str, dict[str, np.ndarray]], title: str, out: Path, n: int = 6) -> Path | None:
+    """Per task: the observed input (missing region grey; for voxels only the observed voxels are drawn), then each
+    model's completion."""
+    models = _by_model(per_model, "completion_centre")
+    if not models:
+        return None
+    first = models[0][1]
+    kind = kind_of(first)
+    truth = first["ground_truth"][:n]
+    rows = [("Ground truth", [to_rgb(x, kind) for x in truth])]
     for task in COMPLETION_TASKS:
         key = f"completion_{task}"
-        if key not in first:
-            continue
-        mask = _need(first, f"{key}_mask", first_path).astype(bool)  # (*grid), True = observed
+        mask = first[f"{key}_mask"].astype(bool)  # (*grid), True = observed
         inputs = []
-        for pic in _pics(truth, dataset, n):
-            pic = pic.copy()
-            pic[~mask] = MISSING_GREY
-            inputs.append(pic)
+        for x in truth:
+            if kind == "voxels":
+                inputs.append(to_rgb(np.where(mask[..., None], x, 0), kind))
+            else:
+                pic = to_rgb(x, kind).copy()
+                pic[~mask] = MISSING_GREY
+                inputs.append(pic)
         rows.append((f"Input ({task})", inputs))
-        rows += [(f"{model_name(m)} ({task})", _pics(arrays[m][1][key], dataset, n)) for m in models if key in arrays[m][1]]
-    return _save(_grid_figure(rows, f"Completion (grey = missing) — {title}"), out)
+        rows += [(f"{str(a['label'])} ({task})", [to_rgb(x, kind) for x in a[key][:n]]) for _, a in models]
+    return _save(_grid_figure(rows, f"Completion (grey = missing) — {title}", kind), out)
 
 
-def maps_figure(dataset: str, arrays: dict[str, tuple[Path, dict[str, np.ndarray]]], title: str, out: Path) -> Path | None:
-    """VAMoH's mixture: ground truth, reconstruction, per-point entropy and segmentation (Figures 10, 25)."""
-    models = [m for m in ordered(arrays, MODEL_ORDER) if "entropy" in arrays[m][1]]
+def _surface(field: np.ndarray, occupancy: np.ndarray) -> np.ndarray:
+    """A per-voxel map (X, Y, Z) seen from the front (along z, y up): the value at the first occupied voxel."""
+    occ = occupancy > 0.5
+    first = occ.argmax(axis=2)  # (X, Y): the nearest occupied z
+    picked = np.take_along_axis(field, first[..., None], axis=2)[..., 0].astype(np.float32)
+    picked[~occ.any(axis=2)] = np.nan
+    return picked.T[::-1]  # (Y, X) with y up
+
+
+def maps_figure(per_model: dict[str, dict[str, np.ndarray]], title: str, out: Path, n: int = 6) -> Path | None:
+    """The mixture: ground truth, reconstruction, per-point entropy / ln K (0..1, colour bar) and the most probable
+    component (one colour per component, legend) (Figures 10, 25)."""
+    models = _by_model(per_model, "entropy")
     if not models:
         return None
-    rows = []
-    for m in models:
-        path, a = arrays[m]
-        truth = _need(a, "ground_truth", path)
-        ent, seg = _need(a, "entropy", path), _need(a, "segmentation", path)
-        n = min(MAX_COLUMNS, len(truth))
-        k = int(seg.max()) + 1 if seg.size else None
-        rows.append(("Ground truth", _pics(truth, dataset, n)))
-        if "recon_1x" in a:
-            rows.append((f"{model_name(m)} recon.", _pics(a["recon_1x"], dataset, n)))
-        rows.append(("Entropy", [map_to_rgb(ent[i], "entropy", truth[i], k) for i in range(n)]))
-        rows.append(("Segmentation", [map_to_rgb(seg[i], "segmentation", truth[i]) for i in range(n)]))
-    return _save(_grid_figure(rows, f"Mixture entropy and segmentation — {title}"), out)
+    model, a = models[0]
+    kind = kind_of(a)
+    K = int(a["num_components"])
+    truth, ent, seg = a["ground_truth"][:n], a["entropy"][:n], a["segmentation"][:n]
+    occ = [_float01(t)[..., 0] for t in truth] if kind == "voxels" else None
+    fig, axes = plt.subplots(4, len(truth), figsize=(1.5 * len(truth) + 2.6, 6.6), squeeze=False)
+    cmap = matplotlib.colormaps["tab10"] if K <= 10 else matplotlib.colormaps["tab20"]
+    for i in range(len(truth)):
+        axes[0, i].imshow(to_rgb(truth[i], kind), interpolation="nearest")
+        axes[1, i].imshow(to_rgb(a["recon_1x"][i], kind), interpolation="nearest")
+        e = _surface(ent[i], occ[i]) if occ else ent[i]
+        s = _surface(seg[i].astype(np.float32), occ[i]) if occ else seg[i].astype(np.float32)
+        im = axes[2, i].imshow(np.ma.masked_invalid(e), cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+        axes[3, i].imshow(np.ma.masked_invalid(s), cmap=cmap, vmin=-0.5, vmax=cmap.N - 0.5, interpolation="nearest")
+        for r in range(4):
+            _off(axes[r, i])
+    for r, name in enumerate(("Ground truth", f"{str(a['label'])} recon.", "Entropy / ln K", "Component")):
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(_wrap(f"Mixture entropy and segmentation (K = {K}) — {title}", 1.5 * len(truth) + 2.4, 9), fontsize=9)
+    fig.tight_layout(rect=(0, 0, 0.86, 1))
+    fig.colorbar(im, ax=axes[2, :].tolist(), fraction=0.03, pad=0.02).set_label("H(π) / ln K", fontsize=7)
+    handles = [matplotlib.patches.Patch(color=cmap(k), label=f"component {k}") for k in range(K)]
+    fig.legend(handles=handles, loc="lower right", fontsize=6, frameon=False, bbox_to_anchor=(1.0, 0.02))
+    return _save(fig, out)
 
 
 def psnr_figure(tidy: pd.DataFrame, labels: Labels, out: Path) -> Path | None:
-    """Figure 7: PSNR of test reconstructions per model, one panel per dataset; boxes from per-sample
-    values when the tidy table has them, else mean ± std error bars."""
+    """Figure 7: PSNR of test reconstructions per model (boxes over the per-sample values), one panel per dataset,
+    with the train-mean baseline as a dashed line."""
     rows = tidy[(tidy["metric"] == keys.PSNR) & tidy["mean"].notna()]
     datasets = ordered(rows["dataset"], DATASET_ORDER)
     if not datasets:
         return None
     with sns.axes_style("whitegrid"):
-        fig, axes = plt.subplots(1, len(datasets), figsize=(3.2 * len(datasets), 3.4), squeeze=False)
+        fig, axes = plt.subplots(1, len(datasets), figsize=(3.4 * len(datasets), 3.6), squeeze=False)
         for ax, d in zip(axes[0], datasets):
             sel = rows[rows["dataset"] == d]
-            models = ordered(sel["model"], MODEL_ORDER)
+            models = [m for m in ordered(sel["model"], MODEL_ORDER) if m != keys.REF_MEAN]
             for i, m in enumerate(models):
                 r = sel[sel["model"] == m]
                 vals = np.asarray([x for v in r["values"] for x in v], dtype=float)
                 vals = vals[np.isfinite(vals)]
-                colour = PALETTE.get(m, "grey")
+                colour = MODEL_COLOURS.get(m.split("@")[0], "grey")
                 if vals.size > 1:
                     ax.boxplot([vals], positions=[i], widths=0.6, patch_artist=True, boxprops={"facecolor": colour, "alpha": 0.6})
                 else:
                     st = combine(r)
                     if st is not None and st.mean is not None and math.isfinite(st.mean):
                         ax.errorbar([i], [st.mean], yerr=[st.std or 0.0], fmt="o", color=colour, capsize=4)
-            ax.set_xticks(range(len(models)), [model_name(m) for m in models])
+            base = combine(sel[sel["model"] == keys.REF_MEAN])
+            if base is not None and base.mean is not None:
+                ax.axhline(base.mean, color="black", linestyle="--", linewidth=1, label=keys.REFERENCE_LABELS[keys.REF_MEAN])
+                ax.legend(fontsize=6, loc="lower right")
+            ax.set_xticks(range(len(models)), [sel[sel["model"] == m]["label"].iloc[0] for m in models], fontsize=7, rotation=20)
             ax.set_xlim(-0.7, len(models) - 0.3)
-            ax.set_ylabel("PSNR (dB)")
-            ax.set_title(_wrap(labels(d), 3.0, 8), fontsize=8)
+            ax.set_ylabel("PSNR (dB, paper eq. 19)")
+            ax.set_title(_wrap(labels(d), 3.2, 7), fontsize=7)
     standin = [dataset_name(d) for d in datasets if labels.is_standin(d)]
     title = "Figure 7: reconstruction PSNR on the test set" + (f" (stand-in data: {', '.join(standin)})" if standin else "")
-    fig.suptitle(_wrap(title, 3.2 * len(datasets) - 0.2, 9), fontsize=9)
+    fig.suptitle(_wrap(title, 3.4 * len(datasets) - 0.2, 9), fontsize=9)
     fig.tight_layout()
     return _save(fig, out)
 
 
-def training_curves_figure(histories: dict[tuple[str, str], Path], labels: Labels, out: Path) -> Path | None:
-    """Training loss against step, one panel per dataset, one line per model (each model's own objective)."""
+def training_curves_figure(histories: list[tuple[dict[str, Any], Path]], labels: Labels, out: Path) -> Path | None:
+    """Each model's own training diagnostic against the step, one row per dataset and one panel per model (own axes),
+    so a researcher can see whether the curves have flattened."""
     if not histories:
         return None
-    datasets = ordered([d for d, _ in histories], DATASET_ORDER)
-    fig, axes = plt.subplots(1, len(datasets), figsize=(3.6 * len(datasets), 3.2), squeeze=False)
-    for ax, d in zip(axes[0], datasets):
-        for m in ordered([m for dd, m in histories if dd == d], MODEL_ORDER):
-            h = load_history(histories[(d, m)], d, m)
-            x = h["step"] if "step" in h.columns else np.arange(len(h))
-            ax.plot(x, h["loss"], label=model_name(m), color=PALETTE.get(m), linewidth=1)
-        ax.set_yscale("symlog")
-        ax.set_xlabel("step")
-        ax.set_ylabel("training loss")
-        ax.set_title(_wrap(labels(d), 3.4, 8), fontsize=8)
-        ax.legend(fontsize=7)
+    first_seed: dict[tuple[str, str], tuple[dict[str, Any], Path]] = {}
+    for summary, path in histories:
+        first_seed.setdefault((summary["dataset"], summary["model"]), (summary, path))
+    datasets = ordered({d for d, _ in first_seed}, DATASET_ORDER)
+    models = ordered({m for _, m in first_seed}, MODEL_ORDER)
+    fig, axes = plt.subplots(len(datasets), len(models), figsize=(3.2 * len(models), 2.4 * len(datasets) + 0.6), squeeze=False)
+    for r, d in enumerate(datasets):
+        for c, m in enumerate(models):
+            ax = axes[r, c]
+            if (d, m) not in first_seed:
+                ax.axis("off")
+                continue
+            summary, path = first_seed[(d, m)]
+            h = load_history(path)
+            cols, ylabel = CURVES.get(summary.get("model_name", m), ("loss", "training loss"))
+            for col in (cols if isinstance(cols, tuple) else (cols,)):
+                if col in h.columns:
+                    ax.plot(h["step"], h[col], label=col, linewidth=1)
+            if isinstance(cols, tuple):
+                ax.legend(fontsize=6)
+            ax.set_title(_wrap(f"{dataset_name(d)} — {summary.get('label', m)}", 3.0, 7), fontsize=7)
+            ax.set_xlabel("step", fontsize=7)
+            ax.set_ylabel(ylabel, fontsize=7)
+            ax.tick_params(labelsize=6)
     standin = [dataset_name(d) for d in datasets if labels.is_standin(d)]
-    title = "Training curves" + (f" (stand-in data: {', '.join(standin)})" if standin else "")
-    fig.suptitle(_wrap(title, 3.6 * len(datasets) - 0.2, 9), fontsize=9)
+    title = "Training curves, each model's own objective" + (f" (stand-in data: {', '.join(standin)})" if standin else "")
+    fig.suptitle(_wrap(title, 3.2 * len(models) - 0.2, 9), fontsize=9)
     fig.tight_layout()
     return _save(fig, out)
 
@@ -323,26 +389,32 @@ def training_curves_figure(histories: dict[tuple[str, str], Path], labels: Label
 # ---------------------------------------------------------------------------------------------- all of them
 
 
-def write_figures(tidy: pd.DataFrame, figure_arrays: dict[tuple[str, str], str | Path], histories: dict[tuple[str, str], str | Path],
+def write_figures(tidy: pd.DataFrame | str | Path, figure_arrays: list[Path], histories: list[tuple[dict[str, Any], Path]],
                   out_dir: str | Path, labels: dict[str, str]) -> list[Path]:
     """Every figure as PNG in ``out_dir``; returns the paths written.
 
-    Per dataset: generation_<d>.png, and where the arrays allow reconstruction_<d>.png, completion_<d>.png,
-    mixture_maps_<d>.png. Across datasets: figure7_psnr.png (from the tidy table), training_curves.png.
+    Per dataset and model: generation_<d>_<m>.png; per dataset: reconstruction_<d>.png, completion_<d>.png,
+    mixture_maps_<d>.png; across datasets: figure7_psnr.png (from the tidy table), training_curves.png.
+    ``figure_arrays``: figures.npz files (each names its dataset and model); ``histories``: (train.json
+    record, history.csv path) pairs.
     """
     out_dir = Path(out_dir)
-    t = normalise_tidy(tidy)
-    lab = Labels(t, labels)
-    by_dataset: dict[str, dict[str, tuple[Path, dict[str, np.ndarray]]]] = {}
-    for (d, m), path in figure_arrays.items():
-        by_dataset.setdefault(d, {})[m] = (Path(path), load_arrays(path, d, m))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t = read_tidy(tidy)
+    lab = Labels(labels)
+    by_dataset: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    for path in figure_arrays:
+        a = load_arrays(path)
+        d, m = str(a["dataset"]), str(a["model"])
+        by_dataset.setdefault(d, {}).setdefault(m, a)  # the first seed
     written: list[Path | None] = []
     for d in ordered(by_dataset, DATASET_ORDER):
-        arrays, title = by_dataset[d], lab(d)
-        written.append(generation_figure(d, arrays, title, out_dir / f"generation_{d}.png"))
-        written.append(reconstruction_figure(d, arrays, title, out_dir / f"reconstruction_{d}.png"))
-        written.append(completion_figure(d, arrays, title, out_dir / f"completion_{d}.png"))
-        written.append(maps_figure(d, arrays, title, out_dir / f"mixture_maps_{d}.png"))
+        per_model, title = by_dataset[d], lab(d)
+        for m in ordered(per_model, MODEL_ORDER):
+            written.append(generation_figure(per_model[m], title, out_dir / f"generation_{d}_{m}.png"))
+        written.append(reconstruction_figure(per_model, title, out_dir / f"reconstruction_{d}.png"))
+        written.append(completion_figure(per_model, title, out_dir / f"completion_{d}.png"))
+        written.append(maps_figure(per_model, title, out_dir / f"mixture_maps_{d}.png"))
     written.append(psnr_figure(t, lab, out_dir / "figure7_psnr.png"))
-    written.append(training_curves_figure({k: Path(v) for k, v in histories.items()}, lab, out_dir / "training_curves.png"))
+    written.append(training_curves_figure(histories, lab, out_dir / "training_curves.png"))
     return [p for p in written if p is not None]

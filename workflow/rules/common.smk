@@ -1,26 +1,23 @@
 # Validation, paths and helpers shared by every rule file.
-import sys
-from pathlib import Path
-
-from snakemake.utils import validate
-
-validate(config, schema="../schemas/config.schema.yaml")
-
-from vamoh.interface import get_model_class
+from vamoh.data import DATASETS
 from vamoh.pipeline.runconfig import RunConfig
 
+# Validated against the package's schema (workflow/schemas/config.schema.yaml links to it) and every typed
+# config built now: a bad key, value or missing file stops the workflow before any job, in one line.
 RC = RunConfig.from_dict(config)
-RC.check()  # every typed config is built now: a bad key stops the workflow before any job
+RC.check()
 RUN = RC.run
 RES = f"results/{RUN}"
 LOGS = f"logs/{RUN}"
 REP = f"reports/{RUN}"
 ENV = "../envs/vamoh.yaml"
+ENTRIES = RC.entries  # every model the run trains: the configured models and their declared variants (Functa (10))
+REFERENCE_SEED = RC.seeds[0]
 
 
 wildcard_constraints:
     dataset="|".join(RC.datasets),
-    model="|".join(RC.models),
+    model="|".join(ENTRIES),
     seed=r"\d+",
 
 
@@ -37,17 +34,14 @@ def bench(name):
     return f"{RES}/benchmarks/{{dataset}}/{{model}}/seed{{seed}}/{name}.tsv"
 
 
-def has_prior_stage(model):
-    return get_model_class(model).separate_prior_stage
-
-
-def can_reconstruct(model):
-    return get_model_class(model).can_reconstruct
+def ref(name, dataset="{dataset}"):
+    """results/{run}/{dataset}/reference/<name>: the dataset's reference stage."""
+    return f"{RES}/{dataset}/reference/{name}"
 
 
 def final_checkpoint(wc):
-    """The checkpoint a model is evaluated from: after its prior stage when it has one."""
-    name = "fitted.pt" if has_prior_stage(wc.model) else "checkpoint.pt"
+    """The checkpoint an entry is evaluated from: after its prior stage when it has one."""
+    name = "fitted.pt" if ENTRIES[wc.model].prior_stage else "checkpoint.pt"
     return f"{RES}/{wc.dataset}/{wc.model}/seed{wc.seed}/{name}"
 
 
@@ -60,30 +54,31 @@ def threads_for(rule):
     return RC.resources(rule).get("threads", config["threads"])
 
 
-def metrics_files():
-    return [f"{RES}/{d}/{m}/seed{s}/metrics.json" for d in RC.datasets for m in RC.models for s in RC.seeds]
-
-
-def figure_files():
-    return [f"{RES}/{d}/{m}/seed{s}/figures.npz" for d in RC.datasets for m in RC.models for s in RC.seeds]
-
-
-def history_files():
-    return [f"{RES}/{d}/{m}/seed{s}/history.csv" for d in RC.datasets for m in RC.models for s in RC.seeds]
+def per_job(name):
+    return [f"{RES}/{d}/{m}/seed{s}/{name}" for d in RC.datasets for m in ENTRIES for s in RC.seeds]
 
 
 def timing_files():
-    if not any(can_reconstruct(m) for m in RC.models):
+    if not any(e.cls.can_reconstruct for e in ENTRIES.values()):
         return []
     return [f"{RES}/{d}/timing/seed{s}/timing.json" for d in RC.datasets for s in RC.seeds]
 
 
 def timing_checkpoints(wc):
-    return {m: f"{RES}/{wc.dataset}/{m}/seed{wc.seed}/{'fitted.pt' if has_prior_stage(m) else 'checkpoint.pt'}"
-            for m in RC.models if can_reconstruct(m)}
+    """The trained checkpoints timed (none when eval.timing_models is 'paper': untrained paper architectures)."""
+    if RC.eval_config().timing_models != "trained":
+        return {}
+    return {m: f"{RES}/{wc.dataset}/{m}/seed{wc.seed}/checkpoint.pt" for m, e in ENTRIES.items() if e.cls.can_reconstruct}
 
 
-TABLES = ["table1", "table2", "table3", "table4", "table5", "reconstruction"]
+def timing_settings(wc):
+    settings = RC.timing_settings()
+    if RC.eval_config().timing_models == "paper":  # the architectures timed are the paper presets
+        settings += "".join(RC.train_settings(wc.dataset, m, int(wc.seed)) for m in ENTRIES)
+    return settings
+
+
+TABLES = ["table1", "table2", "table3", "table4", "table5", "reconstruction", "mixture"]
 
 
 def all_outputs():

@@ -6,6 +6,9 @@ rule init_tracking:
         f"{LOGS}/init_tracking.log",
     benchmark:
         f"{RES}/benchmarks/init_tracking.tsv"
+    params:
+        uri=RC.tracking_uri,
+        experiment=RC.experiment,
     threads: 1
     resources:
         mem_mb=res("init_tracking", "mem_mb", 1000),
@@ -24,6 +27,8 @@ rule prepare_data:
         f"{LOGS}/data/{{dataset}}.log",
     benchmark:
         f"{RES}/benchmarks/data/{{dataset}}.tsv"
+    params:
+        settings=lambda wc: RC.data_settings(wc.dataset),
     threads: 1
     resources:
         mem_mb=res("prepare_data", "mem_mb", 2000),
@@ -32,3 +37,31 @@ rule prepare_data:
         ENV
     script:
         "../scripts/prepare_data.py"
+
+
+rule reference:
+    """The dataset's reference: the feature extractor (trained on the train split when it is the suite's), the
+    real features, the floor (held-out real) and ceiling (noise) rows, and the train-mean reconstruction baseline."""
+    input:
+        data=f"{RES}/data/{{dataset}}.json",
+        tracking=f"{RES}/tracking.json",
+    output:
+        json=ref("reference.json"),
+        features=ref("features.npz"),
+        extractor=ref("extractor.pt"),
+    log:
+        f"{LOGS}/{{dataset}}/reference.log",
+    benchmark:
+        f"{RES}/benchmarks/{{dataset}}/reference.tsv"
+    params:
+        settings=RC.reference_settings(),
+        seed=REFERENCE_SEED,
+    threads: threads_for("reference")
+    resources:
+        mem_mb=res("reference", "mem_mb", 4000),
+        runtime=res("reference", "runtime", 60),
+        gpu=res("reference", "gpu", 0),
+    conda:
+        ENV
+    script:
+        "../scripts/reference.py"

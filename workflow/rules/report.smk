@@ -1,8 +1,9 @@
 rule aggregate:
-    """One tidy table (dataset, model, seed, metric, ...) from every metrics.json and timing.json."""
+    """One tidy table (dataset, model, seed, metric, ...) from every metrics.json, timing.json and reference.json."""
     input:
-        metrics=metrics_files(),
+        metrics=per_job("metrics.json"),
         timing=timing_files(),
+        references=expand(ref("reference.json", "{dataset}"), dataset=RC.datasets),
         data=expand(f"{RES}/data/{{dataset}}.json", dataset=RC.datasets),
     output:
         f"{RES}/tidy.csv",
@@ -21,9 +22,11 @@ rule aggregate:
 
 
 rule tables:
-    """Paper-style Tables 1-5 (CSV, Markdown, LaTeX, HTML) with the paper's values beside ours."""
+    """Paper-style Tables 1-5 (CSV, Markdown, LaTeX, HTML) with the paper's values beside ours; Table 3 from
+    what the checkpoints were trained with."""
     input:
-        f"{RES}/tidy.csv",
+        tidy=f"{RES}/tidy.csv",
+        summaries=per_job("train.json"),
     output:
         expand(f"{REP}/{{table}}.{{ext}}", table=TABLES, ext=["csv", "md", "tex"]),
         [report(f"{REP}/{t}.html", caption=f"../report/{t}.rst", category="Tables") for t in TABLES],
@@ -46,8 +49,9 @@ rule figures:
     maps, the PSNR distribution (Figure 7) and training curves."""
     input:
         tidy=f"{RES}/tidy.csv",
-        arrays=figure_files(),
-        histories=history_files(),
+        arrays=per_job("figures.npz"),
+        histories=per_job("history.csv"),
+        summaries=per_job("train.json"),
         data=expand(f"{RES}/data/{{dataset}}.json", dataset=RC.datasets),
     output:
         figures=report(directory(f"{REP}/figures"), patterns=["{name}.png"], caption="../report/figures.rst", category="Figures"),

@@ -1,15 +1,19 @@
 rule train:
-    """Train one (dataset, model, seed); an interrupted job resumes from train_state.pt when rerun."""
+    """Train one (dataset, model, seed); an interrupted job resumes from train_state.pt when rerun, a forced or
+    changed one starts over. train.json records what was trained (Table 3 is built from it)."""
     input:
         data=f"{RES}/data/{{dataset}}.json",
         tracking=f"{RES}/tracking.json",
     output:
         checkpoint=job("checkpoint.pt"),
         history=job("history.csv"),
+        summary=job("train.json"),
     log:
         log("train"),
     benchmark:
         bench("train")
+    params:
+        settings=lambda wc: RC.train_settings(wc.dataset, wc.model, int(wc.seed)),
     threads: threads_for("train")
     resources:
         mem_mb=res("train", "mem_mb", 4000),
@@ -22,10 +26,11 @@ rule train:
 
 
 rule functaset:
-    """Functa stage 2: the modulation of every train and test sample, in an inspectable file."""
+    """A separate prior stage, first half (Functa: the modulation of every train and test sample, in an inspectable file)."""
     input:
         data=f"{RES}/data/{{dataset}}.json",
         checkpoint=job("checkpoint.pt"),
+        tracking=f"{RES}/tracking.json",
     output:
         job("modulations.npz"),
     log:
@@ -44,7 +49,7 @@ rule functaset:
 
 
 rule fit_prior:
-    """Functa stage 3: a normalizing flow fitted to the train modulations (generation)."""
+    """A separate prior stage, second half (Functa: a normalizing flow fitted to the train modulations)."""
     input:
         checkpoint=job("checkpoint.pt"),
         modulations=job("modulations.npz"),

@@ -2,6 +2,6 @@ from vamoh.pipeline import stages
 from vamoh.pipeline.scriptlog import logged, run_config
 
 with logged(snakemake.log[0]):
-    w = snakemake.wildcards
-    print(stages.evaluate(run_config(snakemake.config), w.dataset, w.model, int(w.seed), snakemake.input.data,
-                          snakemake.input.checkpoint, snakemake.output.metrics, snakemake.output.arrays))
+    w, i, o = snakemake.wildcards, snakemake.input, snakemake.output
+    print(stages.evaluate(run_config(snakemake.config), w.dataset, w.model, int(w.seed), i.data, i.checkpoint, i.reference,
+                          i.features, o.metrics, o.scores, o.arrays, snakemake.threads))

@@ -2,4 +2,6 @@ from vamoh.pipeline import stages
 from vamoh.pipeline.scriptlog import logged, run_config
 
 with logged(snakemake.log[0]):
-    print(stages.figures(run_config(snakemake.config), snakemake.input.tidy, snakemake.output.figures))
+    i = snakemake.input
+    print(stages.figures(run_config(snakemake.config), i.tidy, list(i.arrays), list(i.histories), list(i.summaries), list(i.data),
+                         snakemake.output.figures))

@@ -3,6 +3,6 @@ from vamoh.pipeline.scriptlog import logged, run_config
 
 with logged(snakemake.log[0]):
     w = snakemake.wildcards
-    meta = stages.functaset(run_config(snakemake.config), w.dataset, int(w.seed), snakemake.input.data,
-                            snakemake.input.checkpoint, snakemake.output[0])
+    meta = stages.functaset(run_config(snakemake.config), w.dataset, w.model, int(w.seed), snakemake.input.data,
+                            snakemake.input.checkpoint, snakemake.output[0], snakemake.threads)
     print(meta["splits"])

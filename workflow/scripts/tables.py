@@ -1,5 +1,8 @@
+from pathlib import Path
+
 from vamoh.pipeline import stages
 from vamoh.pipeline.scriptlog import logged, run_config
 
 with logged(snakemake.log[0]):
-    print(stages.tables(run_config(snakemake.config), snakemake.input[0], snakemake.output[0]))
+    print(stages.tables(run_config(snakemake.config), snakemake.input.tidy, list(snakemake.input.summaries),
+                        Path(snakemake.output[0]).parent))

@@ -3,5 +3,6 @@ from vamoh.pipeline.scriptlog import logged, run_config
 
 with logged(snakemake.log[0]):
     w = snakemake.wildcards
-    checkpoints = {k: v for k, v in snakemake.input.items() if k != "data"}
-    print(stages.timing(run_config(snakemake.config), w.dataset, int(w.seed), snakemake.input.data, checkpoints, snakemake.output[0]))
+    checkpoints = {k: v for k, v in snakemake.input.items() if k not in ("data", "tracking")}
+    print(stages.timing(run_config(snakemake.config), w.dataset, int(w.seed), snakemake.input.data, checkpoints,
+                        snakemake.output[0], snakemake.threads))

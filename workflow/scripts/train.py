@@ -2,7 +2,7 @@ from vamoh.pipeline import stages
 from vamoh.pipeline.scriptlog import logged, run_config
 
 with logged(snakemake.log[0]):
-    w = snakemake.wildcards
-    out = stages.train(run_config(snakemake.config), w.dataset, w.model, int(w.seed), snakemake.input.data,
-                       snakemake.output.checkpoint, snakemake.output.history)
-    print(out)
+    w, out = snakemake.wildcards, snakemake.output
+    summary = stages.train(run_config(snakemake.config), w.dataset, w.model, int(w.seed), snakemake.input.data,
+                           out.checkpoint, out.history, out.summary, snakemake.threads)
+    print({k: summary[k] for k in ("steps", "batch_size", "epochs", "seconds")})

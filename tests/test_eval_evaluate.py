@@ -1,0 +1,154 @@
+"""One evaluation end to end on a toy model and small stand-in data: the reference stage, metrics.json,
+scores.npz, recompute, timing; the device rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vamoh.eval import keys
+from vamoh.eval.config import EvalConfig
+from vamoh.eval.evaluate import EvalData, evaluate_model, evaluate_timing, timing_candidates, write_evaluation
+from vamoh.eval.io import read_json
+from vamoh.eval.recompute import compare, recompute_metrics
+from vamoh.eval.reference import ReferenceData, build_reference
+from vamoh.io import atomic_write_json
+
+
+class ToyModel(torch.nn.Module):
+    """Samples noise images; reconstructs by copying observed points and filling 0.5 elsewhere."""
+
+    can_reconstruct = True
+
+    def __init__(self, steps: int = 1) -> None:
+        super().__init__()
+        self.p = torch.nn.Parameter(torch.zeros(1))
+        self.steps = steps
+
+    @property
+    def device(self):
+        return self.p.device
+
+    def sample(self, n, coords, generator=None):
+        return torch.rand(n, coords.shape[0], 3, generator=generator).to(coords.device)
+
+    def reconstruct(self, observed, query_coords):
+        out = observed.features
+        for _ in range(self.steps):
+            out = torch.where(observed.mask[..., None], observed.features, torch.full_like(out, 0.5))
+        return out
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    from vamoh.data import load_dataset
+
+    root = tmp_path_factory.mktemp("eval")
+    splits = load_dataset({"name": "polymnist", "n_train": 40, "n_test": 12}, root / "cache")
+    cfg = EvalConfig(num_samples=16, num_sets=2, kid_subset_size=8, kid_subsets=5, extractor_epochs=1, extractor_feature_dim=8,
+                     device="cpu", batch_size=8, completion_samples=5)
+    record, arrays = build_reference(splits, cfg, seed=0, device="cpu", extractor_out=root / "extractor.pt")
+    np.savez(root / "features.npz", **arrays)
+    atomic_write_json(root / "reference.json", record)
+    ref = ReferenceData.load(root / "reference.json", root / "features.npz")
+    return {"root": root, "splits": splits, "cfg": cfg, "record": record, "ref": ref,
+            "data": EvalData.from_split(splits["test"], "PolyMNIST (stand-in)", True, batch_size=5)}
+
+
+def test_reference_has_floor_ceiling_and_mean_baseline(data):
+    rec, splits = data["record"], data["splits"]
+    m = rec["metrics"]
+    assert set(m) == {keys.REF_HELDOUT, keys.REF_NOISE, keys.REF_MEAN}
+    # the floor (held-out real) scores a far lower FID than noise, against both real splits
+    for split in ("train", "test"):
+        assert m[keys.REF_HELDOUT][f"fid_{split}"]["mean"] < m[keys.REF_NOISE][f"fid_{split}"]["mean"]
+        assert m[keys.REF_NOISE][f"precision_{split}"]["mean"] == 0.0
+    # the train-mean baseline: PSNR of the mean train image against every test image, by the closed form
+    test = splits["test"].features(torch.arange(12)).numpy()  # (12, 784, 3)
+    mean = splits["train"].features(torch.arange(40)).double().mean(0).float().numpy()  # the mean image, stored as float32
+    pred = np.rint(np.clip(mean, 0, 1) * 255).astype(np.float64)
+    mse = ((pred[None] - np.rint(test * 255)) ** 2).sum(-1).mean(-1)
+    np.testing.assert_allclose(m[keys.REF_MEAN][keys.PSNR]["values"], 10 * np.log10(255**2 / mse), rtol=1e-9)
+    assert rec["extractor"]["quality"]["test_psnr_db"] > 0 and rec["extractor"]["trained_here"]
+
+
+def test_evaluation_writes_metrics_scores_and_recomputes_exactly(data, tmp_path):
+    ev = evaluate_model(ToyModel(), data["data"], data["cfg"], entry="vamoh", label="VAMoH", seed=0, run="t", reference=data["ref"])
+    write_evaluation(ev, tmp_path / "metrics.json", tmp_path / "scores.npz")
+    saved = read_json(tmp_path / "metrics.json", keys.METRICS_SCHEMA)
+    prov = saved["provenance"]
+    assert all(k in prov for k in keys.REQUIRED_PROVENANCE)
+    assert prov[keys.PROV_DEVICE]["device"] == "cpu" and prov["label"] == "VAMoH"
+    m = saved["metrics"]
+    assert list(m) == list(keys.METRIC_KEYS)
+    for k in keys.GENERATION_KEYS:
+        assert len(m[k]["values"]) == 2
+    assert m[keys.PSNR]["n"] == 12 and m[keys.PSNR]["num_infinite"] == 12  # every test sample, copied exactly
+    assert len(m[keys.PSNR_COMPLETION_CENTRE]["values"]) == 5  # eval.completion_samples caps only completion
+    assert m[keys.MEMORISATION_RATIO]["mean"] > 0
+    assert m[keys.VOXEL_IOU]["mean"] is None
+    # every number recomputed from scores.npz and the reference features agrees
+    again = recompute_metrics(tmp_path / "metrics.json")
+    assert set(again) >= set(keys.GENERATION_KEYS) | {keys.PSNR, keys.PSNR_COMPLETION_HALF, keys.MEMORISATION_RATIO}
+    assert compare(m, again) == []
+    # and a tampered number is caught
+    m[keys.FID_TRAIN]["values"][1] += 1e-3
+    assert any(p.startswith("fid_train") for p in compare(m, again))
+
+
+def test_recompute_refuses_missing_scores(data, tmp_path):
+    from vamoh.checks import DataError
+
+    ev = evaluate_model(ToyModel(), data["data"], data["cfg"], entry="vamoh", label="VAMoH", seed=0, run="t", reference=data["ref"])
+    write_evaluation(ev, tmp_path / "metrics.json", tmp_path / "scores.npz")
+    (tmp_path / "scores.npz").unlink()
+    with pytest.raises(DataError, match="saved scores not found"):
+        recompute_metrics(tmp_path / "metrics.json")
+
+
+def test_timing_measures_every_candidate_interleaved(data):
+    cfg = EvalConfig(timing_repeats=3, timing_warmup=1, timing_batch_sizes=(1, 2), device="cpu")
+    models = timing_candidates({"vamoh": ToyModel(1), "functa": ToyModel(3)})
+    timing = evaluate_timing(models, data["data"], cfg, "cpu", reference="vamoh")
+    groups = timing["groups"]
+    assert [(g["task"], g["batch_size"]) for g in groups] == [(t, b) for t in keys.TIMING_TASKS for b in (1, 2)]
+    sup = [g for g in groups if g["task"] == keys.TIME_SUPER_RECONSTRUCTION][0]
+    assert sup["query_points"] == 55 * 55 and sup["query_grid"] == [55, 55]
+    for g in groups:
+        assert set(g["seconds_per_call"]) == {"vamoh", "functa"} and g["speedup_vs_reference"]["vamoh"] == 1.0
+
+
+@pytest.mark.parametrize("stage", ["evaluate", "timing"])
+def test_the_device_of_a_number_is_the_device_of_its_tensors(monkeypatch, tmp_path, stage):
+    """device: auto with CUDA present must load the models on CUDA for evaluation and timing (they were loaded on
+    the CPU while the scorer and the provenance said CUDA). Without a GPU, CUDA's presence is simulated and the
+    loader records where it was asked to put the model."""
+    from pathlib import Path
+
+    import yaml
+
+    from vamoh.checks import resolve_device
+    from vamoh.pipeline import stages
+    from vamoh.pipeline.runconfig import RunConfig
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto", "eval.device").type == "cuda"
+    asked = []
+
+    def fake_load(path, device="cpu"):
+        asked.append(str(device))
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr("vamoh.train.load_model", fake_load)
+    monkeypatch.setattr(stages, "load_data", lambda *a, **k: ({"test": None}, {"label": "x", "is_standin": True}))
+    monkeypatch.setattr(stages, "_eval_data", lambda *a: None)
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "config/tiny.yaml").read_text())
+    rc = RunConfig.from_dict({**raw, "device": "auto"})
+    with pytest.raises(RuntimeError, match="stop here"):
+        if stage == "evaluate":
+            stages.evaluate(rc, "polymnist", "vamoh", 0, tmp_path / "d.json", tmp_path / "c.pt", None, None,
+                            tmp_path / "m.json", tmp_path / "s.npz", tmp_path / "f.npz")
+        else:
+            stages.timing(rc, "polymnist", 0, tmp_path / "d.json", {"vamoh": "c.pt", "functa": "f.pt", "functa10": "g.pt"}, tmp_path / "t.json")
+    assert asked == ["cuda"]

@@ -1,0 +1,67 @@
+"""The arrays the figures show, computed in one place: samples at 1x and 2x, reconstructions at 1x and 2x,
+completions, and the mixture's entropy and segmentation maps (models that have them).
+
+Every array is folded onto its grid: (n, *grid, f) for samples and reconstructions, (n, *grid) for masks and
+maps. Images are stored as uint8 (what a saved image holds); fields and occupancies as float16 in [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..checks import DataError
+from ..pointcloud import query_grid
+from .completion import COMPLETION_TASKS, observed_mask
+from .evaluate import EvalData
+
+
+def fold(features: Tensor, shape: tuple[int, ...], kind: str) -> np.ndarray:
+    """(B, Q, f) in [0, 1] -> (B, *shape, f): uint8 for images, float16 otherwise."""
+    x = features.detach().float().cpu().clamp(0, 1).reshape(features.shape[0], *shape, features.shape[-1]).numpy()
+    return np.rint(x * 255).astype(np.uint8) if kind == "image" else x.astype(np.float16)
+
+
+def figure_arrays(model: Any, data: EvalData, *, num_samples: int, num_examples: int, seed: int) -> dict[str, np.ndarray]:
+    """Uncurated samples (``num_samples`` at 1x, the same latents at 2x; voxels: at most 16 at 2x) and, for the
+    first ``num_examples`` test samples, reconstructions, completions and mixture maps."""
+    out: dict[str, np.ndarray] = {}
+    q1, s1 = query_grid(data.grid_shape, 1, sphere=data.sphere)
+    q2, s2 = query_grid(data.grid_shape, 2, sphere=data.sphere)
+    n2 = min(num_samples, 16) if data.kind == "voxels" else num_samples  # a 63^3 grid per sample
+    for tag, q, shape, n in (("samples_1x", q1, s1, num_samples), ("samples_2x", q2, s2, n2)) if num_samples > 0 else ():
+        g = torch.Generator().manual_seed(seed)  # the same latents at both resolutions
+        try:
+            feats = torch.cat([model.sample(min(16, n - s), q, generator=g) for s in range(0, n, 16)])
+        except RuntimeError as err:  # e.g. Functa without a fitted prior
+            raise DataError(f"{getattr(model, 'model_name', model)}: sampling failed: {err}") from None
+        out[tag] = fold(feats, shape, data.kind)
+    if not getattr(model, "can_reconstruct", False):
+        return out
+    batch = _concat(data.first(num_examples))
+    on_model = batch.to(model.device)
+    out["ground_truth"] = fold(batch.features, s1, data.kind)
+    out["recon_1x"] = fold(model.reconstruct(on_model, None), s1, data.kind)
+    out["recon_2x"] = fold(model.reconstruct(on_model, q2.to(model.device)), s2, data.kind)
+    for task in COMPLETION_TASKS:
+        mask = observed_mask(task, data.grid_shape)
+        out[f"completion_{task}_mask"] = mask.reshape(s1).numpy()
+        out[f"completion_{task}"] = fold(model.reconstruct(on_model.with_mask(mask.to(model.device)), None), s1, data.kind)
+    if hasattr(model, "mixture_maps"):
+        K = int(model.num_components)
+        maps = model.mixture_maps(on_model)
+        out["entropy"] = (maps["entropy"].float().cpu() / math.log(K)).reshape(batch.batch_size, *s1).numpy() if K > 1 else np.zeros((batch.batch_size, *s1), np.float32)
+        out["segmentation"] = maps["segmentation"].cpu().reshape(batch.batch_size, *s1).numpy().astype(np.int16)
+        out["num_components"] = np.array(K)
+    return out
+
+
+def _concat(batches: list) -> Any:
+    from ..pointcloud import PointCloudBatch
+
+    return PointCloudBatch(torch.cat([b.coords for b in batches]), torch.cat([b.features for b in batches]),
+                           torch.cat([b.mask for b in batches]), batches[0].grid_shape)

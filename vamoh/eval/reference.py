@@ -1,0 +1,211 @@
+"""The reference stage of one dataset: what every model's numbers are compared with, computed once.
+
+For image data:
+- the feature extractor: the suite's autoencoder, trained here on the train split (its quality on the
+  test split is recorded: reconstruction PSNR), a suite extractor given by the config, or Inception;
+- the real features of the train and test splits (a seeded subset of ``eval.max_real`` when set), which
+  every evaluation of the dataset scores its generated sets against;
+- two sanity rows scored exactly like a model's generated sets: held-out real images (the floor: what a
+  perfect generator would score at this sample size) and uniform noise images (the ceiling). A model's
+  FID must fall between them for the metric to say anything at this scale.
+
+For every kind of data:
+- the train-mean baseline of reconstruction: every test sample predicted by the mean of the train split,
+  scored like a model's reconstructions. A model that does not beat it has not learned to reconstruct.
+
+``build_reference`` returns the record written to ``reference.json`` and the arrays written to
+``features.npz``; ``ReferenceData.load`` reads them back for the evaluations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..checks import DataError, check
+from . import keys
+from .config import EvalConfig
+from .fid import ExtractorSpec, FidelityScorer, prc_subset_index, resolve_extractor, score_sets, set_seed
+from .io import metric_entry, read_json
+from .recon import DATA_RANGE, reconstruction_scores, summary
+
+
+def subset_index(n: int, max_n: int, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded subset of ``max_n`` of ``n`` items (all of them when max_n is 0 or >= n)."""
+    if max_n <= 0 or n <= max_n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_n, replace=False))
+
+
+def noise_images(n: int, shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """Uniform noise images, uint8 (n, *shape): the ceiling row of the generation tables."""
+    return np.random.default_rng(seed).integers(0, 256, (n, *shape), dtype=np.uint8)
+
+
+def check_generation_sizes(n_train: int, n_test: int, cfg: EvalConfig, dataset: str) -> None:
+    """Every real split must hold more samples than the k of precision/recall (k-NN radii need k others)."""
+    k = cfg.prc_neighborhood
+    for split, n in (("train", n_train), ("test", n_test)):
+        check(n > k, f"{dataset}: the {split} split has {n} images, but precision/recall with k={k} needs more than {k} "
+                     f"(eval.prc_neighborhood); use more {split} images (data.settings.{dataset}.n_{split})", DataError)
+
+
+# ----------------------------------------------------------------------------------------- extractor
+
+
+def extractor_quality(model: Any, images: np.ndarray, batch_size: int = 128) -> dict[str, float]:
+    """How well the suite autoencoder reconstructs held-out images (its input resolution, paper-convention PSNR)."""
+    from .extractors import images_to_tensor
+
+    data = images_to_tensor(images)
+    errors = []
+    with torch.no_grad():
+        for s in range(0, len(data), batch_size):
+            x = model.preprocess(data[s : s + batch_size])  # (b, 3, s, s) in [0, 1]
+            y = model.decoder(model.encode(x))
+            errors.append(((y - x) ** 2).sum(1).mean((1, 2)).double())  # per image: squared error summed over channels
+    mse = torch.cat(errors).numpy()
+    psnr = 10 * np.log10(1.0 / np.maximum(mse, 1e-12))
+    return {"test_psnr_db": float(psnr.mean()), "test_psnr_db_std": float(psnr.std(ddof=1)) if len(psnr) > 1 else 0.0,
+            "num_test_images": int(len(psnr))}
+
+
+def prepare_extractor(cfg: EvalConfig, train_images: np.ndarray, test_images: np.ndarray, dataset: str, out: str | Path,
+                      device: str | torch.device) -> tuple[ExtractorSpec, dict[str, Any]]:
+    """The configured extractor, its spec and what is known of its quality.
+
+    "suite" without given weights: trained now on ``train_images`` and saved to ``out`` (+ .sha256).
+    """
+    from .extractors import load_extractor, save_extractor, train_extractor
+
+    info: dict[str, Any] = {"kind": cfg.feature_extractor}
+    if cfg.feature_extractor == "suite":
+        weights = cfg.suite_extractor_weights
+        if weights is None:
+            ext_cfg = cfg.extractor_config()
+            model = train_extractor(train_images, ext_cfg, dataset=dataset, device=str(device)).cpu()
+            save_extractor(model, out, dataset)
+            weights = str(out)
+            info.update(trained_here=True, config=asdict(ext_cfg), num_train_images=int(min(len(train_images), ext_cfg.max_train_images)))
+        else:
+            model, meta = load_extractor(weights)
+            info.update(trained_here=False, config=meta.get("config"), trained_on=meta.get("dataset"))
+        info["quality"] = extractor_quality(model, test_images)
+        spec = resolve_extractor("suite", suite_weights=weights)
+    else:
+        spec = resolve_extractor(cfg.feature_extractor, inception_weights=cfg.inception_weights)
+        info["quality"] = {"note": "the paper's Inception-v3 (torch-fidelity's inception-v3-compat weights)"}
+    info.update(label=spec.label, sha256=spec.digest, weights=spec.weights_path)
+    return spec, info
+
+
+# ----------------------------------------------------------------------------------------- the stage
+
+
+def _set_entries(per_set: dict[str, list[float]], **extra: Any) -> dict[str, dict[str, Any]]:
+    return {k: metric_entry(v, **extra) for k, v in per_set.items()}
+
+
+def build_reference(splits: dict[str, Any], cfg: EvalConfig, *, seed: int, device: str | torch.device,
+                    extractor_out: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The reference of one dataset: (record for reference.json, arrays for features.npz).
+
+    ``splits``: {"train", "test", ...} FunctionDatasets. ``extractor_out``: where a suite extractor
+    trained here is saved (image data only; nothing is written there otherwise).
+    """
+    train, test = splits["train"], splits["test"]
+    spec = test.spec
+    check(len(test) > 0 and len(train) > 0, f"{spec.name}: the reference needs a non-empty train and test split (found {len(train)}, {len(test)})", DataError)
+    arrays: dict[str, np.ndarray] = {}
+    metrics: dict[str, dict[str, dict[str, Any]]] = {}
+    record: dict[str, Any] = {"schema": keys.REFERENCE_SCHEMA, "dataset": spec.name, "kind": spec.kind, "seed": int(seed),
+                              "sizes": {"train": len(train), "test": len(test)}}
+
+    # ---- the train-mean baseline of reconstruction (every kind)
+    mean = _streamed_mean(train)  # (D, f)
+    targets = test.features(torch.arange(len(test)))  # (N, D, f)
+    scores = reconstruction_scores(mean.expand_as(targets), targets, tuple(spec.grid_shape), spec.kind)
+    arrays["mean_image"] = mean.numpy()
+    arrays["mean_mse"] = scores["mse"]
+    metrics[keys.REF_MEAN] = {k: summary(v) for k, v in scores.items() if k != "mse"}
+    record["mean_image"] = {"data_range": DATA_RANGE[spec.kind], "num_test": len(test)}
+
+    # ---- generation references (image data)
+    if spec.kind == "image":
+        check_generation_sizes(len(train), len(test), cfg, spec.name)
+        train_idx = subset_index(len(train), cfg.max_real, seed)
+        test_idx = subset_index(len(test), cfg.max_real, seed + 1)
+        train_images, test_images = train.images_uint8(train_idx), test.images_uint8(test_idx)
+        ext_spec, ext_info = prepare_extractor(cfg, train_images, test_images, spec.name, extractor_out, device)
+        scorer = FidelityScorer(ext_spec, device, cfg.batch_size, cfg.set_metric_settings())
+        reals = {"train": scorer.features(train_images), "test": scorer.features(test_images)}  # (N, d) each
+        arrays.update(real_train=reals["train"].numpy(), real_test=reals["test"].numpy(), real_train_index=train_idx, real_test_index=test_idx)
+        n = cfg.num_samples
+        # floor: real images the extractor scores as if generated; against train embeddings they come from the
+        # test split, against test embeddings from the train split (never scored against themselves)
+        floor_sizes = {split: min(n, len(reals["test" if split == "train" else "train"])) for split in ("train", "test")}
+        floor: dict[str, list[float]] = {}
+        for split, other in (("train", "test"), ("test", "train")):
+            m = floor_sizes[split]
+            prc = {split: prc_subset_index(len(reals[split]), m, seed)}
+            sets, picks = [], []
+            for i in range(cfg.num_sets):
+                pick = np.sort(np.random.default_rng(set_seed(seed, 100 + i)).choice(len(reals[other]), m, replace=False))
+                picks.append(pick)
+                sets.append(reals[other][torch.from_numpy(pick)])
+            per_set = score_sets(sets, {split: reals[split]}, prc, scorer.settings)
+            floor.update({k: v for k, v in per_set.items() if k.endswith(f"_{split}")})
+            arrays[f"heldout_pick_{split}"] = np.stack(picks)
+            arrays[f"prc_index_heldout_{split}"] = prc[split]
+        metrics[keys.REF_HELDOUT] = _set_entries(floor, num_samples=floor_sizes)
+        # ceiling: uniform noise, the generated set size of the models
+        noise_feats = [scorer.features(noise_images(n, tuple(spec.grid_shape) + (spec.feature_dim,), set_seed(seed, 200 + i))) for i in range(cfg.num_sets)]
+        prc = {split: prc_subset_index(len(f), n, seed) for split, f in reals.items()}
+        metrics[keys.REF_NOISE] = _set_entries(score_sets(noise_feats, reals, prc, scorer.settings), num_samples=n)
+        arrays["noise_features"] = torch.stack(noise_feats).numpy()
+        arrays.update({f"prc_index_noise_{s}": i for s, i in prc.items()})
+        record["extractor"] = ext_info
+        record["generation"] = {"num_samples": n, "num_sets": cfg.num_sets, "floor_num_samples": floor_sizes,
+                                "num_real": {s: int(len(f)) for s, f in reals.items()}, **scorer.describe()}
+    record["metrics"] = metrics
+    return record, arrays
+
+
+def _streamed_mean(split: Any, block: int = 1024) -> Tensor:
+    total = None
+    for s in range(0, len(split), block):
+        part = split.features(torch.arange(s, min(s + block, len(split)))).double().sum(0)
+        total = part if total is None else total + part
+    return (total / len(split)).float()
+
+
+@dataclass
+class ReferenceData:
+    """A dataset's reference as the evaluations use it."""
+
+    record: dict[str, Any]
+    features_path: Path
+    real: dict[str, Tensor]  # split -> real features (N, d); empty for data without generation metrics
+
+    @classmethod
+    def load(cls, json_path: str | Path, features_path: str | Path) -> "ReferenceData":
+        record = read_json(json_path, keys.REFERENCE_SCHEMA)
+        features_path = Path(features_path)
+        check(features_path.is_file(), f"reference features not found: {features_path}", DataError)
+        with np.load(features_path, allow_pickle=False) as z:
+            real = {s: torch.from_numpy(z[f"real_{s}"]) for s in keys.REAL_SPLITS if f"real_{s}" in z.files}
+        return cls(record, features_path, real)
+
+    @property
+    def extractor_spec(self) -> ExtractorSpec | None:
+        ext = self.record.get("extractor")
+        if ext is None:
+            return None
+        if ext["kind"] == "suite":
+            return resolve_extractor("suite", suite_weights=ext["weights"])
+        return resolve_extractor(ext["kind"], inception_weights=ext["weights"])

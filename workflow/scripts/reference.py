@@ -1,0 +1,8 @@
+from vamoh.pipeline import stages
+from vamoh.pipeline.scriptlog import logged, run_config
+
+with logged(snakemake.log[0]):
+    out = snakemake.output
+    rec = stages.reference(run_config(snakemake.config), snakemake.wildcards.dataset, int(snakemake.params.seed), snakemake.input.data,
+                           out.json, out.features, out.extractor, snakemake.threads)
+    print({k: v for k, v in rec.items() if k != "metrics"})
