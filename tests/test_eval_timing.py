@@ -83,3 +83,19 @@ def test_reconstruction_candidates_call_each_model():
 
     cands = reconstruction_candidates({"a": M(1), "b": M(2)}, object(), torch.zeros(1, 2))
     assert cands["a"]() == 1 and cands["b"]() == 2
+
+
+def test_a_time_budget_adapts_the_repeats_within_bounds():
+    """eval.timing_budget_s: the repeats are cut to fit the budget (one round = every candidate once), never below 10."""
+    import time
+
+    from vamoh.eval.timing import MIN_BUDGET_REPEATS, time_interleaved
+
+    calls = {"a": lambda: time.sleep(0.004), "b": lambda: time.sleep(0.006)}  # one round: about 10 ms
+    stats = time_interleaved(calls, repeats=500, warmup=1, budget_s=0.3)
+    n = stats["a"].repeats
+    assert stats["b"].repeats == n and 15 <= n <= 31, n  # about 0.3 s / 10 ms = 30 rounds, sleep overshoots only shorten it
+    few = time_interleaved(calls, repeats=500, warmup=0, budget_s=0.001)
+    assert few["a"].repeats == MIN_BUDGET_REPEATS
+    capped = time_interleaved(calls, repeats=12, warmup=0, budget_s=100.0)
+    assert capped["a"].repeats == 12

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import pickle
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +66,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        raise CheckpointError(f"{path} holds objects other than tensors and plain data, so it was refused unread "
-                              f"(loaded with weights_only=True; a checkpoint of this suite holds only tensors, numbers, "
-                              f"strings, lists and dicts): {str(err).splitlines()[0]}") from None
+        found = re.search(r"(?:[Uu]nsupported global: |unsupported )GLOBAL ([\w.]+)", str(err))
+        what = f" (it names {found.group(1)})" if found else ""
+        raise CheckpointError(f"{path} holds objects other than tensors and plain data{what}, so it was refused unread: a checkpoint "
+                              "of this suite holds only tensors, numbers, strings, lists and dicts, and is read with "
+                              "torch.load(weights_only=True). Do not load this file with weights_only=False unless you trust its source") from None
     except Exception as err:  # torch raises several types for damaged zip archives
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({type(err).__name__}: {err}); delete it to start over") from None
     if not isinstance(payload, dict) or "format_version" not in payload:

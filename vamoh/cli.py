@@ -231,11 +231,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     """Everything the workflow checks before its first job, for a config file, with the file's line on a YAML error."""
     from .pipeline.runconfig import RunConfig
 
+    from .pipeline.plan import plan_lines
+
     rc = RunConfig.from_file(args.config)
     rc.check()
-    entries = ", ".join(rc.entries)
-    print(f"{args.config}: valid. run {rc.run!r}: datasets {rc.datasets}, models {entries}, seeds {rc.seeds}, "
-          f"data source {rc.raw['data']['source']!r}, device {rc.raw['device']!r}")
+    print(f"{args.config}: valid")
+    print("\n".join(plan_lines(rc)))
     return 0
 
 

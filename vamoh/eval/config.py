@@ -44,7 +44,10 @@ class EvalConfig:
     extractor_epochs: int = 10  # suite extractor training passes
     extractor_feature_dim: int = 64  # suite extractor feature dimension
     extractor_seed: int = 0  # suite extractor init/shuffle seed
-    timing_repeats: int = 50  # >= 50 interleaved repeats per candidate
+    timing_repeats: int = 50  # interleaved repeats per candidate (the most, when timing_budget_s is set)
+    # seconds of measurement for all of a dataset's timing groups together (0 = always timing_repeats): the
+    # repeats of each (task, batch size) group are cut to fit, never below 10; the table prints the repeats
+    timing_budget_s: float = 0.0
     timing_warmup: int = 5  # untimed calls per candidate before measuring
     timing_batch_sizes: tuple[int, ...] = (1, 16)  # batch size 1 and one batched size
     # What Tables 2/5 time: "trained" = the trained checkpoints; "paper" = untrained models at the dataset's
@@ -73,6 +76,7 @@ class EvalConfig:
         check(self.pointcloud_shapes >= 0, f"eval.pointcloud_shapes={self.pointcloud_shapes}: expected >= 0 (0 = every test shape)", ConfigError)
         check(0 < self.memorisation_quantile < 0.5, f"eval.memorisation_quantile={self.memorisation_quantile}: expected a number in (0, 0.5)", ConfigError)
         check(self.timing_warmup >= 0, f"eval.timing_warmup={self.timing_warmup}: expected >= 0", ConfigError)
+        check(self.timing_budget_s >= 0, f"eval.timing_budget_s={self.timing_budget_s}: expected seconds >= 0 (0 = no budget)", ConfigError)
         check(self.num_sets >= 2, f"eval.num_sets={self.num_sets}: expected >= 2 (a std needs two sets; the paper uses 5)", ConfigError)
         check(len(self.timing_batch_sizes) > 0 and all(b > 0 for b in self.timing_batch_sizes), f"eval.timing_batch_sizes={self.timing_batch_sizes}: expected positive sizes", ConfigError)
         check(all(isinstance(s, int) and s > 0 for s in self.extra_inference_steps), f"eval.extra_inference_steps={self.extra_inference_steps}: expected positive integers", ConfigError)

@@ -309,12 +309,14 @@ def evaluate_timing(models: dict[str, Any], data: EvalData, cfg: EvalConfig, dev
     check(bool(models), "evaluate_timing: no candidates", ConfigError)
     check(bool(data.test_batches), f"{data.dataset}: timing needs test batches", DataError)
     groups = []
+    n_groups = 2 * len(cfg.timing_batch_sizes)
+    budget = cfg.timing_budget_s / n_groups if cfg.timing_budget_s > 0 else None
     for task, upsample in ((keys.TIME_RECONSTRUCTION, 1), (keys.TIME_SUPER_RECONSTRUCTION, 2)):
         for bs in cfg.timing_batch_sizes:
             batch = _batch_of(data.test_batches, bs).to(device)
             query = (batch.coords[0] if upsample == 1 else data.query(upsample)).to(device)
             calls: dict[str, Callable[[], Any]] = {n: (lambda m=m: m.reconstruct(batch, query)) for n, m in models.items()}
-            stats = time_interleaved(calls, cfg.timing_repeats, cfg.timing_warmup, device)
+            stats = time_interleaved(calls, cfg.timing_repeats, cfg.timing_warmup, device, budget_s=budget)
             rec = timing_record(task, stats, bs, reference if reference in models else None)
             rec["query_points"] = int(query.shape[0])
             rec["query_grid"] = list(upsampled_shape(data.grid_shape, upsample)) if not data.sphere else list(query_grid(data.grid_shape, upsample, sphere=True)[1])

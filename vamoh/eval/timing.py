@@ -56,9 +56,26 @@ def _sync(device: str | torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_interleaved(candidates: dict[str, Callable[[], Any]], repeats: int = 50, warmup: int = 5, device: str | torch.device = "cpu") -> dict[str, TimingStats]:
+MIN_BUDGET_REPEATS = 10  # a time budget never cuts the repeats below this: the spread needs a few
+
+
+def repeats_within(candidates: dict[str, Callable[[], Any]], budget_s: float, max_repeats: int, device: str | torch.device = "cpu") -> int:
+    """How many interleaved rounds fit in ``budget_s`` seconds (at least MIN_BUDGET_REPEATS, at most ``max_repeats``),
+    from one timed call of every candidate (run after the warm-up)."""
+    _sync(device)
+    start = time.perf_counter()
+    for call in candidates.values():
+        call()
+        _sync(device)
+    round_s = max(time.perf_counter() - start, 1e-9)
+    return int(min(max_repeats, max(MIN_BUDGET_REPEATS, budget_s // round_s)))
+
+
+def time_interleaved(candidates: dict[str, Callable[[], Any]], repeats: int = 50, warmup: int = 5, device: str | torch.device = "cpu",
+                     budget_s: float | None = None) -> dict[str, TimingStats]:
     """Time each zero-argument callable ``repeats`` times, round-robin, after ``warmup`` untimed rounds.
 
+    With ``budget_s`` the number of rounds is adapted to it (``repeats_within``), ``repeats`` being the most.
     Returns ``{name: TimingStats}`` in seconds per call, in the order of ``candidates``.
     """
     check(len(candidates) > 0, "time_interleaved: no candidates", ConfigError)
@@ -69,6 +86,8 @@ def time_interleaved(candidates: dict[str, Callable[[], Any]], repeats: int = 50
         for name in names:
             candidates[name]()
     _sync(device)
+    if budget_s is not None:
+        repeats = repeats_within(candidates, budget_s, repeats, device)
     samples: dict[str, list[float]] = {n: [] for n in names}
     for r in range(repeats):
         shift = r % len(names)

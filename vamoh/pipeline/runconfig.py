@@ -7,6 +7,7 @@ the workflow before any job starts, with the key named.
 from __future__ import annotations
 
 import copy
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,16 +120,74 @@ class RunConfig:
     @property
     def entries(self) -> dict[str, Any]:
         """Entry name -> ``vamoh.interface.Entry``: every configured model and the variants it declares
-        (Functa -> "functa" and "functa10"), each trained and evaluated as a model of its own."""
-        from ..interface import model_entries
+        (Functa -> "functa" and "functa10"), then one entry per ablation variant (``ablations``), each
+        trained and evaluated as a model of its own.
 
-        return model_entries(self.models)
+        An ablation variant with overrides is the entry "<model>-<question>-<variant>" (e.g.
+        "vamoh-mixture-K1"); one without overrides is the model as configured and shares the model's
+        own entry, trained once for every question that compares against it.
+        """
+        from ..interface import Entry, Variant, model_entries
+
+        entries = model_entries(self.models)
+        for ab in self.ablations().values():
+            for variant, name in ab.entries.items():
+                overrides = ab.variants[variant]
+                if name in entries:  # the model as configured: already an entry (or shared by an earlier question)
+                    if not entries[name].generation and ab.generation:
+                        entries[name] = Entry(name, ab.model, Variant(entries[name].variant.suffix, entries[name].variant.overrides, True))
+                    continue
+                entries[name] = Entry(name, ab.model, Variant(name[len(ab.model):], tuple(overrides.items()), ab.generation))
+        return entries
 
     def entry(self, name: str):
         entries = self.entries
         if name not in entries:
             raise ConfigError(f"model entry {name!r} is not one of {sorted(entries)}")
         return entries[name]
+
+    def ablations(self) -> dict[str, "Ablation"]:
+        """Question name -> ``Ablation``: the ``ablations`` section, checked, with every variant's entry name.
+
+        Each variant's keys and value types are checked against the model's config class here, so a misspelt
+        key or a wrong type is refused naming ``ablations.<question>.variants.<variant>``; values are checked
+        when ``check`` builds every entry's config for every dataset.
+        """
+        from ..config import _type_ok
+        from ..interface import get_model_class
+        from ..report.ablations import METRICS
+
+        out: dict[str, Ablation] = {}
+        for question, spec in self.raw.get("ablations", {}).items():
+            where = f"ablations.{question}"
+            try:
+                cls = get_model_class(spec["model"])
+            except ConfigError as err:
+                raise ConfigError(f"{where}.model: {err}") from None
+            variants = {v: dict(o or {}) for v, o in spec["variants"].items()}
+            if spec["default"] not in variants:
+                raise ConfigError(f"{where}.default={spec['default']!r} is not one of its variants {list(variants)}")
+            hints = typing.get_type_hints(cls.config_class)
+            for variant, overrides in variants.items():
+                at = f"{where}.variants.{variant}"
+                unknown = sorted(set(overrides) - set(hints) | set(overrides) & {"seed"})
+                if unknown:
+                    raise ConfigError(f"{at}: unknown or not settable key(s) {unknown} ('seed' comes from the run's seeds); "
+                                      f"allowed: the {spec['model']} config keys {sorted(set(hints) - {'seed'})}")
+                for key, value in overrides.items():
+                    if not _type_ok(value, hints[key]):
+                        raise ConfigError(f"{at}.{key}={value!r}: expected a value of type {getattr(hints[key], '__name__', hints[key])}")
+            entries = {v: spec["model"] if not o else f"{spec['model']}-{question}-{v}" for v, o in variants.items()}
+            plain = [v for v, o in variants.items() if not o]
+            if len(plain) > 1:
+                raise ConfigError(f"{where}.variants: {plain} all set nothing (each is the model as configured); keep one")
+            metrics = list(spec.get("metrics") or [])
+            unknown = [m for m in metrics if m not in METRICS]
+            if unknown:
+                raise ConfigError(f"{where}.metrics: unknown {unknown}; known: {sorted(METRICS)}")
+            out[question] = Ablation(question, spec["model"], spec.get("question") or question, variants, spec["default"],
+                                     bool(spec.get("generation", True)), metrics, entries)
+        return out
 
     # ------------------------------------------------------------------ typed configs
     def data_config(self, dataset: str):
@@ -220,6 +279,8 @@ class RunConfig:
         if unknown_models:
             raise ConfigError(f"model_settings has unknown model(s) {sorted(unknown_models)}; known: {available_models()}")
         entries = self.entries
+        for dataset in set(self.raw["data"]["settings"]) - set(self.datasets):
+            self.data_config(dataset)  # settings of a dataset this run skips are still checked: a typo is a typo
         for dataset in self.datasets:
             data = self.data_config(dataset)
             for name in entries:
@@ -269,6 +330,20 @@ class RunConfig:
             from ..checks import check_file
 
             check_file(cfg.suite_extractor_weights, "suite feature-extractor weights", "eval.suite_extractor_weights")
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """One question of the ``ablations`` section: variants of one model, each compared with the default."""
+
+    name: str  # the question's key, e.g. "mixture" (part of its entries' names)
+    model: str  # registry model the variants are built from
+    question: str  # the question in words (the report's heading); the key when the config gives none
+    variants: dict[str, dict[str, Any]]  # variant name -> model config overrides on top of the model's settings
+    default: str  # the variant every other is compared with
+    generation: bool  # whether the question needs generation metrics (FID); False skips them for its entries
+    metrics: list[str]  # what the report shows (vamoh.report.ablations.METRICS keys); [] = its standard set
+    entries: dict[str, str]  # variant name -> entry name ("vamoh-mixture-K1"; the model's own entry when no overrides)
 
 
 def _canonical(obj: Any) -> str:

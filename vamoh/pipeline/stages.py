@@ -355,6 +355,14 @@ def figures(rc: RunConfig, tidy_csv: str | Path, arrays: list[str], histories: l
     return write_figures(tidy_csv, [Path(p) for p in arrays], list(zip(summaries, map(Path, histories))), Path(out_dir), labels)
 
 
+def summary(rc: RunConfig, tidy_csv: str | Path, references: list[str], out_md: str | Path, out_html: str | Path) -> list[Path]:
+    """The one-page summary: each claim of the paper, what was measured, a verdict by a fixed rule."""
+    from ..report.summary import write_summary
+
+    refs = [json.loads(Path(p).read_text()) for p in references]
+    return write_summary(tidy_csv, refs, out_md, out_html, f"Summary of run '{rc.run}': the paper's claims, measured")
+
+
 def report(rc: RunConfig, files: list[str], figures_dir: str | Path, out: str | Path) -> str:
     """The MLflow report run: every table file, the summary and every figure as artifacts of one run."""
     from .. import tracking
@@ -364,3 +372,45 @@ def report(rc: RunConfig, files: list[str], figures_dir: str | Path, out: str | 
     atomic_write_json(out, {"report_run_id": run_id, "tracking_uri": rc.tracking_uri, "experiment": rc.experiment})
     return run_id
 
+
+
+# ---------------------------------------------------------------------------------------------- ablations
+
+
+def ablations(rc: RunConfig, tidy_csv: str | Path, train_summaries: list[str], checkpoints: list[str], data_records: list[str],
+              out_dir: str | Path, threads: int = 1) -> list[Path]:
+    """The ablation report (``vamoh.report.ablations``): per question of the config's ``ablations`` a table,
+    a figure and a generated answer, and ablations.md holding them all.
+
+    ``train_summaries`` and ``checkpoints`` are in the same order, one per (dataset, entry, seed) the
+    questions compare; the checkpoints give what the tidy table lacks (the test ELBO, the encoder's time).
+    """
+    import platform
+
+    from ..eval.timing import describe_device
+    from ..report.ablations import measure, write_ablation_report
+    from ..train import load_model
+
+    torch.set_num_threads(threads)
+    cfg = rc.eval_config()
+    device = resolve_device(cfg.device, "eval.device")
+    summaries = [json.loads(Path(p).read_text()) for p in train_summaries]
+    jobs = {(s["dataset"], s["model"], int(s["seed"])): c for s, c in zip(summaries, checkpoints, strict=True)}
+    test_batches = {}
+    for path in data_records:
+        splits, record = load_data(path)
+        test_batches[record["dataset"]] = _eval_data(splits, record).test_batches
+    load = lambda path: load_model(path, device)[0].eval()  # noqa: E731
+    measured = measure(rc.ablations(), jobs, test_batches, load, cfg.timing_repeats, cfg.timing_warmup)
+    dev = describe_device(device)
+    train_hours = sum(s["seconds"] for s in summaries) / 3600
+    context = {
+        "run": rc.run, "encoder_repeats": cfg.timing_repeats, "encoder_warmup": cfg.timing_warmup,
+        "device": f"{dev.get('device', '')}: {dev.get('gpu') or dev.get('cpu') or platform.processor()}, {threads} thread(s) per job",
+        "generation": f"{cfg.num_samples} generated samples x {cfg.num_sets} sets per seed",
+        "about": [f"Datasets {rc.datasets}, seeds {rc.seeds}, {len(jobs)} trained (dataset, variant, seed) jobs; their training took "
+                  f"{train_hours:.2f} h of job time in all (train.json).",
+                  f"Evaluation: {cfg.num_samples} generated samples x {cfg.num_sets} sets, feature extractor '{cfg.feature_extractor}', "
+                  f"completion on {cfg.completion_samples} test samples; device {dev.get('device', '')}."],
+    }
+    return write_ablation_report(rc.ablations(), tidy_csv, summaries, measured, out_dir, context)

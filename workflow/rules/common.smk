@@ -6,6 +6,12 @@ from vamoh.pipeline.runconfig import RunConfig
 # config built now: a bad key, value or missing file stops the workflow before any job, in one line.
 RC = RunConfig.from_dict(config)
 RC.check()
+if workflow.is_main_process:  # what will run, before any job (the jobs' own processes re-read this file silently)
+    import sys
+
+    from vamoh.pipeline.plan import plan_lines
+
+    print("\n".join(plan_lines(RC)), file=sys.stderr)
 RUN = RC.run
 RES = f"results/{RUN}"
 LOGS = f"logs/{RUN}"
@@ -82,4 +88,4 @@ TABLES = ["table1", "table2", "table3", "table4", "table5", "reconstruction", "m
 
 
 def all_outputs():
-    return [f"{REP}/{t}.md" for t in TABLES] + [f"{REP}/figures", f"{RES}/report.done"]
+    return [f"{REP}/{t}.md" for t in TABLES] + [f"{REP}/summary.md", f"{REP}/figures", f"{RES}/report.done"]

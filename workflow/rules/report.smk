@@ -69,10 +69,31 @@ rule figures:
         "../scripts/figures.py"
 
 
+rule summary:
+    """One page: each claim of the paper, its evidence, what this run measured with its spread, and a verdict."""
+    input:
+        tidy=f"{RES}/tidy.csv",
+        references=expand(ref("reference.json", "{dataset}"), dataset=RC.datasets),
+    output:
+        md=f"{REP}/summary.md",
+        html=report(f"{REP}/summary.html", caption="../report/summary.rst", category="Summary"),
+    log:
+        f"{LOGS}/summary.log",
+    threads: 1
+    resources:
+        mem_mb=res("summary", "mem_mb", 1000),
+        runtime=res("summary", "runtime", 10),
+    conda:
+        ENV
+    script:
+        "../scripts/summary.py"
+
+
 rule report:
     """An MLflow report run holding Tables 1-5 and the figures."""
     input:
         tables=rules.tables.output,
+        summary=rules.summary.output,
         figures=rules.figures.output.figures,
         tracking=f"{RES}/tracking.json",
     output:

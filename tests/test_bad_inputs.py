@@ -1,0 +1,330 @@
+"""The reliability sweep as a table: bad inputs a user can give (run configs, model and data settings, the `vamoh`
+command's arguments, checkpoints, data files), each answered by one clear error that names the key, file or
+value, before any work is done where the input is known up front.
+
+Every row is (id, what the user does, the error's type, a regex the message must match). The workflow-level rows
+(what `snakemake --configfile` prints) are in test_workflow.py; the loaders' own 37 cases in test_data_errors.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from vamoh.checks import CheckpointError, ConfigError, DataError
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
+pytestmark = pytest.mark.filterwarnings("ignore::vamoh.data.DataWarning")
+
+
+def run_config(**changes):
+    """tiny.yaml with nested changes ("a.b.c": value), built and checked as the workflow does before any job."""
+    from vamoh.pipeline.runconfig import RunConfig
+
+    cfg = copy.deepcopy(TINY)
+    for dotted, value in changes.items():
+        *parents, last = dotted.split(".")
+        node = cfg
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    RunConfig.from_dict(cfg).check()
+
+
+def vamoh_setting(key, value):
+    return lambda: run_config(**{"model_settings.vamoh.overrides": {key: value}})
+
+
+def with_model(model, key, value):
+    return lambda: run_config(**{f"model_settings.{model}": {"preset": "tiny", "overrides": {key: value}}})
+
+
+def eval_setting(key, value):
+    return lambda: run_config(**{"eval": {**TINY["eval"], key: value}})
+
+
+def data_setting(dataset, key, value):
+    def go():
+        settings = copy.deepcopy(TINY["data"]["settings"])
+        settings.setdefault(dataset, {})[key] = value
+        run_config(**{"data.settings": settings})
+
+    return go
+
+
+CONFIG_CASES = [
+    ("unknown dataset", lambda: run_config(datasets=["polymnist", "mnist"]), ConfigError, r"datasets.1: 'mnist' is not one of"),
+    ("no datasets", lambda: run_config(datasets=[]), ConfigError, r"config key datasets: \[\] should be non-empty"),
+    ("unknown model", lambda: run_config(models=["vamoh", "vae"]), ConfigError, r"models.1: 'vae' is not one of"),
+    ("negative seed", lambda: run_config(seeds=[-1]), ConfigError, r"seeds.0: -1 is less than the minimum of 0"),
+    ("duplicate seeds", lambda: run_config(seeds=[0, 0]), ConfigError, r"seeds: \[0, 0\] has non-unique elements"),
+    ("seeds not a list", lambda: run_config(seeds=3), ConfigError, r"seeds: 3 is not of type 'array'"),
+    ("device gpu", lambda: run_config(device="gpu"), ConfigError, r"device='gpu': expected 'auto', 'cpu' or 'cuda\[:N\]'"),
+    ("zero threads", lambda: run_config(threads=0), ConfigError, r"threads: 0 is less than the minimum of 1"),
+    ("run name with a slash", lambda: run_config(run="a/b"), ConfigError, r"config key run: 'a/b' does not match"),
+    ("unknown top-level key", lambda: run_config(modelz=["vamoh"]), ConfigError, r"'modelz' was unexpected"),
+    ("unknown data source", lambda: run_config(**{"data.source": "web"}), ConfigError, r"data.source: 'web' is not one of"),
+    ("settings of an unknown dataset", data_setting("mnist", "n_train", 5), ConfigError, r"data.settings has unknown dataset\(s\) \['mnist'\]"),
+    ("bad modality", data_setting("polymnist", "modality", "m9"), ConfigError, r"data.settings.polymnist: data.modality='m9' is not one of"),
+    ("no training samples", data_setting("polymnist", "n_train", 0), ConfigError, r"data.settings.polymnist: .*n_train=0"),
+    ("no test samples", data_setting("polymnist", "n_test", 0), ConfigError, r"data.settings.polymnist: .*n_test=0"),
+    ("shapes3d subset 0", data_setting("shapes3d", "subset", 0.0), ConfigError, r"data.subset=0.0: expected a fraction in \(0, 1\]"),
+    ("shapes3d subset 1.5", data_setting("shapes3d", "subset", 1.5), ConfigError, r"data.subset=1.5: expected a fraction in \(0, 1\]"),
+    ("unknown resize filter", data_setting("celebahq64", "resize", "cubic"), ConfigError, r"data.resize \(resize_library='pil'\)='cubic' is not one of"),
+    ("no antialias with PIL", data_setting("celebahq64", "antialias", False), ConfigError, r"data.antialias=False needs resize_library='torch'"),
+    ("misspelt data key", data_setting("polymnist", "nrain", 5), ConfigError, r"data: unknown key\(s\) \['nrain'\]"),
+    ("real data without a path", lambda: run_config(**{"data.source": "real"}), ConfigError, r"data.path is required when data.source='real'"),
+    ("negative train points", data_setting("shapenet", "train_points", -1), ConfigError, r"data.train_points=-1: expected a number >= 0"),
+    ("unknown data format", data_setting("polymnist", "format", "zip"), ConfigError, r"data.format \(polymnist\)='zip' is not one of"),
+    ("settings of an unknown model", lambda: run_config(**{"model_settings.vae": {"preset": "tiny"}}), ConfigError, r"model_settings has unknown model\(s\) \['vae'\]"),
+    ("unknown preset", lambda: run_config(**{"model_settings.vamoh": {"preset": "huge"}}), ConfigError, r"model_settings.vamoh.preset='huge': vamoh has no preset 'huge'"),
+    ("misspelt model key", vamoh_setting("kk", 3), ConfigError, r"model_settings.vamoh: unknown key\(s\) \['kk'\]; allowed keys are"),
+    ("K zero", vamoh_setting("K", 0), ConfigError, r"vamoh.K=0: expected a positive integer"),
+    ("dim_z text", vamoh_setting("dim_z", "big"), ConfigError, r"model_settings.vamoh.dim_z='big': expected a value of type int"),
+    ("negative lr", vamoh_setting("lr", -1.0), ConfigError, r"vamoh.lr=-1.0: expected a finite number > 0"),
+    ("unknown centroid method", vamoh_setting("centroid_method", "kmeans"), ConfigError, r"vamoh.centroid_method='kmeans' is not one of"),
+    ("unknown flow activation", vamoh_setting("flow_activation", "relu"), ConfigError, r"vamoh.flow_activation='relu' is not one of \['leaky_relu', 'tanh'\]"),
+    ("dropout alpha 1.5", vamoh_setting("point_dropout_alpha", 1.5), ConfigError, r"vamoh.point_dropout_alpha=1.5: expected a number in \[0.0, 1.0\]"),
+    ("compute dtype float16", vamoh_setting("compute_dtype", "float16"), ConfigError, r"vamoh.compute_dtype='float16' is not one of"),
+    ("micro-batch 0", vamoh_setting("microbatch_size", 0), ConfigError, r"vamoh.microbatch_size=0: expected a positive integer or null"),
+    ("zero neighbours", vamoh_setting("neighbours", [0, 8]), ConfigError, r"vamoh.neighbours=\[0, 8\]: expected a list of positive integers"),
+    ("negative flow layers", vamoh_setting("flow_layers", -1), ConfigError, r"vamoh.flow_layers, warmup_epochs .* must be >= 0"),
+    ("GASP R1 weight -1", with_model("gasp", "r1_weight", -1.0), ConfigError, r"gasp.r1_weight=-1.0: expected a number in"),
+    ("GASP beta 1.5", with_model("gasp", "betas", [1.5, 0.9]), ConfigError, r"gasp.betas\[0\]=1.5: expected a number in"),
+    ("Functa depth 1", with_model("functa", "depth", 1), ConfigError, r"functa.depth=1: expected an integer >= 2"),
+    ("Functa latent 1", with_model("functa", "latent_dim", 1), ConfigError, r"functa.latent_dim=1: expected >= 2"),
+    ("Functa unknown flow", with_model("functa", "flow", "glow"), ConfigError, r"functa.flow='glow' is not one of"),
+    ("Functa inner rates reversed", with_model("functa", "inner_lr_init", [0.5, 0.1]), ConfigError, r"functa.inner_lr_init=\(0.5, 0.1\): expected \(low, high\)"),
+    ("misspelt per-dataset key", lambda: run_config(**{"model_settings.vamoh": {"preset": "tiny", "per_dataset": {"polymnist": {"kk": 1}}}}),
+     ConfigError, r"model_settings.vamoh: unknown key\(s\) \['kk'\]"),
+    ("zero epochs", lambda: run_config(**{"train.epochs": 0}), ConfigError, r"train.epochs=0: expected a positive integer or null"),
+    ("negative max steps", lambda: run_config(**{"train.max_steps": -5}), ConfigError, r"train.max_steps=-5: expected a positive integer or null"),
+    ("batch larger than the data", lambda: run_config(**{"train.batch_size": 100}), ConfigError,
+     r"train.batch_size=100 is larger than the 80 training samples of polymnist \(data.settings.polymnist.n_train\)"),
+    ("checkpoint every 0", lambda: run_config(**{"train.checkpoint_every": 0}), ConfigError, r"train.checkpoint_every and train.log_every must be positive"),
+    ("train lr key", lambda: run_config(**{"train.lr": 0.1}), ConfigError, r"'lr' was unexpected"),
+    ("one generated set", eval_setting("num_sets", 1), ConfigError, r"eval.num_sets=1: expected >= 2"),
+    ("no generated samples", eval_setting("num_samples", 0), ConfigError, r"eval.num_samples=0: expected a finite number > 0"),
+    ("fewer samples than k", eval_setting("num_samples", 3), ConfigError, r"eval.num_samples=3: expected more than eval.prc_neighborhood=3"),
+    ("unknown extractor", eval_setting("feature_extractor", "clip"), ConfigError, r"eval.feature_extractor='clip' is not one of"),
+    ("unknown timing models", eval_setting("timing_models", "random"), ConfigError, r"eval.timing_models='random' is not one of \['trained', 'paper'\]"),
+    ("negative max_real", eval_setting("max_real", -1), ConfigError, r"eval.max_real=-1: expected >= 0"),
+    ("timing batch 0", eval_setting("timing_batch_sizes", [0]), ConfigError, r"eval.timing_batch_sizes=\(0,\): expected positive sizes"),
+    ("extra steps 0", eval_setting("extra_inference_steps", [0]), ConfigError, r"eval.extra_inference_steps=\(0,\): expected positive integers"),
+    ("misspelt eval key", eval_setting("num_sample", 10), ConfigError, r"eval: unknown key\(s\) \['num_sample'\]"),
+    ("missing Inception weights", lambda: run_config(eval={**TINY["eval"], "feature_extractor": "inception-v3-compat", "inception_weights": "/nowhere/w.pth"}),
+     FileNotFoundError, r"Inception-v3 FID weights not found: /nowhere/w.pth.*config key eval.inception_weights"),
+    ("missing suite extractor weights", eval_setting("suite_extractor_weights", "/nowhere/ae.pt"), FileNotFoundError,
+     r"suite feature-extractor weights not found: /nowhere/ae.pt \(config key eval.suite_extractor_weights\)"),
+    ("memorisation quantile 0.7", eval_setting("memorisation_quantile", 0.7), ConfigError, r"eval.memorisation_quantile=0.7: expected a number in \(0, 0.5\)"),
+    ("zero cloud points", eval_setting("pointcloud_points", 0), ConfigError, r"eval.pointcloud_points=0: expected a finite number > 0"),
+    ("mlflow file store ./mlruns", lambda: run_config(**{"tracking.uri": "./mlruns"}), ConfigError, r"tracking.uri: tracking_uri='./mlruns': MLflow 3 refuses a plain file store"),
+    ("mlflow file: URI", lambda: run_config(**{"tracking.uri": "file:///tmp/mlruns"}), ConfigError, r"tracking.uri: .*MLflow 3 refuses a plain file store"),
+    ("in-memory sqlite", lambda: run_config(**{"tracking.uri": "sqlite:///:memory:"}), ConfigError, r"tracking.uri: .*in-memory SQLite store cannot be shared"),
+    ("zero figure examples", lambda: run_config(**{"figures.num_examples": 0}), ConfigError, r"figures.num_examples: 0 is less than the minimum of 1"),
+    ("negative gpus", lambda: run_config(**{"resources.train": {"gpu": -1}}), ConfigError, r"resources.train.gpu: -1 is less than the minimum of 0"),
+    ("unknown resource", lambda: run_config(**{"resources.train": {"cpus": 4}}), ConfigError, r"'cpus' was unexpected"),
+    ("test split smaller than k", data_setting("polymnist", "n_test", 3), ConfigError,
+     r"data.settings.polymnist.n_test=3: precision/recall with k=3 \(eval.prc_neighborhood\) needs more than 3 test images"),
+]
+
+
+@pytest.mark.parametrize("name, action, error, message", CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
+def test_bad_run_config(name, action, error, message):
+    if name == "device gpu":
+        pytest.importorskip("torch")
+    with pytest.raises(error, match=message):
+        action()
+
+
+def test_cuda_asked_where_there_is_none():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match=r"device='cuda' but no CUDA device is available; use 'auto' or 'cpu'"):
+        run_config(device="cuda")
+
+
+# ------------------------------------------------------------------------------------------------ the vamoh command
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A 2-step tiny VAMoH on the PolyMNIST stand-in (seed 0, batch 8), and the cache it was trained from."""
+    from vamoh.cli import main
+
+    root = tmp_path_factory.mktemp("cli")
+    ck = root / "poly.pt"
+    assert main(["train", "--dataset", "polymnist", "--preset", "tiny", "--out", str(ck), "--cache-dir", str(root / "cache"),
+                 "--batch-size", "8", "--max-steps", "2"]) == 0
+    gasp = root / "gasp.pt"
+    assert main(["train", "--dataset", "polymnist", "--model", "gasp", "--preset", "tiny", "--out", str(gasp), "--cache-dir",
+                 str(root / "cache"), "--batch-size", "8", "--max-steps", "1"]) == 0
+    return {"root": root, "ck": ck, "gasp": gasp, "cache": root / "cache"}
+
+
+def cli_cases(t):
+    root, ck, cache = t["root"], str(t["ck"]), str(t["cache"])
+    file_parent = root / "a_file"
+    file_parent.write_text("x")
+    train = ["train", "--dataset", "polymnist", "--preset", "tiny", "--cache-dir", cache, "--batch-size", "8"]
+    fresh = ["train", "--dataset", "polymnist", "--preset", "tiny", "--cache-dir", str(root / "never")]
+    return [
+        ("--out is a directory", fresh + ["--out", str(root)], r"--out .* is a directory; name a file in it"),
+        ("--out under a file", fresh + ["--out", str(file_parent / "x.pt")], r"a_file is a file, not a directory"),
+        ("--epochs 0", fresh + ["--out", str(root / "e.pt"), "--epochs", "0"], r"--epochs 0: expected an integer >= 1"),
+        ("--max-steps -1", fresh + ["--out", str(root / "e.pt"), "--max-steps", "-1"], r"--max-steps -1: expected an integer >= 1"),
+        ("--batch-size 0", fresh + ["--out", str(root / "e.pt"), "--batch-size", "0"], r"--batch-size 0: expected an integer >= 1"),
+        ("--seed -1", fresh + ["--out", str(root / "e.pt"), "--seed", "-1"], r"--seed -1: expected an integer >= 0"),
+        ("unknown dataset", ["train", "--dataset", "mnist", "--out", str(root / "e.pt")], r"--dataset 'mnist' is not one of"),
+        ("unknown preset", fresh + ["--out", str(root / "e.pt"), "--preset", "huge"], r"--preset 'huge': vamoh has no such preset"),
+        ("bad --set JSON", fresh + ["--out", str(root / "e.pt"), "--set", "{K: 4}"], r"--set '\{K: 4\}' is not valid JSON"),
+        ("--set not an object", fresh + ["--out", str(root / "e.pt"), "--set", "[1]"], r"--set '\[1\]': expected a JSON object"),
+        ("--set unknown key", fresh + ["--out", str(root / "e.pt"), "--set", '{"kk": 1}'], r"--set: unknown key\(s\) \['kk'\]"),
+        ("batch larger than the data", train + ["--out", str(root / "b.pt"), "--batch-size", "5000"],
+         r"batch size 5000 is larger than the 4000 training samples"),
+        ("resume with another seed", train + ["--out", ck, "--max-steps", "4", "--seed", "1"], r"belongs to another run.*seed: checkpoint 0, now 1"),
+        ("resume with another batch size", train[:-1] + ["16", "--out", ck, "--max-steps", "4"], r"batch_size: checkpoint 8, now 16"),
+        ("resume on another dataset", ["train", "--dataset", "celebahq64", "--preset", "tiny", "--cache-dir", cache, "--batch-size", "8",
+                                       "--out", ck, "--max-steps", "4"], r"belongs to another run.*dataset: checkpoint 'polymnist', now 'celebahq64'"),
+        ("resume with a smaller budget", train + ["--out", ck, "--max-steps", "1"], r"budget: the checkpoint is at step 2, beyond this run's 1 steps"),
+        ("resume with another model config", train + ["--out", ck, "--max-steps", "4", "--set", '{"lr": 0.5}'], r"model config lr: checkpoint 0.003, now 0.5"),
+        ("sample --n 0", ["sample", "--checkpoint", ck, "--n", "0", "--out", str(root / "s.npz")], r"--n 0: expected an integer >= 1"),
+        ("sample --upsample 0", ["sample", "--checkpoint", ck, "--upsample", "0", "--out", str(root / "s.npz")], r"--upsample 0: expected an integer >= 1"),
+        ("sample without a model", ["sample", "--out", str(root / "s.npz")], r"exactly one of --checkpoint PATH or --run-id ID"),
+        ("sample --run-id without a store", ["sample", "--run-id", "abc", "--out", str(root / "s.npz")], r"--run-id needs --tracking-uri"),
+        ("sample from a directory", ["sample", "--checkpoint", str(root), "--out", str(root / "s.npz")], r"is a directory, not a checkpoint file"),
+        ("sample from a missing file", ["sample", "--checkpoint", str(root / "none.pt"), "--out", str(root / "s.npz")], r"checkpoint not found"),
+        ("reconstruct with GASP", ["reconstruct", "--checkpoint", str(t["gasp"]), "--input", str(root / "x.png"), "--out", str(root / "r.png")],
+         r"gasp cannot reconstruct: it has no encoder and no inner loop"),
+        ("reconstruct a missing input", ["reconstruct", "--checkpoint", ck, "--input", str(root / "none.png"), "--out", str(root / "r.png")],
+         r"--input .*none.png: file not found"),
+        ("reconstruct with a bad mask", ["reconstruct", "--checkpoint", ck, "--input", str(root / "img.png"), "--mask", "middle",
+                                         "--out", str(root / "r.png")], r"--mask 'middle': expected one of \['none', 'centre', 'half', 'outpaint'\]"),
+        ("reconstruct from a text file", ["reconstruct", "--checkpoint", ck, "--input", str(file_parent), "--out", str(root / "r.png")],
+         r"--input .*a_file: not an image PIL can read"),
+        ("recompute a missing file", ["recompute", str(root / "none" / "metrics.json")], r"evaluation output not found"),
+        ("check-config of a missing file", ["check-config", str(root / "none.yaml")], r"config file not found"),
+        ("import for an unknown dataset", ["import", "gasp", str(root / "g.pt"), "--dataset", "mnist", "--out", str(root / "i.pt")],
+         r"--dataset 'mnist' is not one of"),
+    ]
+
+
+def test_the_vamoh_command_refuses_bad_arguments_with_one_line(trained, capsys):
+    from PIL import Image
+
+    from vamoh.cli import main
+
+    Image.fromarray(np.zeros((28, 28, 3), np.uint8)).save(trained["root"] / "img.png")
+    cases = cli_cases(trained)
+    assert len(cases) >= 30
+    for name, argv, message in cases:
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2, f"{name}: exit {code}, stderr {err!r}"
+        assert re.search(message, err), f"{name}: {err!r} does not match {message!r}"
+        assert err.count("\n") == 1 and "Traceback" not in err, f"{name}: {err!r}"
+    assert not (trained["root"] / "never").exists()  # bad arguments were refused before the data was prepared
+
+
+def test_check_config_names_the_yaml_line(tmp_path, capsys):
+    from vamoh.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run: x\ndatasets: [polymnist\n  models: x\n")
+    assert main(["check-config", str(bad)]) == 2
+    assert re.search(rf"{re.escape(str(bad))}, line 3, column \d+: not valid YAML", capsys.readouterr().err)
+
+
+# ------------------------------------------------------------------------------------------------ checkpoints
+
+
+class _Exploit:
+    """A pickle that runs a shell command when loaded (what a crafted checkpoint can do)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def checkpoint_cases(tmp_path: Path):
+    from vamoh.checkpoint import save_checkpoint
+
+    crafted = tmp_path / "crafted.pt"
+    marker = tmp_path / "pwned"
+    torch.save({"format_version": 2, "model_name": _Exploit(marker)}, crafted)
+    truncated = tmp_path / "truncated.pt"
+    save_checkpoint(truncated, {"model_name": "vamoh", "model_config": {}, "data_info": {}, "model_state": {"w": torch.zeros(1000)}, "step": 0})
+    truncated.write_bytes(truncated.read_bytes()[:300])
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    incomplete = tmp_path / "incomplete.pt"
+    save_checkpoint(incomplete, {"model_name": "vamoh", "model_config": {}, "data_info": {}, "step": 0})
+    text = tmp_path / "text.pt"
+    text.write_text("hello")
+    return marker, [
+        ("missing", tmp_path / "none.pt", FileNotFoundError, r"checkpoint not found"),
+        ("a directory", tmp_path, CheckpointError, r"is a directory, not a checkpoint file"),
+        ("crafted pickle", crafted, CheckpointError, r"holds objects other than tensors and plain data \(it names posix.system\), so it was refused unread"),
+        ("truncated", truncated, CheckpointError, r"is truncated or corrupt"),
+        ("another program's file", foreign, CheckpointError, r"is not a checkpoint of this suite \(no format_version\)"),
+        ("lacks the weights", incomplete, CheckpointError, r"lacks the key 'model_state'"),
+        ("a text file", text, CheckpointError, r"is truncated or corrupt"),
+    ]
+
+
+def test_bad_checkpoints_are_refused_unread(tmp_path):
+    from vamoh.checkpoint import load_checkpoint
+
+    marker, cases = checkpoint_cases(tmp_path)
+    for name, path, error, message in cases:
+        with pytest.raises(error, match=message):
+            load_checkpoint(path)
+    assert not marker.exists(), "the crafted checkpoint ran its command"
+    # the same file through the trainer's resume and the CLI
+    from vamoh.cli import main
+
+    assert main(["sample", "--checkpoint", str(tmp_path / "crafted.pt"), "--out", str(tmp_path / "s.npz")]) == 2
+    assert not marker.exists()
+
+
+def test_checkpoint_of_another_architecture_is_named(trained, tmp_path):
+    from vamoh.train import load_model
+
+    payload = torch.load(trained["ck"], weights_only=True)
+    payload["model_config"]["K"] = 5  # the weights are for K = 3
+    torch.save(payload, tmp_path / "mismatch.pt")
+    with pytest.raises(CheckpointError, match=r"mismatch.pt does not match its model config"):
+        load_model(tmp_path / "mismatch.pt")
+
+
+# ------------------------------------------------------------------------------------------------ data files
+
+
+def test_data_file_errors_show_where_values_differ(tmp_path):
+    from vamoh.data import load_dataset
+
+    for split in ("train", "test"):
+        (tmp_path / split).mkdir()
+        np.savez(tmp_path / split / "0.npz", latitude=np.linspace(90, -90, 46), longitude=np.linspace(-180, 176, 90),
+                 temperature=np.full((46, 90), 280.0, np.float32))
+    with pytest.raises(DataError) as err:
+        load_dataset({"name": "era5", "source": "real", "path": str(tmp_path)}, tmp_path / "cache")
+    text = str(err.value)
+    assert "longitude" in text and "-180" in text and "0" in text  # the differing values, not two identical roundings
+    assert not list((tmp_path / "cache").glob("*.lock"))  # a failed preparation leaves no lock file
+
+
+def test_count_of_bad_inputs_in_this_sweep(trained, tmp_path):
+    """At least 90 bad inputs are covered here (the issue's sweep size), each with its own message."""
+    n = len(CONFIG_CASES) + 1 + len(cli_cases(trained)) + 1 + len(checkpoint_cases(tmp_path)[1]) + 1 + 1
+    assert n >= 90, n

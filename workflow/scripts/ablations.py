@@ -1,0 +1,10 @@
+from pathlib import Path
+
+from vamoh.pipeline import stages
+from vamoh.pipeline.scriptlog import logged, run_config
+
+with logged(snakemake.log[0]):
+    i = snakemake.input
+    written = stages.ablations(run_config(snakemake.config), i.tidy, list(i.summaries), list(i.checkpoints), list(i.data),
+                               Path(snakemake.output.index).parent, snakemake.threads)
+    print(f"{len(written)} files")
