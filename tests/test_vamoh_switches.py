@@ -7,7 +7,7 @@ import torch
 from vamoh.interface import build_model
 from vamoh.model import PRESETS
 
-from .vamoh_fixtures import BlobImages
+from .vamoh_fixtures import BlobImages, tiny_model
 
 
 def model_with(**switches):
@@ -102,3 +102,20 @@ def test_frozen_uniform_categorical_prior():
     model.zero_grad()
     model.elbo(batch, epoch=3)["elbo"].sum().backward()  # after those epochs the prior net learns
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.prior_c.parameters())
+
+
+def test_a_checkpoint_from_before_flow_activation_loads_with_tanh(tmp_path):
+    """Checkpoints written before the key existed were trained with tanh planar layers: a missing key must not
+    silently become the new default (LeakyReLU), which would change the density the weights define."""
+    from vamoh.checkpoint import save_checkpoint
+    from vamoh.config import to_dict
+    from vamoh.train import load_model
+
+    data = BlobImages(4, 16)
+    model = tiny_model(data, flow_activation="tanh")
+    config = to_dict(model.config)
+    del config["flow_activation"]
+    save_checkpoint(tmp_path / "old.pt", {"model_name": "vamoh", "model_config": config, "data_info": dict(coord_dim=2, feature_dim=3,
+                    likelihood="discretized_logistic", grid_shape=[16, 16], kind="image"), "model_state": model.state_dict(), "step": 0})
+    loaded, _ = load_model(tmp_path / "old.pt")
+    assert loaded.config.flow_activation == "tanh"

@@ -85,6 +85,12 @@ class FunctionModel(nn.Module, ABC):
     inference_steps: ClassVar[bool] = False
 
     @classmethod
+    def saved_config_defaults(cls) -> dict[str, Any]:
+        """Values of config keys that checkpoints written before the key existed were trained with (a missing
+        key must not take a new default that changes the function the weights compute)."""
+        return {}
+
+    @classmethod
     def display_label(cls, config: Any) -> str:
         """The name a model with ``config`` has in tables, e.g. "Functa (3)" for a 3-step Functa."""
         return cls.label or cls.model_name

@@ -467,6 +467,10 @@ class VAMoH(FunctionModel):
         h = self.decode(z, rff)
         return self._features_from_outputs(h, log_pi, "mixture_mean")
 
+    @classmethod
+    def saved_config_defaults(cls) -> dict[str, Any]:
+        return {"flow_activation": "tanh"}  # the planar layers were tanh before the key existed
+
     @property
     def num_components(self) -> int:
         """K: the number of hypergenerators, the mixture's components (entropy maps are scaled by ln K)."""

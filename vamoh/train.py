@@ -102,7 +102,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Fu
     cls = get_model_class(payload["model_name"])
     info = payload["data_info"]
     info = DataInfo(**{**info, "grid_shape": tuple(info["grid_shape"])})
-    model = cls(from_dict(cls.config_class, payload["model_config"], where=f"{path}:model_config"), info)
+    saved = {**cls.saved_config_defaults(), **payload["model_config"]}
+    model = cls(from_dict(cls.config_class, saved, where=f"{path}:model_config"), info)
     try:
         model.load_state_dict(payload["model_state"])
     except RuntimeError as err:
