@@ -86,7 +86,7 @@ def test_reconstruction_candidates_call_each_model():
 
 
 def test_a_time_budget_adapts_the_repeats_within_bounds():
-    """eval.timing_budget_s: the repeats are cut to fit the budget (one round = every candidate once), never below 10."""
+    """eval.timing_budget_s: the repeats are cut to fit the budget (one round = every candidate once), never below 3."""
     import time
 
     from vamoh.eval.timing import MIN_BUDGET_REPEATS, time_interleaved

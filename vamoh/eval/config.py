@@ -46,8 +46,11 @@ class EvalConfig:
     extractor_seed: int = 0  # suite extractor init/shuffle seed
     timing_repeats: int = 50  # interleaved repeats per candidate (the most, when timing_budget_s is set)
     # seconds of measurement for all of a dataset's timing groups together (0 = always timing_repeats): the
-    # repeats of each (task, batch size) group are cut to fit, never below 10; the table prints the repeats
+    # repeats of each (task, batch size) group are cut to fit, never below 3; the table prints the repeats
     timing_budget_s: float = 0.0
+    # datasets whose Tables 2/5 rows are measured (empty = every dataset of the run); the others are said to be
+    # not timed. For CPU runs at the paper architectures, where Functa 512 x 15 takes seconds per call.
+    timing_datasets: tuple[str, ...] = ()
     timing_warmup: int = 5  # untimed calls per candidate before measuring
     timing_batch_sizes: tuple[int, ...] = (1, 16)  # batch size 1 and one batched size
     # What Tables 2/5 time: "trained" = the trained checkpoints; "paper" = untrained models at the dataset's

@@ -56,38 +56,36 @@ def _sync(device: str | torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-MIN_BUDGET_REPEATS = 10  # a time budget never cuts the repeats below this: the spread needs a few
+MIN_BUDGET_REPEATS = 3  # a time budget never cuts the repeats below this: a spread needs a few
 
 
-def repeats_within(candidates: dict[str, Callable[[], Any]], budget_s: float, max_repeats: int, device: str | torch.device = "cpu") -> int:
-    """How many interleaved rounds fit in ``budget_s`` seconds (at least MIN_BUDGET_REPEATS, at most ``max_repeats``),
-    from one timed call of every candidate (run after the warm-up)."""
+def _round(candidates: dict[str, Callable[[], Any]], device: str | torch.device) -> float:
+    """Seconds of one call of every candidate."""
     _sync(device)
     start = time.perf_counter()
     for call in candidates.values():
         call()
         _sync(device)
-    round_s = max(time.perf_counter() - start, 1e-9)
-    return int(min(max_repeats, max(MIN_BUDGET_REPEATS, budget_s // round_s)))
+    return time.perf_counter() - start
 
 
 def time_interleaved(candidates: dict[str, Callable[[], Any]], repeats: int = 50, warmup: int = 5, device: str | torch.device = "cpu",
                      budget_s: float | None = None) -> dict[str, TimingStats]:
     """Time each zero-argument callable ``repeats`` times, round-robin, after ``warmup`` untimed rounds.
 
-    With ``budget_s`` the number of rounds is adapted to it (``repeats_within``), ``repeats`` being the most.
+    With ``budget_s`` the number of rounds is what fits in it (one round: every candidate once, timed in the last
+    warm-up round), at least MIN_BUDGET_REPEATS and at most ``repeats``.
     Returns ``{name: TimingStats}`` in seconds per call, in the order of ``candidates``.
     """
     check(len(candidates) > 0, "time_interleaved: no candidates", ConfigError)
     check(isinstance(repeats, int) and repeats >= 1, f"repeats={repeats!r}: expected an int >= 1", ConfigError)
     check(isinstance(warmup, int) and warmup >= 0, f"warmup={warmup!r}: expected an int >= 0", ConfigError)
     names = list(candidates)
-    for _ in range(warmup):
-        for name in names:
-            candidates[name]()
-    _sync(device)
+    round_s = 0.0
+    for _ in range(max(warmup, 1 if budget_s is not None else 0)):  # the last warm-up round also sizes the budget
+        round_s = _round(candidates, device)
     if budget_s is not None:
-        repeats = repeats_within(candidates, budget_s, repeats, device)
+        repeats = int(min(repeats, max(MIN_BUDGET_REPEATS, budget_s // max(round_s, 1e-9))))
     samples: dict[str, list[float]] = {n: [] for n in names}
     for r in range(repeats):
         shift = r % len(names)

@@ -146,8 +146,9 @@ class RunConfig:
             raise ConfigError(f"model entry {name!r} is not one of {sorted(entries)}")
         return entries[name]
 
-    def ablations(self) -> dict[str, "Ablation"]:
-        """Question name -> ``Ablation``: the ``ablations`` section, checked, with every variant's entry name.
+    def ablations(self, required: bool = False) -> dict[str, "Ablation"]:
+        """Question name -> ``Ablation``: the ``ablations`` section, checked, with every variant's entry name;
+        ``required``: an empty section is an error saying which config has the questions.
 
         Each variant's keys and value types are checked against the model's config class here, so a misspelt
         key or a wrong type is refused naming ``ablations.<question>.variants.<variant>``; values are checked
@@ -157,6 +158,9 @@ class RunConfig:
         from ..interface import get_model_class
         from ..report.ablations import METRICS
 
+        if required and not self.raw.get("ablations"):
+            raise ConfigError(f"run {self.run!r} has no `ablations` section, so there is nothing to ablate: use "
+                              f"--configfile config/ablations.yaml, or add questions (config/README.md, 'Ablations')")
         out: dict[str, Ablation] = {}
         for question, spec in self.raw.get("ablations", {}).items():
             where = f"ablations.{question}"
@@ -291,6 +295,9 @@ class RunConfig:
             self.train_config(seed)
         cfg = self.eval_config()
         self._check_extractor(cfg)
+        extra = sorted(set(cfg.timing_datasets) - set(self.datasets))
+        if extra:
+            raise ConfigError(f"eval.timing_datasets names {extra}, which this run does not have (datasets: {self.datasets})")
         from .. import tracking
 
         try:

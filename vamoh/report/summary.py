@@ -116,6 +116,9 @@ SPEED_THRESHOLDS = {"functa": (2.0, "Functa (3)"), "functa10": (7.0, "Functa (10
 
 def speed_claims(t: pd.DataFrame, datasets: list[str]) -> list[Verdict]:
     out = []
+    timed = set(t[t["metric"].str.startswith("time_")]["dataset"])
+    reconstructing = set(t[(t["metric"] == keys.PSNR) & (t["model"] == "vamoh")]["dataset"])
+    timed_out = (reconstructing - timed) if timed else set()  # a run that timed some datasets and not these
     for task, table in SPEED_CLAIMS:
         what = "reconstruction" if task == keys.TIME_RECONSTRUCTION else "2x super-reconstruction"
         for other, (threshold, label) in SPEED_THRESHOLDS.items():
@@ -124,6 +127,9 @@ def speed_claims(t: pd.DataFrame, datasets: list[str]) -> list[Verdict]:
                 rows = t[(t["dataset"] == d) & (t["metric"] == f"time_{task}") & (t["batch_size"] == 1)]
                 v, f = rows[rows["model"] == "vamoh"], rows[rows["model"] == other]
                 if v.empty or f.empty:
+                    if d in timed_out:
+                        out.append(Verdict(claim, d, f"{table} (V100): × {threshold:g} or more", "—", NOT_TESTABLE,
+                                           "not timed in this run (eval.timing_datasets)"))
                     continue
                 (vq25, vmed, vq75), (fq25, fmed, fq75) = (tuple(r["values"].iloc[0][:3]) for r in (v, f))
                 ratio, lo, hi = fmed / vmed, fq25 / vq75, fq75 / vq25

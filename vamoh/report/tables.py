@@ -310,6 +310,9 @@ def _timing_table(tidy: pd.DataFrame, name: str, task: str, title: str) -> Repor
         *([f"Models timed — {'; '.join(archs)}."] if archs else []),
         *prov.notes(datasets),
     ]
+    untimed = ordered(set(t[(t["metric"] == keys.PSNR) & t["mean"].notna() & (t["kind"] != KIND_REFERENCE)]["dataset"]) - set(datasets), DATASET_ORDER)
+    if datasets and untimed:
+        notes.append(f"Not timed in this run (eval.timing_datasets): {', '.join(dataset_name(d) for d in untimed)}.")
     return ReportTable(name, title, pd.DataFrame(out), notes)
 
 

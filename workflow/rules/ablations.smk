@@ -5,32 +5,19 @@
 import json
 
 ABLATIONS = RC.ablations()
+# (dataset, entry, seed) of every job an ablation question compares, each shared entry once
+ABLATION_JOBS = [(d, e, s) for d in RC.datasets for e in dict.fromkeys(e for ab in ABLATIONS.values() for e in ab.entries.values())
+                 for s in RC.seeds]
 # what the report depends on beyond its input files: the questions, and the timing settings of the encoder timing
 ABLATION_SETTINGS = json.dumps({"ablations": config.get("ablations", {}), "timing": RC.timing_settings()}, sort_keys=True)
 
 
-def ablation_jobs():
-    """(dataset, entry, seed) of every job an ablation question compares, each shared entry once."""
-    entries = dict.fromkeys(e for ab in ABLATIONS.values() for e in ab.entries.values())
-    return [(d, e, s) for d in RC.datasets for e in entries for s in RC.seeds]
-
-
-def ablation_final_checkpoint(d, e, s):
-    return f"{RES}/{d}/{e}/seed{s}/" + ("fitted.pt" if ENTRIES[e].prior_stage else "checkpoint.pt")
-
-
-def ablation_report_files(wc=None):
-    """The report's files; asking for them from a config without `ablations` is an error that says what to do."""
-    if not ABLATIONS:
-        raise ValueError(f"run {RUN!r} has no `ablations` section: run `snakemake ablations --configfile config/ablations.yaml` "
-                         "(config/README.md, 'Ablations')")
-    return [f"{REP}/ablations.md"] + [f"{REP}/ablation_{q}.{ext}" for q in ABLATIONS for ext in ("csv", "md", "tex", "html", "png")]
-
-
 rule ablations:
-    """Target: the ablation report, reports/{run}/ablations.md and one table and figure per question."""
+    """Target: the ablation report, reports/{run}/ablations.md and one table and figure per question (a run
+    config without `ablations` is refused here, naming the config to use)."""
     input:
-        ablation_report_files,
+        lambda wc: [f"{REP}/ablations.md"]
+        + [f"{REP}/ablation_{q}.{ext}" for q in RC.ablations(required=True) for ext in ("csv", "md", "tex", "html", "png")],
 
 
 rule ablation_report:
@@ -39,8 +26,8 @@ rule ablation_report:
     test ELBO and the encoder's time, the checkpoints."""
     input:
         tidy=f"{RES}/tidy.csv",
-        summaries=[f"{RES}/{d}/{e}/seed{s}/train.json" for d, e, s in ablation_jobs()],
-        checkpoints=[ablation_final_checkpoint(d, e, s) for d, e, s in ablation_jobs()],
+        summaries=[f"{RES}/{d}/{e}/seed{s}/train.json" for d, e, s in ABLATION_JOBS],
+        checkpoints=[f"{RES}/{d}/{e}/seed{s}/" + ("fitted.pt" if ENTRIES[e].prior_stage else "checkpoint.pt") for d, e, s in ABLATION_JOBS],
         data=expand(f"{RES}/data/{{dataset}}.json", dataset=RC.datasets),
     output:
         index=f"{REP}/ablations.md",

@@ -67,7 +67,8 @@ def per_job(name):
 def timing_files():
     if not any(e.cls.can_reconstruct for e in ENTRIES.values()):
         return []
-    return [f"{RES}/{d}/timing/seed{s}/timing.json" for d in RC.datasets for s in RC.seeds]
+    timed = RC.eval_config().timing_datasets or RC.datasets
+    return [f"{RES}/{d}/timing/seed{s}/timing.json" for d in RC.datasets if d in timed for s in RC.seeds]
 
 
 def timing_checkpoints(wc):
