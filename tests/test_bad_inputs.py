@@ -328,3 +328,17 @@ def test_count_of_bad_inputs_in_this_sweep(trained, tmp_path):
     """At least 90 bad inputs are covered here (the issue's sweep size), each with its own message."""
     n = len(CONFIG_CASES) + 1 + len(cli_cases(trained)) + 1 + len(checkpoint_cases(tmp_path)[1]) + 1 + 1
     assert n >= 90, n
+
+
+def test_a_diverging_training_is_one_line_from_the_command(tmp_path, capsys, monkeypatch):
+    """A NaN loss stops training with one line naming the step and the checkpoint kept (it printed a traceback)."""
+    from vamoh.cli import main
+    from vamoh.model import VAMoH
+
+    monkeypatch.setattr(VAMoH, "training_step", lambda self, batch, opts, step, epoch=0: {"loss": float("nan")})
+    code = main(["train", "--dataset", "polymnist", "--preset", "tiny", "--out", str(tmp_path / "d.pt"), "--cache-dir",
+                 str(tmp_path / "cache"), "--batch-size", "8", "--max-steps", "3"])
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # above it only the progress bar
+    assert code == 2 and last.startswith("vamoh train: error: vamoh: non-finite {'loss': nan} at step 0 (epoch 0); stopped without saving")
+    assert last.endswith("no checkpoint was written yet") and "Traceback" not in err

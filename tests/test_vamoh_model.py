@@ -248,3 +248,24 @@ def test_training_from_scratch_twice_is_bitwise_identical(tmp_path):
         Trainer(model, data, TrainConfig(progress=False, seed=3), tmp_path / f"r{i}.pt").fit()
         states.append(torch.load(tmp_path / f"r{i}.pt", weights_only=True)["model_state"])
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_fourier_frequencies_follow_the_runs_seed():
+    """The fixed Fourier-feature matrix was drawn from seed 0 whatever the run's seed; now the run's seed sets it."""
+    import copy
+
+    import yaml
+
+    from vamoh.pipeline.runconfig import RunConfig
+
+    raw = yaml.safe_load((__import__("pathlib").Path(__file__).resolve().parents[1] / "config" / "tiny.yaml").read_text())
+    rc = RunConfig.from_dict({**copy.deepcopy(raw), "seeds": [0, 1]})
+    c0, _ = rc.model_config("vamoh", "polymnist", 0)
+    c1, _ = rc.model_config("vamoh", "polymnist", 1)
+    assert (c0.seed, c1.seed) == (0, 1)
+    from vamoh.model import VAMoH
+
+    info = BlobImages(2, 16).info
+    assert not torch.equal(VAMoH(c0, info).rff.B, VAMoH(c1, info).rff.B)
+    fixed = RunConfig.from_dict({**copy.deepcopy(raw), "seeds": [0, 1], "model_settings": {"vamoh": {"preset": "tiny", "overrides": {"seed": 5}}}})
+    assert fixed.model_config("vamoh", "polymnist", 1)[0].seed == 5  # a seed the config sets is kept

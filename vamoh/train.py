@@ -226,9 +226,10 @@ class Trainer:
             bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
             if bad:
                 bar.close()
-                where = f"the last good checkpoint {self.path} (step {self.last_good_step})" if self.last_good_step is not None else "no checkpoint was written yet"
+                kept = (f"the last good checkpoint {self.path} (step {self.last_good_step}) is kept" if self.last_good_step is not None
+                        else "no checkpoint was written yet")
                 raise TrainingDivergedError(f"{self.model.model_name}: non-finite {bad} at step {self.step} (epoch {epoch}); "
-                                            f"stopped without saving, {where} is kept")
+                                            f"stopped without saving; {kept}")
             self.step += 1
             if self.step % self.config.log_every == 0 or self.step == self.total_steps:
                 row = {"step": self.step, "epoch": epoch, "seconds": time.perf_counter() - t0, **metrics}
