@@ -3,6 +3,8 @@ scores.npz, recompute, timing; the device rule."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -152,3 +154,52 @@ def test_the_device_of_a_number_is_the_device_of_its_tensors(monkeypatch, tmp_pa
         else:
             stages.timing(rc, "polymnist", 0, tmp_path / "d.json", {"vamoh": "c.pt", "functa": "f.pt", "functa10": "g.pt"}, tmp_path / "t.json")
     assert asked == ["cuda"]
+
+
+class _Echo(torch.nn.Module):
+    """A stand-in autoencoder: returns its input (a perfect extractor) or a constant image (a useless one)."""
+
+    def __init__(self, constant=None):
+        super().__init__()
+        self.config = type("C", (), {"input_size": 8})()
+        self.constant = constant
+
+    def preprocess(self, x):
+        return torch.nn.functional.interpolate(x.float() / 255.0, size=(8, 8), mode="bilinear", antialias=True, align_corners=False)
+
+    def encode(self, x):
+        return x
+
+    def decoder(self, z):
+        return z if self.constant is None else torch.full_like(z, self.constant)
+
+
+def test_extractor_quality_gate_against_the_train_mean_image():
+    from vamoh.eval.reference import EXTRACTOR_GATE_DB, extractor_quality
+
+    rng = np.random.default_rng(0)
+    train, test = (rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8) for n in (40, 12))
+    perfect = extractor_quality(_Echo(), test, train)
+    assert perfect["passes"] and perfect["margin_db"] > 50
+    useless = extractor_quality(_Echo(constant=0.5), test, train)
+    assert not useless["passes"] and useless["margin_db"] < EXTRACTOR_GATE_DB
+    # the train-mean figure is the closed form: PSNR of the mean 8x8 image against each test image
+    x_train = _Echo().preprocess(torch.from_numpy(train).permute(0, 3, 1, 2)).double()
+    x_test = _Echo().preprocess(torch.from_numpy(test).permute(0, 3, 1, 2)).double()
+    mse = ((x_train.mean(0, keepdim=True) - x_test) ** 2).sum(1).mean((1, 2))
+    assert useless["mean_image_psnr_db"] == pytest.approx(float((10 * torch.log10(1 / mse)).mean()), rel=1e-6)
+
+
+def test_a_failing_extractor_is_flagged_in_table1(data):
+    from vamoh.eval.tidy import rows_from_reference, tidy_frame
+    from vamoh.report.tables import table1
+
+    rec = json.loads((data["root"] / "reference.json").read_text())
+    rec["extractor"]["quality"].update(passes=False, margin_db=1.0)
+    path = data["root"] / "failing.json"
+    path.write_text(json.dumps(rec))
+    rows = rows_from_reference(path, "PolyMNIST (stand-in)", True)
+    model_row = {**next(r for r in rows if r["metric"] == "fid_train"), "model": "vamoh", "label": "VAMoH", "kind": "model", "note": ""}
+    t = table1(tidy_frame(rows + [model_row]))
+    assert t.notes[0].startswith("FLAGGED") and "fails its quality gate" in t.notes[0]
+    assert any("FAILS the +6 dB quality gate" in n for n in t.notes)

@@ -1,7 +1,7 @@
 """The functaset stage: every sample's modulation, written to one inspectable file.
 
 ``write_functaset(model, {"train": ds, "test": ds2}, "functaset.npz")`` writes
-    functaset.npz   arrays  <split> (N, L) float32 modulations, <split>_psnr (N,) fit quality in dB
+    functaset.npz   arrays  <split> (N, L) float32 modulations, <split>_psnr (N,) fit quality in dB (paper eq. 19)
     functaset.json  metadata: latent size, inner steps, split sizes, mean PSNR, the model config
 Both are written atomically; ``load_functaset`` reads the arrays back. The flow prior is then fitted
 with ``model.fit_prior("functaset.npz")``.
@@ -55,7 +55,7 @@ def write_functaset(model: "Functa", datasets: dict[str, Any], path: str | Path,
             coords, y, w = model.observed(batch)
             mse = model.per_sample_mse(z, coords, y, w)  # (b,)
             mods.append(z.cpu())
-            psnrs.append((-10 * torch.log10(mse.clamp(min=1e-12))).cpu())
+            psnrs.append(model.psnr_of_mse(mse).cpu())  # the paper's convention (eq. 19)
         arrays[split] = torch.cat(mods).numpy().astype(np.float32)  # (N, L)
         arrays[f"{split}_psnr"] = torch.cat(psnrs).numpy().astype(np.float32)  # (N,)
         meta["splits"][split] = {"size": n, "mean_psnr_db": float(arrays[f"{split}_psnr"].mean())}

@@ -228,8 +228,13 @@ class Functa(FunctionModel):
             return out  # the trainer stops on it; no step into NaN weights
         opt.step()
         out["mse"] = out["loss"]
-        out["psnr"] = float((-10 * torch.log10(mse.detach().clamp(min=1e-12))).mean())  # data in [0, 1]
+        out["psnr"] = float(self.psnr_of_mse(mse.detach()).mean())  # the paper's eq. 19, as every test PSNR of the suite
         return out
+
+    def psnr_of_mse(self, mse: Tensor) -> Tensor:
+        """PSNR (B,) in the paper's convention (eq. 19; data in [0, 1]) of per-sample MSEs averaged over channels:
+        the squared error summed over a point's C channels is C x that mean."""
+        return -10 * torch.log10((mse * self.info.feature_dim).clamp(min=1e-12))
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()

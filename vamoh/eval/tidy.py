@@ -87,15 +87,22 @@ def rows_from_reference(path: str | Path, data_label: str, is_standin: bool) -> 
     gen = data.get("generation") or {}
     prov = {keys.PROV_DATASET: data["dataset"], keys.PROV_SEED: data["seed"], keys.PROV_IS_STANDIN: is_standin, "data_label": data_label,
             keys.PROV_FEATURE_EXTRACTOR: ext.get("label", ""), keys.PROV_NUM_SAMPLES: gen.get("num_samples", 0), keys.PROV_DEVICE: {}}
+    q = ext.get("quality") or {}
+    quality = ""
+    if "margin_db" in q:
+        quality = (f"extractor {ext.get('label', '')}: held-out reconstruction {q['test_psnr_db']:.2f} dB vs the train-mean image "
+                   f"{q['mean_image_psnr_db']:.2f} dB at {q['resolution']}x{q['resolution']} "
+                   f"({'passes' if q['passes'] else 'FAILS'} the +{q['gate_db']:g} dB quality gate)")
     rows = []
     for model, metrics in data["metrics"].items():
         for m, e in metrics.items():
             n_samples = e.get("num_samples")
             if isinstance(n_samples, dict):
                 n_samples = n_samples.get(_split_of(m), 0)
+            generation = m not in keys.RECONSTRUCTION_KEYS
             rows.append(_row(prov, model, keys.REFERENCE_LABELS.get(model, model), KIND_REFERENCE, m, e,
                              num_samples=n_samples if n_samples is not None else prov[keys.PROV_NUM_SAMPLES],
-                             feature_extractor=ext.get("label", "") if m not in keys.RECONSTRUCTION_KEYS else ""))
+                             feature_extractor=ext.get("label", "") if generation else "", note=quality if generation else ""))
     return rows
 
 

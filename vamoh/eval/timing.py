@@ -59,6 +59,14 @@ def _sync(device: str | torch.device) -> None:
 MIN_BUDGET_REPEATS = 3  # a time budget never cuts the repeats below this: a spread needs a few
 
 
+def _timed(call: Callable[[], Any], device: str | torch.device) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    call()
+    _sync(device)
+    return time.perf_counter() - start
+
+
 def _round(candidates: dict[str, Callable[[], Any]], device: str | torch.device) -> float:
     """Seconds of one call of every candidate."""
     _sync(device)
@@ -74,27 +82,31 @@ def time_interleaved(candidates: dict[str, Callable[[], Any]], repeats: int = 50
     """Time each zero-argument callable ``repeats`` times, round-robin, after ``warmup`` untimed rounds.
 
     With ``budget_s`` the number of rounds is what fits in it (one round: every candidate once, timed in the last
-    warm-up round), at least MIN_BUDGET_REPEATS and at most ``repeats``.
+    warm-up round or, without warm-up, in the first measured round, which then counts), at least
+    MIN_BUDGET_REPEATS and at most ``repeats``.
     Returns ``{name: TimingStats}`` in seconds per call, in the order of ``candidates``.
     """
     check(len(candidates) > 0, "time_interleaved: no candidates", ConfigError)
     check(isinstance(repeats, int) and repeats >= 1, f"repeats={repeats!r}: expected an int >= 1", ConfigError)
     check(isinstance(warmup, int) and warmup >= 0, f"warmup={warmup!r}: expected an int >= 0", ConfigError)
     names = list(candidates)
-    round_s = 0.0
-    for _ in range(max(warmup, 1 if budget_s is not None else 0)):  # the last warm-up round also sizes the budget
-        round_s = _round(candidates, device)
-    if budget_s is not None:
-        repeats = int(min(repeats, max(MIN_BUDGET_REPEATS, budget_s // max(round_s, 1e-9))))
     samples: dict[str, list[float]] = {n: [] for n in names}
-    for r in range(repeats):
+    round_s = 0.0
+    for _ in range(warmup):
+        round_s = _round(candidates, device)
+    first = 0
+    if budget_s is not None:
+        if warmup == 0:  # no warm-up: the first measured round also sizes the budget (and counts)
+            round_s = 0.0
+            for name in names:
+                samples[name].append(_timed(candidates[name], device))
+                round_s += samples[name][-1]
+            first = 1
+        repeats = int(min(repeats, max(MIN_BUDGET_REPEATS, budget_s // max(round_s, 1e-9))))
+    for r in range(first, repeats):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:  # rotate the order each repeat
-            _sync(device)
-            start = time.perf_counter()
-            candidates[name]()
-            _sync(device)
-            samples[name].append(time.perf_counter() - start)
+            samples[name].append(_timed(candidates[name], device))
     return {n: TimingStats.from_samples(samples[n]) for n in names}
 
 

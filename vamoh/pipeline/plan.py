@@ -45,8 +45,11 @@ def plan_lines(rc: RunConfig) -> list[str]:
             for key in ("epochs", "batch_size"):  # what the trainer will use: train.* wins over the model's own
                 if key in train and key in d:
                     d[key] = f"{_value(train[key])}(train.{key})"
-            if "max_steps" in train:
-                d["max_steps"] = train["max_steps"]
+            budget = rc.train_config(seeds[0], None, dataset, name).max_steps
+            if budget is not None:
+                d["max_steps"] = budget
+                if "epochs" not in train:  # with train.epochs null the trainer runs exactly max_steps steps
+                    d.pop("epochs", None)
             shown = " ".join(f"{k}={_value(d[k])}" for k in (*SHOWN, "max_steps") if k in d)
             digest = hashlib.sha256(rc.train_settings(dataset, name, seeds[0]).encode()).hexdigest()[:8]
             lines.append(f"    {name:<10} preset {preset:<11} {shown} [settings {digest}]")

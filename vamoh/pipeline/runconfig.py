@@ -217,7 +217,7 @@ class RunConfig:
         e = self.entry(entry)
         cls = e.cls
         settings = self.raw["model_settings"].get(e.model, {})
-        preset = preset or settings.get("preset", "paper")
+        preset = preset or settings.get("per_dataset_preset", {}).get(dataset) or settings.get("preset", "paper")
         preset_name = dataset if preset == "paper" else preset
         if preset_name not in cls.presets:
             raise ConfigError(f"model_settings.{e.model}.preset={preset!r}: {e.model} has no preset {preset_name!r} (has {sorted(cls.presets)})")
@@ -228,10 +228,16 @@ class RunConfig:
         config = from_dict(cls.config_class, overrides, where=f"model_settings.{e.model}", base=cls.presets[preset_name])
         return config, preset_name
 
-    def train_config(self, seed: int, points_per_sample: int | None = None):
+    def train_config(self, seed: int, points_per_sample: int | None = None, dataset: str | None = None, entry: str | None = None):
+        """The training config of one job: ``train.*``, with ``train.max_steps_by_entry[dataset][entry]`` as its
+        max_steps when set."""
         from ..train import TrainConfig
 
-        return from_dict(TrainConfig, {**self.raw["train"], "seed": seed, "device": self.raw["device"],
+        raw = {k: v for k, v in self.raw["train"].items() if k != "max_steps_by_entry"}
+        steps = self.raw["train"].get("max_steps_by_entry", {}).get(dataset, {}).get(entry)
+        if steps is not None:
+            raw["max_steps"] = steps
+        return from_dict(TrainConfig, {**raw, "seed": seed, "device": self.raw["device"],
                                        "points_per_sample": points_per_sample}, where="train")
 
     def eval_config(self):
@@ -255,7 +261,8 @@ class RunConfig:
         from ..config import to_dict
 
         config, preset = self.model_config(entry, dataset, seed)
-        train = {k: v for k, v in self.raw["train"].items() if k not in ("progress", "log_every", "checkpoint_every")}
+        train = {k: v for k, v in self.raw["train"].items() if k not in ("progress", "log_every", "checkpoint_every", "max_steps_by_entry")}
+        train["max_steps"] = self.train_config(seed, None, dataset, entry).max_steps  # this job's own budget only
         return _canonical({"model": to_dict(config), "preset": preset, "train": train, "seed": seed,
                            "train_points": self.data_config(dataset).train_points})
 
@@ -293,6 +300,13 @@ class RunConfig:
             self._check_sizes(dataset, data)
         for seed in self.seeds:
             self.train_config(seed)
+        budgets = self.raw["train"].get("max_steps_by_entry", {})
+        for dataset, per_entry in budgets.items():
+            if dataset not in self.datasets:
+                raise ConfigError(f"train.max_steps_by_entry names the dataset {dataset!r}, which this run does not have ({self.datasets})")
+            unknown = sorted(set(per_entry) - set(entries))
+            if unknown:
+                raise ConfigError(f"train.max_steps_by_entry.{dataset} names {unknown}, not model entries of this run ({sorted(entries)})")
         cfg = self.eval_config()
         self._check_extractor(cfg)
         extra = sorted(set(cfg.timing_datasets) - set(self.datasets))

@@ -106,7 +106,7 @@ def train(rc: RunConfig, dataset: str, entry: str, seed: int, data_record: str |
     splits, record = load_data(data_record, rc.data_config(dataset).train_points)
     train_set = splits["train"]
     net = build_model(rc, entry, dataset, train_set.info, seed)
-    tcfg = rc.train_config(seed, train_set.train_points)
+    tcfg = rc.train_config(seed, train_set.train_points, dataset, entry)
     state = Path(checkpoint_out).with_name("train_state.pt")
     identity = {"dataset": dataset, "data_sha256": record["sha256"], "settings": rc.train_settings(dataset, entry, seed)}
     label = type(net).display_label(net.config)

@@ -54,6 +54,7 @@ class Metric:
     scale: float = 1.0  # multiplies the stored value (seconds -> milliseconds)
     generation: bool = False  # a generation metric: only for questions with generation
     extractor: bool = False  # computed on a feature extractor's embeddings (its name goes in the notes)
+    speed: bool = False  # a time or throughput: differs run to run even for the very same model
 
     @property
     def header(self) -> str:
@@ -77,9 +78,9 @@ METRICS: dict[str, Metric] = {
     "recall_test": _tidy("Recall tst", 1, "recall_test", 3, generation=True, extractor=True),
     "segment_coherence": _tidy("Segment coherence", 0, "segment_coherence", 3),
     "mixture_entropy": _tidy("Mixture entropy / ln K", 0, "mixture_entropy", 3),
-    "time_reconstruction_ms": _tidy("Recon. ms / sample", -1, "time_reconstruction", 3, scale=1e3),
-    "samples_per_second": Metric("Train samples / s", 1, "summary", 0),
-    "encoder_ms": Metric("Encoder ms / sample", -1, "measured", 3),
+    "time_reconstruction_ms": _tidy("Recon. ms / sample", -1, "time_reconstruction", 3, scale=1e3, speed=True),
+    "samples_per_second": Metric("Train samples / s", 1, "summary", 0, speed=True),
+    "encoder_ms": Metric("Encoder ms / sample", -1, "measured", 3, speed=True),
 }
 STANDARD = ("test_elbo_per_point", "psnr", "psnr_completion_centre", "fid_test", "precision_test", "recall_test",
             "segment_coherence", "samples_per_second")
@@ -311,7 +312,17 @@ def _fmt_diff(diff: float, decimals: int) -> str:
     return ("+" if diff >= 0 else "−") + fmt_num(abs(diff), decimals)
 
 
+def _identical(ab: Any, d: str, v: str, comps: dict, metrics: list[str]) -> bool:
+    """Whether ``v`` gave exactly the default's per-seed numbers on every metric that is not a speed: the
+    setting changed nothing in the trained model (e.g. removing the non-linearity of a one-layer net)."""
+    pairs = [(comps.get((d, v, k)), comps.get((d, ab.default, k))) for k in metrics if not METRICS[k].speed]
+    pairs = [(a, b) for a, b in pairs if a is not None and b is not None and a.seeds]
+    return bool(pairs) and all(a.seeds == b.seeds for a, b in pairs)
+
+
 def _describe(ab: Any, d: str, v: str, comps: dict, metrics: list[str]) -> str:
+    if _identical(ab, d, v, comps, metrics):
+        return f"{v} gives exactly the default's numbers on every seed: the setting changed nothing in the trained model here"
     better, worse, other = [], [], []
     for k in metrics:
         c = comps.get((d, v, k))
@@ -360,7 +371,7 @@ def answer(ab: Any, values: pd.DataFrame, comps: dict) -> list[str]:
     groups: dict[str, list[str]] = {"worse": [], "better": [], "mixed": [], "same": []}
     for v, (wins, losses) in verdicts(ab, comps, metrics).items():
         key = "worse" if wins and not losses else "better" if losses and not wins else "mixed" if wins else "same"
-        groups[key].append(v + (f" (significantly better in {losses}, worse in {wins} comparisons)" if wins or losses else ""))
+        groups[key].append(v + (f" (better than the default in {losses}, worse in {wins} significant comparisons)" if wins or losses else ""))
 
     def these(vs: list[str]) -> str:
         return ", ".join(vs) + (" is" if len(vs) == 1 else " are")
@@ -376,9 +387,10 @@ def answer(ab: Any, values: pd.DataFrame, comps: dict) -> list[str]:
         for k in metrics:
             m = METRICS[k]
             means = {v: comps[(d, v, k)].mean for v in ab.variants if (d, v, k) in comps and comps[(d, v, k)].mean is not None}
-            if m.better and means:
-                pick = max(means, key=lambda v: m.better * means[v])
-                best.append(f"{m.label}: {pick} ({fmt_num(means[pick], m.decimals)})")
+            top = max((m.better * x for x in means.values()), default=None)
+            leaders = [v for v, x in means.items() if m.better * x == top]
+            if m.better and len(leaders) == 1:  # a tie names no best
+                best.append(f"{m.label}: {leaders[0]} ({fmt_num(means[leaders[0]], m.decimals)})")
         lines.append(f"{dataset_name(d)}, against {ab.default}: " + ". ".join(parts) + "." + (f" Best mean: {'; '.join(best)}." if best else ""))
     return lines
 

@@ -34,7 +34,7 @@ MISSING_GREY = 0.6
 GRID_SIDE = 8  # uncurated samples shown as GRID_SIDE x GRID_SIDE
 MODEL_COLOURS = dict(zip(MODEL_ORDER, sns.color_palette(n_colors=len(MODEL_ORDER))))  # one colour per model in every plot
 # the headline diagnostic of each model's own training objective, per point where the model has one
-CURVES = {"vamoh": ("elbo_per_point", "ELBO per point (nats)"), "functa": ("psnr", "train PSNR after the inner loop (dB)"),
+CURVES = {"vamoh": ("elbo_per_point", "ELBO per point (nats)"), "functa": ("psnr", "train PSNR after the inner loop (dB, eq. 19)"),
           "gasp": (("loss_d", "loss_g"), "discriminator / generator loss")}
 
 

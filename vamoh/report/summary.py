@@ -163,8 +163,9 @@ FID_ORDER = {"celebahq64": (("gasp", "functa"), ("functa", "vamoh")), "shapes3d"
 LABEL = {"gasp": "GASP", "functa": "Functa (3)", "vamoh": "VAMoH"}
 
 
-def generation_claims(t: pd.DataFrame, datasets: list[str]) -> list[Verdict]:
+def generation_claims(t: pd.DataFrame, datasets: list[str], gate: dict[str, bool] | None = None) -> list[Verdict]:
     out = []
+    gate = gate or {}
     for d in datasets:
         for better, worse in FID_ORDER.get(d, ()):
             claim = f"Generation: {LABEL[better]} has a lower FID than {LABEL[worse]}"
@@ -175,7 +176,12 @@ def generation_claims(t: pd.DataFrame, datasets: list[str]) -> list[Verdict]:
                 out.append(Verdict(claim, d, paper, "—", NOT_TESTABLE, "a model or the floor/noise rows were not evaluated"))
                 continue
             m, lo, hi = interval(b - a) if len(a) == len(b) else (float(b.mean() - a.mean()),) * 3
-            measured = f"FID {LABEL[worse]} − {LABEL[better]} = {m:+.2f} [{lo:+.2f}, {hi:+.2f}] over {len(a)} sets (suite extractor)"
+            position = lambda v: (float(v.mean()) - floor) / (noise - floor)  # noqa: E731 - 0 = the real floor, 1 = noise
+            measured = (f"FID {LABEL[worse]} − {LABEL[better]} = {m:+.2f} [{lo:+.2f}, {hi:+.2f}] over {len(a)} sets; position between "
+                        f"floor (0) and noise (1): {LABEL[better]} {position(a):.2f}, {LABEL[worse]} {position(b):.2f}")
+            if gate.get(d) is False:
+                out.append(Verdict(claim, d, paper, measured, NOT_TESTABLE, "the feature extractor fails its quality gate"))
+                continue
             outside = [LABEL[x] for x, v in ((better, a), (worse, b)) if not floor < float(v.mean()) < noise]
             if outside:
                 out.append(Verdict(claim, d, paper, measured, NOT_TESTABLE,
@@ -192,15 +198,19 @@ def build_summary(tidy: pd.DataFrame | str | Path, references: list[dict[str, An
     """(verdicts, context lines) for every claim the run's numbers can speak to."""
     t = read_tidy(tidy)
     datasets = ordered(t["dataset"], DATASET_ORDER)
-    verdicts = reconstruction_claims(t, datasets) + speed_claims(t, datasets) + segmentation_claims(t, datasets) + generation_claims(t, datasets)
+    gate = {ref["dataset"]: (ref.get("extractor") or {}).get("quality", {}).get("passes") for ref in references or []}
+    verdicts = (reconstruction_claims(t, datasets) + speed_claims(t, datasets) + segmentation_claims(t, datasets)
+                + generation_claims(t, datasets, gate))
     context = []
     for ref in references or []:
         ext = ref.get("extractor") or {}
         q = ext.get("quality", {})
         if "test_psnr_db" in q:
+            against = (f", against {q['mean_image_psnr_db']:.2f} dB for the train-mean image: "
+                       f"{'passes' if q['passes'] else 'FAILS'} the +{q['gate_db']:g} dB gate" if "mean_image_psnr_db" in q else "")
             context.append(f"{dataset_name(ref['dataset'])}: feature extractor {ext.get('label')} reconstructs held-out test images at "
                            f"{q['test_psnr_db']:.2f} dB PSNR ({ext.get('config', {}).get('epochs', '?')} epochs on "
-                           f"{ext.get('num_train_images', '?')} train images).")
+                           f"{ext.get('num_train_images', '?')} train images){against}.")
     standin = sorted({dataset_name(d) for d, s in zip(t["dataset"], t["is_standin"]) if s})
     if standin:
         context.insert(0, f"Stand-in data ({', '.join(standin)}): the verdicts say what these models do on these data at this scale, "

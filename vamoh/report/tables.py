@@ -217,7 +217,7 @@ def _generation_table(tidy: pd.DataFrame, name: str, splits: tuple[str, ...], ti
                 cell["Sets × samples"] = f"{'/'.join(map(str, sorted(counts)))} × {'/'.join(map(str, ns))}" if counts and ns else DASH
                 cell["floor < FID < noise"] = DASH if reference else fid_order_check(used, d, m, split)
                 if cell["floor < FID < noise"].startswith("✗"):
-                    flagged.append(f"{dataset_name(d)} {cell['Model']} ({split}): {cell['floor < FID < noise'][2:]}")
+                    flagged.append(f"FID outside the [floor, noise] interval: {dataset_name(d)} {cell['Model']} ({split}): {cell['floor < FID < noise'][2:]}")
                 out.append(cell)
     notes = [
         "Mean ± std (ddof=1) over independently generated sets; "
@@ -227,12 +227,16 @@ def _generation_table(tidy: pd.DataFrame, name: str, splits: tuple[str, ...], ti
         f"(what a perfect generator scores at this sample size); {keys.REFERENCE_LABELS[keys.REF_NOISE]} = uniform noise images. "
         "A model's FID means something at this scale only between the two (column 'floor < FID < noise').",
         "Density and coverage (Naeem et al. 2020) use the same features and k as precision/recall; the paper does not report them.",
+        *[f"{dataset_name(d)}: {n}." for d in datasets for n in sorted(set(used[(used["dataset"] == d) & (used["kind"] == KIND_REFERENCE)]["note"])) if n],
         "Paper: the paper's values (Inception features, the paper's data and training budget); "
         f"{DASH} = not reported / not applicable. {PAPER_FUNCTA_FID_SOURCE}.",
         *prov.notes(datasets),
     ]
+    failing = [dataset_name(d) for d in datasets if any("FAILS" in n for n in used[(used["dataset"] == d)]["note"])]
+    if failing:
+        flagged.append(f"the feature extractor of {', '.join(failing)} fails its quality gate: these FIDs measure little")
     if flagged:
-        notes.insert(0, "FLAGGED — FID outside the [floor, noise] interval: " + "; ".join(flagged) + ".")
+        notes.insert(0, "FLAGGED — " + "; ".join(flagged) + ".")
     return ReportTable(name, title, pd.DataFrame(out), notes)
 
 
