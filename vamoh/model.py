@@ -471,6 +471,28 @@ class VAMoH(FunctionModel):
     def saved_config_defaults(cls) -> dict[str, Any]:
         return {"flow_activation": "tanh"}  # the planar layers were tanh before the key existed
 
+    @torch.no_grad()
+    def test_elbo_per_point(self, batch: PointCloudBatch, generator: torch.Generator | None = None) -> Tensor:
+        """The paper's bound (eq. 16) per observed point of each sample (B,), in nats, one reparameterised z each.
+
+        Whatever the training objective was: the switches that change only how training treats the bound
+        (``flow_on_detached_posterior``, which replaces the KL by the flow's NLL; the frozen uniform p(c) of the first
+        epochs) are off while it is computed, and the prior is the flow once the warm-up has ended in training.
+        """
+        import dataclasses
+
+        trained = self.config
+        batch = batch.to(self.device)
+        where = generator.device if generator is not None else self.device
+        noise = torch.randn(batch.batch_size, trained.dim_z, generator=generator, device=where).to(self.device)
+        epoch = 10**9 if bool(self.flow_active) else 0
+        self.config = dataclasses.replace(trained, flow_on_detached_posterior=False, frozen_uniform_categorical_prior_epochs=0)
+        try:
+            terms = self.elbo(batch, epoch=epoch, noise=noise)
+        finally:
+            self.config = trained
+        return terms["elbo"] / batch.mask.sum(1)
+
     @property
     def num_components(self) -> int:
         """K: the number of hypergenerators, the mixture's components (entropy maps are scaled by ln K)."""

@@ -57,7 +57,7 @@ def res(rule, key, default):
 
 
 def threads_for(rule):
-    return RC.resources(rule).get("threads", config["threads"])
+    return RC.resources(rule).get("threads", RC.raw["threads"])
 
 
 def per_job(name):
