@@ -34,8 +34,8 @@ def rule_of(path: Path, bench_root: Path) -> str:
     return path.stem
 
 
-def summarise(run: str) -> tuple[list[dict], float]:
-    bench_root = ROOT / "results" / run / "benchmarks"
+def summarise(run: str, workdir: Path = ROOT) -> tuple[list[dict], float]:
+    bench_root = workdir / "results" / run / "benchmarks"
     per_rule: dict[str, dict] = defaultdict(lambda: {"jobs": 0, "seconds": 0.0, "max_rss_mb": 0.0})
     for tsv in bench_root.rglob("*.tsv"):
         with open(tsv) as f:
@@ -57,13 +57,15 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--summarise-only", action="store_true")
     ap.add_argument("--wall-seconds", type=float, default=None, help="with --summarise-only: the measured wall time")
+    ap.add_argument("--workdir", default=str(ROOT), help="with --summarise-only: the directory the run ran in (e.g. a fresh clone)")
+    ap.add_argument("--note", default="", help="a line saying how the run was made (e.g. 'from a fresh clone, the README command')")
     args = ap.parse_args()
     wall = args.wall_seconds
     if not args.summarise_only:
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(args.cores), "--configfile", args.configfile], cwd=ROOT, check=True)
         wall = time.perf_counter() - t0
-    rows, job_seconds = summarise(args.run)
+    rows, job_seconds = summarise(args.run, Path(args.workdir))
     machine = describe()
     out = ROOT / "benchmarks" / "results" / "demo_dag"
     with open(out.with_suffix(".csv"), "w", newline="") as f:
@@ -73,13 +75,16 @@ def main() -> None:
             w.writerow({**r, **machine})
     peak = max(r["max_rss_mb"] for r in rows)
     lines = [f"# Demo DAG ({args.configfile}, --cores {args.cores})", "",
-             "Machine: " + ", ".join(f"{k}={v}" for k, v in machine.items()), "",
+             "Machine: " + ", ".join(f"{k}={v}" for k, v in machine.items()), "", *([args.note, ""] if args.note else []),
              f"Wall time: {wall / 60:.1f} min" if wall else "Wall time: not measured", "",
              f"Sum of job times: {job_seconds / 60:.1f} min; largest single-job peak memory: {peak:.0f} MB "
              f"(at most {args.cores} jobs run at once).", "",
              "| rule | jobs | seconds (sum) | share | largest max RSS (MB) |", "|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['rule']} | {r['jobs']} | {r['seconds']:.0f} | {100 * r['seconds'] / job_seconds:.0f}% | {r['max_rss_mb']:.0f} |")
+    timing = next((r["seconds"] for r in rows if r["rule"] == "timing"), 0.0)
+    lines += ["", f"The timing rule: {timing:.0f} s of job time, {100 * timing / job_seconds:.0f}% of all job time"
+              + (f", {100 * timing / wall:.0f}% of the wall time" if wall else "") + "."]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -306,3 +306,36 @@ def test_snakemake_report_has_every_table_and_figure(tiny_run):
         assert any(n.endswith(f"{table}.html") for n in names), table
     assert "train</strong> split" in text or "train split" in text  # Table 1's caption is rendered
     assert "stand-in" in text
+
+
+def test_a_published_checkpoint_gets_an_official_row(tmp_path):
+    """config key `imported`: a released Functa (written here in DeepMind's format) is imported, its flow fitted on the
+    released modulations, and evaluated like the trained models: an "official checkpoint, our evaluator" row."""
+    import dill
+    import numpy as np
+
+    try:
+        from test_importers import functa_checkpoint
+    except ImportError:
+        from tests.test_importers import functa_checkpoint
+
+    ckpt = functa_checkpoint(width=8, depth=3, latent=4)
+    ckpt["config"]["dataset"]["resolution"] = 28
+    params, mods = tmp_path / "celeba_params_4_latents.npz", tmp_path / "modulations.npz"
+    rng = np.random.default_rng(0)
+    with open(params, "wb") as f:
+        dill.dump(ckpt, f)
+    with open(mods, "wb") as f:
+        dill.dump({"train": {"modulation": rng.normal(0, 1, (24, 4)).astype(np.float32), "psnr": np.full(24, 20.0, np.float32)}}, f)
+    cfg = write_config(tmp_path / "official.yaml", "tiny.yaml", run="official", datasets=["polymnist"], models=["vamoh", "functa"],
+                       imported={"polymnist": {"functa": {"path": str(params), "modulations": str(mods)}}})
+    plan = snake(["-n", "--configfile", str(cfg)], tmp_path, timeout=300)
+    assert f"functa-official imported from {params} (+ {mods})" in plan.stderr + plan.stdout
+    counts = job_counts(plan.stdout)
+    assert counts["import_checkpoint"] == 1 and counts["train"] == 3  # vamoh, functa, functa10: the official one is not trained
+    snake(["--cores", "2", "--configfile", str(cfg), "reports/official/table1.md", "reports/official/reconstruction.md"], tmp_path, timeout=900)
+    t1 = (tmp_path / "reports/official/table1.md").read_text()
+    rec = (tmp_path / "reports/official/reconstruction.md").read_text()
+    assert "Functa (3) (official checkpoint)" in t1 and "Functa (3) (official checkpoint)" in rec
+    payload = torch.load(tmp_path / "results/official/polymnist/functa-official/seed0/imported.pt", weights_only=True)
+    assert payload["imported_from"]["files"][0]["name"] == params.name

@@ -124,7 +124,13 @@ class FunctionModel(nn.Module, ABC):
         """Features (B, Q, f) at ``query_coords`` (Q, c) or (B, Q, c), inferred from ``observed``'s masked points."""
         raise CannotReconstructError(f"{self.model_name} cannot do inference: it has no encoder and no inner loop, only generation")
 
-    def write_prior_data(self, splits: dict[str, Any], path: Any) -> dict[str, Any]:
+    @classmethod
+    def import_published(cls, source: dict[str, Any], info: "DataInfo", preset: str | None = None, seed: int = 0) -> "FunctionModel":
+        """The model of a published checkpoint (``source``: the files, e.g. {"path": ..., "modulations": ...,
+        "trust_pickle": False}), for data ``info``, ready to evaluate (a generative prior fitted when it needs one)."""
+        raise NotImplementedError(f"{cls.model_name} has no importer for published checkpoints")
+
+    def write_prior_data(self, splits: dict[str, Any], path: Any, batch_size: int = 16) -> dict[str, Any]:
         """The first half of a separate prior stage (``separate_prior_stage``): what the prior is fitted to,
         written to ``path`` for inspection (Functa: every sample's modulation); returns its metadata."""
         raise NotImplementedError(f"{self.model_name} has no separate prior stage")
@@ -188,11 +194,16 @@ def get_model_class(name: str) -> type[FunctionModel]:
 
 @dataclass(frozen=True)
 class Entry:
-    """One model the workflow trains: a registry model and one of its variants."""
+    """One model the workflow trains (or imports): a registry model and one of its variants."""
 
-    name: str  # e.g. "vamoh", "functa", "functa10"
+    name: str  # e.g. "vamoh", "functa", "functa10", "gasp-official"
     model: str  # registry name of the class
     variant: Variant
+    # a published checkpoint per dataset ({dataset: {"path": ..., ...}}): the entry is imported there, not trained
+    imported: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+
+    def source(self, dataset: str) -> dict[str, Any] | None:
+        return next((dict(files) for d, files in self.imported if d == dataset), None)
 
     @property
     def cls(self) -> type[FunctionModel]:

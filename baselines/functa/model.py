@@ -127,6 +127,18 @@ class Functa(FunctionModel):
     def display_label(cls, config: FunctaConfig) -> str:
         return f"Functa ({config.inner_steps})"
 
+    @classmethod
+    def import_published(cls, source: dict[str, Any], info: DataInfo, preset: str | None = None, seed: int = 0) -> "Functa":
+        """DeepMind's released Functa (``source["path"]``: ``celeba_params_*_latents.npz``; ``source["modulations"]``:
+        the released modulations, on which the flow prior is fitted for generation; ``baselines.functa.importer``)."""
+        from .importer import import_functa
+
+        model, mods = import_functa(source["path"], info, modulations_path=source.get("modulations"), preset=preset,
+                                    trust_pickle=bool(source.get("trust_pickle", False)))
+        if mods is not None:
+            model.fit_prior(mods["train"], seed=seed)
+        return model
+
     def __init__(self, config: FunctaConfig, info: DataInfo) -> None:
         super().__init__(config, info)
         c = config
@@ -253,11 +265,11 @@ class Functa(FunctionModel):
         return self.decode(z, q).clamp(0.0, 1.0)
 
     # ------------------------------------------------------------------ generation (flow on modulations)
-    def write_prior_data(self, splits: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    def write_prior_data(self, splits: dict[str, Any], path: str | Path, batch_size: int = 16) -> dict[str, Any]:
         """The functaset: every sample's modulation (the meta-trained number of inner steps), in an .npz + .json."""
         from .functaset import write_functaset
 
-        return write_functaset(self, splits, path)
+        return write_functaset(self, splits, path, batch_size=batch_size)
 
     def prior_log_prob(self, z: Tensor) -> Tensor:
         """log p(z) (N,) of modulations z (N, L): the flow's density of u = (z - mean)/std and the standardisation's Jacobian."""

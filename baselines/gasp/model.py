@@ -154,6 +154,13 @@ class GASP(FunctionModel):
         stages = build_stages(c.centroids, c.neighbours, c.out_channels, c.pool_centroids, c.pool_neighbours)
         self.discriminator = PointConvDiscriminator(stages, info.feature_dim, info.coord_dim, c.weightnet_hidden, c.centroid_method)
 
+    @classmethod
+    def import_published(cls, source: dict[str, Any], info: DataInfo, preset: str | None = None, seed: int = 0) -> "GASP":
+        """GASP's released checkpoint (``source["path"]``: the ``torch.load`` dict of its repository; ``baselines.gasp.importer``)."""
+        from .importer import import_gasp
+
+        return import_gasp(source["path"], info, preset=preset, trust_pickle=bool(source.get("trust_pickle", False)))
+
     # ------------------------------------------------------------------ generator
     def generate(self, z: Tensor, coords: Tensor) -> Tensor:
         """Latents z (B, dim_z) at coords (B, N, c) or (1, N, c) shared -> features (B, N, f) in [-1, 1]."""

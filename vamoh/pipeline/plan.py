@@ -39,7 +39,12 @@ def plan_lines(rc: RunConfig) -> list[str]:
         data = rc.data_config(dataset)
         sizes = " ".join(f"{k}={getattr(data, k)}" for k in ("n_train", "n_test") if getattr(data, k) is not None)
         lines.append(f"  {dataset}: {data.source} data{' ' + data.path if data.path else ''}{' ' + sizes if sizes else ''}")
-        for name in rc.entries:
+        for name, entry in rc.entries.items():
+            if entry.imported:
+                source = entry.source(dataset)
+                if source is not None:
+                    lines.append(f"    {name:<10} imported from {source['path']}" + (f" (+ {source['modulations']})" if source.get("modulations") else ""))
+                continue
             config, preset = rc.model_config(name, dataset, seeds[0])
             d = to_dict(config)
             for key in ("epochs", "batch_size"):  # what the trainer will use: train.* wins over the model's own

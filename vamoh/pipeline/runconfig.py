@@ -16,6 +16,7 @@ import yaml
 
 from ..checks import ConfigError
 from ..config import from_dict
+from ..interface import FunctionModel as FunctionModelBase
 
 SCHEMA = Path(__file__).resolve().parent / "config.schema.yaml"  # inside the package: found from a wheel too
 
@@ -138,7 +139,24 @@ class RunConfig:
                         entries[name] = Entry(name, ab.model, Variant(entries[name].variant.suffix, entries[name].variant.overrides, True))
                     continue
                 entries[name] = Entry(name, ab.model, Variant(name[len(ab.model):], tuple(overrides.items()), ab.generation))
+        for model, per_dataset in self.imported().items():
+            name = f"{model}-official"
+            sources = tuple((d, tuple(sorted(files.items()))) for d, files in per_dataset.items())
+            entries[name] = Entry(name, model, Variant("-official", (), True), imported=sources)
         return entries
+
+    def imported(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Model -> dataset -> the published checkpoint's files (the ``imported`` section, regrouped by model).
+        Each becomes the entry "<model>-official": imported, not trained, and evaluated like every model."""
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for dataset, per_model in self.raw.get("imported", {}).items():
+            for model, files in per_model.items():
+                out.setdefault(model, {})[dataset] = dict(files)
+        return out
+
+    def jobs(self) -> list[tuple[str, str]]:
+        """Every (dataset, entry) of the run: trained entries on every dataset, imported ones where a file is given."""
+        return [(d, name) for d in self.datasets for name, e in self.entries.items() if not e.imported or e.source(d) is not None]
 
     def entry(self, name: str):
         entries = self.entries
@@ -206,6 +224,18 @@ class RunConfig:
             return make_config({"name": dataset, **settings})
         except ConfigError as err:
             raise ConfigError(f"data.settings.{dataset}: {err}") from None
+
+    def paper_config(self, entry: str, dataset: str, seed: int | None = None):
+        """The paper's architecture of ``entry`` for ``dataset``: the dataset's preset with only the variant's own keys
+        (Functa (10)'s inner steps) and the seed, none of the run's overrides (what Tables 2/5 time untrained)."""
+        e = self.entry(entry)
+        cls = e.cls
+        if dataset not in cls.presets:
+            raise ConfigError(f"{e.model} has no paper preset for {dataset!r} (has {sorted(cls.presets)})")
+        overrides = dict(e.variant.override_dict())
+        if seed is not None and "seed" in cls.config_class.__dataclass_fields__:
+            overrides["seed"] = int(seed)
+        return from_dict(cls.config_class, overrides, where=f"{e.model} (paper preset)", base=cls.presets[dataset])
 
     def model_config(self, entry: str, dataset: str, seed: int | None = None, preset: str | None = None):
         """The resolved config of ``entry`` (a model or one of its variants) for ``dataset``, and its preset name.
@@ -300,6 +330,20 @@ class RunConfig:
             self._check_sizes(dataset, data)
         for seed in self.seeds:
             self.train_config(seed)
+        from ..interface import get_model_class
+
+        for model, per_dataset in self.imported().items():
+            cls = get_model_class(model)
+            if cls.import_published.__func__ is FunctionModelBase.import_published.__func__:
+                raise ConfigError(f"imported: {model} has no importer for published checkpoints")
+            for dataset, files in per_dataset.items():
+                if dataset not in self.datasets:
+                    raise ConfigError(f"imported.{dataset}: this run does not have the dataset {dataset!r} ({self.datasets})")
+                for key in ("path", "modulations"):
+                    if files.get(key) is not None:
+                        from ..checks import check_file
+
+                        check_file(files[key], "published checkpoint file", f"imported.{dataset}.{model}.{key}")
         budgets = self.raw["train"].get("max_steps_by_entry", {})
         for dataset, per_entry in budgets.items():
             if dataset not in self.datasets:

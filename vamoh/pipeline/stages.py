@@ -49,10 +49,15 @@ def load_data(record_path: str | Path, train_points: int | None = None) -> tuple
     return load_prepared(record["path"], train_points=train_points), record
 
 
+# Test samples per evaluation batch. Small batches keep the inner loops' activations below glibc malloc's mmap
+# threshold on CPU, where Functa's evaluation at batch 32 was measured 2-3x slower per sample than at 16.
+EVAL_BATCH = 16
+
+
 def _eval_data(splits: dict[str, Any], record: dict[str, Any]):
     from ..eval.evaluate import EvalData
 
-    return EvalData.from_split(splits["test"], record["label"], record["is_standin"])
+    return EvalData.from_split(splits["test"], record["label"], record["is_standin"], batch_size=EVAL_BATCH)
 
 
 def _log_dataset(run: Any, record: dict[str, Any]) -> None:
@@ -82,11 +87,12 @@ def prepare_data(rc: RunConfig, dataset: str, out: str | Path) -> dict[str, Any]
 # ---------------------------------------------------------------------------------------------- training
 
 
-def build_model(rc: RunConfig, entry: str, dataset: str, info: Any, seed: int, preset: str | None = None):
-    """The model of ``entry`` for ``dataset``, initialised from ``seed`` (seed first, build second)."""
+def build_model(rc: RunConfig, entry: str, dataset: str, info: Any, seed: int, paper: bool = False):
+    """The model of ``entry`` for ``dataset``, initialised from ``seed`` (seed first, build second); ``paper``: the
+    paper's architecture, untouched by the run's overrides."""
     from ..train import seed_everything
 
-    config, _ = rc.model_config(entry, dataset, seed, preset)
+    config = rc.paper_config(entry, dataset, seed) if paper else rc.model_config(entry, dataset, seed)[0]
     seed_everything(seed)
     return rc.entry(entry).cls(config, info)
 
@@ -168,6 +174,23 @@ def _write_history(history: list[dict[str, float]], path: str | Path) -> None:
     atomic_write_text(path, pd.DataFrame(history).to_csv(index=False))
 
 
+def import_checkpoint(rc: RunConfig, dataset: str, entry: str, seed: int, data_record: str | Path, out: str | Path) -> dict[str, Any]:
+    """A published checkpoint as a suite checkpoint: the model class's importer, its prior fitted when it needs one."""
+    from baselines.gasp.importer import save_as_suite_checkpoint
+
+    e = rc.entry(entry)
+    source = e.source(dataset)
+    splits, record = load_data(data_record)
+    _, preset = rc.model_config(entry, dataset, seed)
+    with _job_run(rc, f"import/{dataset}/{entry}/seed{seed}", {"dataset": dataset, "model": entry, "seed": seed, "stage": "import"},
+                  {f"source.{k}": v for k, v in source.items()}) as run:
+        net = e.cls.import_published(source, splits["train"].info, preset=preset, seed=seed)
+        save_as_suite_checkpoint(net, out)
+        if run is not None:
+            run.log_checkpoint(out)
+    return {"entry": entry, "source": source, "parameters": net.parameter_counts()["total"]}
+
+
 def functaset(rc: RunConfig, dataset: str, entry: str, seed: int, data_record: str | Path, checkpoint: str | Path,
               out: str | Path, threads: int = 1) -> dict[str, Any]:
     """The prior stage's first half (Functa: the modulation of every train and test sample, in an inspectable file)."""
@@ -177,7 +200,7 @@ def functaset(rc: RunConfig, dataset: str, entry: str, seed: int, data_record: s
     splits, record = load_data(data_record)
     net, _ = load_model(checkpoint, resolve_device(rc.raw["device"], "device"))
     with _job_run(rc, f"functaset/{dataset}/{entry}/seed{seed}", {"dataset": dataset, "model": entry, "seed": seed, "stage": "functaset"}) as run:
-        meta = net.write_prior_data({"train": splits["train"], "test": splits["test"]}, out)
+        meta = net.write_prior_data({"train": splits["train"], "test": splits["test"]}, out, batch_size=EVAL_BATCH)
         if run is not None:
             run.log_metrics({f"{s}_mean_psnr_db": v["mean_psnr_db"] for s, v in meta["splits"].items()}, 0)
     return meta
@@ -249,7 +272,7 @@ def evaluate(rc: RunConfig, dataset: str, entry: str, seed: int, data_record: st
     net, _ = load_model(checkpoint, device)
     net.eval()
     e = rc.entry(entry)
-    label = type(net).display_label(net.config)
+    label = type(net).display_label(net.config) + (" (official checkpoint)" if e.imported else "")
     ref = ReferenceData.load(reference_json, reference_features) if reference_json else None
     data = _eval_data(splits, record)
     with _job_run(rc, f"evaluate/{dataset}/{entry}/seed{seed}", {"dataset": dataset, "model": entry, "label": label, "seed": seed,
@@ -291,12 +314,12 @@ def timing(rc: RunConfig, dataset: str, seed: int, data_record: str | Path, chec
     labels: dict[str, str] = {}
     architecture = cfg.timing_models
     for name, e in rc.entries.items():
-        if not e.cls.can_reconstruct:
+        if not e.cls.can_reconstruct or e.imported:  # Tables 2/5 time the models the run trains
             continue
         if architecture == "trained":
             net, _ = load_model(checkpoints[name], device)
         else:
-            net = build_model(rc, name, dataset, splits["train"].info, seed, preset="paper").to(device)
+            net = build_model(rc, name, dataset, splits["train"].info, seed, paper=True).to(device)
         models[name] = net.eval()
         labels[name] = type(net).display_label(net.config)
     candidates = timing_candidates(models, tuple(cfg.extra_inference_steps))

@@ -268,7 +268,8 @@ def completion_figure(per_model: dict[str, dict[str, np.ndarray]], title: str, o
                 inputs.append(pic)
         rows.append((f"Input ({task})", inputs))
         rows += [(f"{str(a['label'])} ({task})", [to_rgb(x, kind) for x in a[key][:n]]) for _, a in models]
-    return _save(_grid_figure(rows, f"Completion (grey = missing) — {title}", kind), out)
+    what = "only the observed voxels drawn in the input rows" if kind == "voxels" else "grey = missing"
+    return _save(_grid_figure(rows, f"Completion ({what}) — {title}", kind), out)
 
 
 def _surface(field: np.ndarray, occupancy: np.ndarray) -> np.ndarray:

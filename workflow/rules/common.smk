@@ -1,4 +1,6 @@
 # Validation, paths and helpers shared by every rule file.
+import json
+
 from vamoh.data import DATASETS
 from vamoh.pipeline.runconfig import RunConfig
 
@@ -46,8 +48,9 @@ def ref(name, dataset="{dataset}"):
 
 
 def final_checkpoint(wc):
-    """The checkpoint an entry is evaluated from: after its prior stage when it has one."""
-    name = "fitted.pt" if ENTRIES[wc.model].prior_stage else "checkpoint.pt"
+    """The checkpoint an entry is evaluated from: imported, or trained and after its prior stage when it has one."""
+    e = ENTRIES[wc.model]
+    name = "imported.pt" if e.imported else "fitted.pt" if e.prior_stage else "checkpoint.pt"
     return f"{RES}/{wc.dataset}/{wc.model}/seed{wc.seed}/{name}"
 
 
@@ -60,8 +63,15 @@ def threads_for(rule):
     return RC.resources(rule).get("threads", RC.raw["threads"])
 
 
-def per_job(name):
-    return [f"{RES}/{d}/{m}/seed{s}/{name}" for d in RC.datasets for m in ENTRIES for s in RC.seeds]
+def per_job(name, trained_only=False):
+    """One path per (dataset, entry, seed) of the run (``trained_only``: without imported checkpoints)."""
+    return [f"{RES}/{d}/{m}/seed{s}/{name}" for d, m in RC.jobs() if not (trained_only and ENTRIES[m].imported) for s in RC.seeds]
+
+
+def imported_source(wc):
+    """The published files an imported entry reads (Snakemake inputs, so a replaced file re-imports)."""
+    files = ENTRIES[wc.model].source(wc.dataset) or {}
+    return [files[k] for k in ("path", "modulations") if files.get(k)]
 
 
 def timing_files():
@@ -75,13 +85,13 @@ def timing_checkpoints(wc):
     """The trained checkpoints timed (none when eval.timing_models is 'paper': untrained paper architectures)."""
     if RC.eval_config().timing_models != "trained":
         return {}
-    return {m: f"{RES}/{wc.dataset}/{m}/seed{wc.seed}/checkpoint.pt" for m, e in ENTRIES.items() if e.cls.can_reconstruct}
+    return {m: f"{RES}/{wc.dataset}/{m}/seed{wc.seed}/checkpoint.pt" for m, e in ENTRIES.items() if e.cls.can_reconstruct and not e.imported}
 
 
 def timing_settings(wc):
     settings = RC.timing_settings()
     if RC.eval_config().timing_models == "paper":  # the architectures timed are the paper presets
-        settings += "".join(RC.train_settings(wc.dataset, m, int(wc.seed)) for m in ENTRIES)
+        settings += "".join(str(RC.paper_config(m, wc.dataset, int(wc.seed))) for m, e in ENTRIES.items() if e.cls.can_reconstruct and not e.imported)
     return settings
 
 

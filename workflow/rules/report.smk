@@ -26,7 +26,7 @@ rule tables:
     what the checkpoints were trained with."""
     input:
         tidy=f"{RES}/tidy.csv",
-        summaries=per_job("train.json"),
+        summaries=per_job("train.json", trained_only=True),
     output:
         expand(f"{REP}/{{table}}.{{ext}}", table=TABLES, ext=["csv", "md", "tex"]),
         [report(f"{REP}/{t}.html", caption=f"../report/{t}.rst", category="Tables") for t in TABLES],
@@ -50,8 +50,8 @@ rule figures:
     input:
         tidy=f"{RES}/tidy.csv",
         arrays=per_job("figures.npz"),
-        histories=per_job("history.csv"),
-        summaries=per_job("train.json"),
+        histories=per_job("history.csv", trained_only=True),
+        summaries=per_job("train.json", trained_only=True),
         data=expand(f"{RES}/data/{{dataset}}.json", dataset=RC.datasets),
     output:
         figures=report(directory(f"{REP}/figures"), patterns=["{name}.png"], caption="../report/figures.rst", category="Figures"),

@@ -68,3 +68,26 @@ rule fit_prior:
         ENV
     script:
         "../scripts/fit_prior.py"
+
+
+rule import_checkpoint:
+    """A published checkpoint (config key `imported`) as the entry "<model>-official": read by the model's importer,
+    its generative prior fitted when it needs one, evaluated like every trained model."""
+    input:
+        imported_source,
+        data=f"{RES}/data/{{dataset}}.json",
+        tracking=f"{RES}/tracking.json",
+    output:
+        job("imported.pt"),
+    log:
+        log("import"),
+    params:
+        source=lambda wc: json.dumps(ENTRIES[wc.model].source(wc.dataset), sort_keys=True),
+    threads: 1
+    resources:
+        mem_mb=res("import_checkpoint", "mem_mb", 4000),
+        runtime=res("import_checkpoint", "runtime", 30),
+    conda:
+        ENV
+    script:
+        "../scripts/import_checkpoint.py"

@@ -1,0 +1,7 @@
+from vamoh.pipeline import stages
+from vamoh.pipeline.scriptlog import logged, run_config
+
+with logged(snakemake.log[0]):
+    w = snakemake.wildcards
+    print(stages.import_checkpoint(run_config(snakemake.config), w.dataset, w.model, int(w.seed), snakemake.input.data,
+                                   snakemake.output[0]))
