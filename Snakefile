@@ -31,3 +31,20 @@ rule all:
     input:
         all_outputs(),
     default_target: True
+
+
+# `resources` may only name rules of this workflow: a misspelt or removed rule name would otherwise be
+# ignored silently and its jobs would run with the small defaults.
+_unknown_resources = sorted(set(RC.raw["resources"]) - {r.name for r in workflow.rules})
+if _unknown_resources:
+    from vamoh.checks import ConfigError
+
+    raise ConfigError(f"resources names no rule of this workflow: {_unknown_resources}; "
+                      f"rules: {sorted(r.name for r in workflow.rules)}")
+
+if workflow.is_main_process:  # what will run, before any job (the jobs' own processes re-read this file silently)
+    import sys
+
+    from vamoh.pipeline.plan import plan_lines
+
+    print("\n".join(plan_lines(RC)), file=sys.stderr)

@@ -64,7 +64,7 @@ LOCK_FILE = Path(tempfile.gettempdir()) / "vamoh-slurm-cluster.lock"
 PARTITION = "debug"
 NODE = "localhost"
 # the executor's squeue polling only sees a finished job while slurmctld still remembers it
-MIN_JOB_AGE_S = 600
+MIN_JOB_AGE_S = 3600  # longer than any workflow these tests run (the tiny DAG took 703 s on CI)
 SUBMITTED_RE = re.compile(r"has been submitted with SLURM jobid (\d+)")
 # The executor waits 20-40 s before its first status check (right for a busy cluster); a test
 # cluster answers at once.

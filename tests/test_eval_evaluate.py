@@ -109,6 +109,34 @@ def test_recompute_refuses_missing_scores(data, tmp_path):
         recompute_metrics(tmp_path / "metrics.json")
 
 
+def test_recompute_finds_a_reference_recorded_relative_to_the_run_directory(data, tmp_path, monkeypatch):
+    """The workflow records the reference features relative to its working directory; ``vamoh recompute`` run from
+    anywhere else must still find them (CI ran it from the repository on a run under /tmp and it failed)."""
+    import shutil
+
+    from vamoh.checks import DataError
+
+    work = tmp_path / "work"
+    seed_dir = work / "results" / "t" / "polymnist" / "vamoh" / "seed0"
+    ref_dir = work / "results" / "t" / "polymnist" / "reference"
+    seed_dir.mkdir(parents=True)
+    ref_dir.mkdir(parents=True)
+    shutil.copy(data["root"] / "features.npz", ref_dir / "features.npz")
+    ev = evaluate_model(ToyModel(), data["data"], data["cfg"], entry="vamoh", label="VAMoH", seed=0, run="t", reference=data["ref"])
+    write_evaluation(ev, seed_dir / "metrics.json", seed_dir / "scores.npz")
+    saved = read_json(seed_dir / "metrics.json", keys.METRICS_SCHEMA)
+    saved["provenance"]["reference"]["features"] = "results/t/polymnist/reference/features.npz"
+    atomic_write_json(seed_dir / "metrics.json", saved)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert compare(saved["metrics"], recompute_metrics(seed_dir / "metrics.json")) == []
+    # a reference that exists nowhere is still one clear error naming the recorded path
+    (ref_dir / "features.npz").unlink()
+    with pytest.raises(DataError, match="results/t/polymnist/reference/features.npz"):
+        recompute_metrics(seed_dir / "metrics.json")
+
+
 def test_timing_measures_every_candidate_interleaved(data):
     cfg = EvalConfig(timing_repeats=3, timing_warmup=1, timing_batch_sizes=(1, 2), device="cpu")
     models = timing_candidates({"vamoh": ToyModel(1), "functa": ToyModel(3)})

@@ -227,3 +227,52 @@ def test_bad_matrices_raise_one_clear_error():
         cov_mmd_1nna_from_distances(np.ones((2, 1)), np.ones((3, 3)), np.ones((1, 1)))
     with pytest.raises(DataError, match="d_ref_ref: contains NaN"):
         cov_mmd_1nna_from_distances(np.ones((2, 1)), np.ones((2, 2)), np.full((1, 1), np.nan))
+
+
+class _VoxelToy(torch.nn.Module):
+    """Generates either nothing (every voxel empty) or the first test shapes themselves."""
+
+    def __init__(self, shapes: torch.Tensor | None) -> None:
+        super().__init__()
+        self.p = torch.nn.Parameter(torch.zeros(1))
+        self.shapes = shapes  # (n, P, 1) or None for empty
+
+    @property
+    def device(self):
+        return self.p.device
+
+    def sample(self, n, coords, generator=None):
+        if self.shapes is None:
+            return torch.zeros(n, coords.shape[0], 1)
+        out, self.shapes = self.shapes[:n], self.shapes[n:]
+        return out
+
+
+@pytest.mark.parametrize("generates", ["nothing", "the test shapes"])
+def test_shapenet_protocol_scores_are_recomputable_from_what_is_saved(tmp_path, generates):
+    """Every COV / MMD / 1-NNA number comes back from the saved scores, including the all-empty case, whose
+    numbers are a rule (a tiny CI model generated only empty shapes and its numbers were not recomputable)."""
+    from vamoh.data import load_dataset
+    from vamoh.eval.config import EvalConfig
+    from vamoh.eval.evaluate import EvalData, pointset_scores
+    from vamoh.eval.recompute import pointset_metrics_from_scores
+
+    splits = load_dataset({"name": "shapenet", "n_train": 4, "n_test": 6}, tmp_path / "cache")
+    data = EvalData.from_split(splits["test"], "ShapeNet (stand-in)", True, batch_size=3)
+    test = torch.cat([b.features for b in data.first(6)])
+    model = _VoxelToy(None if generates == "nothing" else test.clone())
+    metrics, saved = pointset_scores(model, data, EvalConfig(pointcloud_points=64, device="cpu"), seed=0)
+    again = pointset_metrics_from_scores(saved)
+    for k in (COV, MMD, ONE_NNA):
+        key = {COV: "cov_cd", MMD: "mmd_cd", ONE_NNA: "1nna_cd"}[k]
+        assert again[key]["values"] == metrics[key]["values"]
+    if generates == "nothing":
+        assert metrics["cov_cd"]["values"] == [0.0] and metrics["1nna_cd"]["values"] == [1.0]
+        assert metrics["mmd_cd"]["values"] == [float("inf")] and metrics["cov_cd"]["num_empty_generated"] == 6
+    else:  # the same shapes, resampled: every reference shape is covered and matched closely
+        assert metrics["cov_cd"]["values"][0] > 0.5 and metrics["1nna_cd"]["values"][0] < 1.0
+    # a kept shape without its distances is refused, not scored by the empty rule
+    if generates == "nothing":
+        saved["pointsets_generated_kept"][0] = True
+        with pytest.raises(DataError, match="no Chamfer distances saved"):
+            pointset_metrics_from_scores(saved)

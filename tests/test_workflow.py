@@ -23,6 +23,9 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
 def snake(args, cwd, timeout=900, check=True, snakefile=ROOT / "Snakefile"):
+    if "--configfile" in args:  # snakemake reads every word after --configfile up to the next option as a config file
+        following = args[args.index("--configfile") + 1:]
+        assert len(following) == 1 or following[1].startswith("-"), f"targets must come before --configfile: {args}"
     out = subprocess.run(SNAKEMAKE + ["-s", str(snakefile), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
     if check and out.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({out.returncode}):\n{out.stdout[-4000:]}\n{out.stderr[-6000:]}")
@@ -66,6 +69,7 @@ def test_lint_is_clean(tmp_path):
         ({"data": {"source": "standin", "settings": {"polymnist": {"modality": "m9"}}}}, "m9"),
         ({"seeds": [0, 0]}, "seeds"),
         ({"tracking": {"uri": "./mlruns"}}, "tracking.uri"),
+        ({"resources": {"evaluate_generation": {"mem_mb": 1000}}}, "resources names no rule of this workflow: ['evaluate_generation']"),
     ],
 )
 def test_bad_config_stops_before_any_job_in_a_few_lines(tmp_path, changes, quoted):
@@ -231,7 +235,7 @@ def test_the_same_config_and_seed_give_bitwise_the_same_run(tmp_path):
     for i in range(2):
         work = tmp_path / f"run{i}"
         work.mkdir()
-        snake(["--cores", "2", "--configfile", str(_small(tmp_path, "same")), "results/same/tidy.csv"], work, timeout=900)
+        snake(["results/same/tidy.csv", "--cores", "2", "--configfile", str(_small(tmp_path, "same"))], work, timeout=900)
         results.append(work / "results" / "same")
     a, b = (_states(r) for r in results)
     assert set(a) == set(b) and len(a) == 4  # vamoh, functa, functa10 checkpoints and functa's fitted one
@@ -247,10 +251,10 @@ def test_forced_retraining_starts_from_scratch(tmp_path):
     work.mkdir()
     cfg = _small(tmp_path, "force")
     target = "results/force/polymnist/vamoh/seed0/checkpoint.pt"
-    snake(["--cores", "1", "--configfile", str(cfg), target], work, timeout=600)
+    snake([target, "--cores", "1", "--configfile", str(cfg)], work, timeout=600)
     first = torch.load(work / target, weights_only=True)
     assert not (work / target).with_name("train_state.pt").exists()  # the state became the checkpoint
-    snake(["--cores", "1", "--configfile", str(cfg), "--force", target], work, timeout=600)
+    snake([target, "--cores", "1", "--force", "--configfile", str(cfg)], work, timeout=600)
     log = (work / "logs/force/polymnist/vamoh/seed0/train.log").read_text()
     assert "resuming" not in log.split("vamoh plan")[-1]
     second = torch.load(work / target, weights_only=True)
@@ -333,7 +337,7 @@ def test_a_published_checkpoint_gets_an_official_row(tmp_path):
     assert f"functa-official imported from {params} (+ {mods})" in plan.stderr + plan.stdout
     counts = job_counts(plan.stdout)
     assert counts["import_checkpoint"] == 1 and counts["train"] == 3  # vamoh, functa, functa10: the official one is not trained
-    snake(["--cores", "2", "--configfile", str(cfg), "reports/official/table1.md", "reports/official/reconstruction.md"], tmp_path, timeout=900)
+    snake(["reports/official/table1.md", "reports/official/reconstruction.md", "--cores", "2", "--configfile", str(cfg)], tmp_path, timeout=900)
     t1 = (tmp_path / "reports/official/table1.md").read_text()
     rec = (tmp_path / "reports/official/reconstruction.md").read_text()
     assert "Functa (3) (official checkpoint)" in t1 and "Functa (3) (official checkpoint)" in rec

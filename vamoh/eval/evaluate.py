@@ -124,7 +124,7 @@ def pointset_scores(model: Any, data: EvalData, cfg: EvalConfig, seed: int) -> t
     """ShapeNet's protocol: COV / MMD / 1-NNA (Chamfer) of generated shapes against the test split's, on point
     clouds of ``eval.pointcloud_points`` points sampled from the thresholded voxel surfaces."""
     from .io import metric_entry
-    from .pointsets import COV, MMD, ONE_NNA, cov_mmd_1nna_from_distances, has_surface, pairwise_chamfer, voxel_surface_points
+    from .pointsets import COV, MMD, ONE_NNA, cov_mmd_1nna_from_distances, cov_mmd_1nna_nothing_generated, has_surface, pairwise_chamfer, voxel_surface_points
 
     n = min(cfg.pointcloud_shapes or data.num_test, data.num_test)
     reference = torch.cat([b.features for b in data.first(n)])[..., 0].reshape(n, *data.grid_shape)  # (n, S, S, S)
@@ -138,14 +138,16 @@ def pointset_scores(model: Any, data: EvalData, cfg: EvalConfig, seed: int) -> t
     ref_clouds = voxel_surface_points(reference[ref_keep], cfg.pointcloud_points, generator=g)
     extra = {"num_generated": n, "num_empty_generated": int((~keep).sum()), "num_reference": int(ref_keep.sum()),
              "points_per_cloud": cfg.pointcloud_points, "distance": "Chamfer (PointFlow: mean squared NN distance, both ways)"}
+    saved = {"pointsets_generated_kept": keep.numpy()}  # which generated shapes had a surface to score
     if gen_clouds is None:  # every generated shape is empty: nothing covers, nothing matches
-        return {keys.COV_CD: metric_entry([0.0], **extra), keys.MMD_CD: metric_entry([float("inf")], **extra),
-                keys.NNA_CD: metric_entry([1.0], **extra)}, {}
-    d_gr, d_gg, d_rr = pairwise_chamfer(gen_clouds, ref_clouds), pairwise_chamfer(gen_clouds), pairwise_chamfer(ref_clouds)
-    res = cov_mmd_1nna_from_distances(d_gr, d_gg, d_rr)
+        res = cov_mmd_1nna_nothing_generated()
+    else:
+        d_gr, d_gg, d_rr = pairwise_chamfer(gen_clouds, ref_clouds), pairwise_chamfer(gen_clouds), pairwise_chamfer(ref_clouds)
+        res = cov_mmd_1nna_from_distances(d_gr, d_gg, d_rr)
+        saved.update(chamfer_gen_ref=d_gr.numpy(), chamfer_gen_gen=d_gg.numpy(), chamfer_ref_ref=d_rr.numpy())
     metrics = {keys.COV_CD: metric_entry([res[COV]], **extra), keys.MMD_CD: metric_entry([res[MMD]], **extra),
                keys.NNA_CD: metric_entry([res[ONE_NNA]], **extra)}
-    return metrics, {"chamfer_gen_ref": d_gr.numpy(), "chamfer_gen_gen": d_gg.numpy(), "chamfer_ref_ref": d_rr.numpy()}
+    return metrics, saved
 
 
 def set_seed_for(seed: int, purpose: str) -> int:

@@ -174,6 +174,13 @@ def pairwise_chamfer(clouds_a: Tensor | np.ndarray, clouds_b: Tensor | np.ndarra
 # ----------------------------------------------------------------------------- COV, MMD, 1-NNA
 
 
+def cov_mmd_1nna_nothing_generated() -> dict[str, float]:
+    """COV / MMD / 1-NNA when every generated shape is empty (no surface to sample): nothing covers a
+    reference shape (COV 0), no generated shape matches one (MMD infinite), and every reference shape's
+    nearest neighbour is another reference shape (1-NNA 1, the worst)."""
+    return {COV: 0.0, MMD: float("inf"), ONE_NNA: 1.0}
+
+
 def cov_mmd_1nna_from_distances(d_gen_ref: Tensor | np.ndarray, d_gen_gen: Tensor | np.ndarray, d_ref_ref: Tensor | np.ndarray) -> dict[str, float]:
     """COV, MMD and 1-NNA from distance matrices (G, R), (G, G), (R, R) (any distance; the protocol uses Chamfer).
 

@@ -32,6 +32,34 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
+def _reference_path(metrics_path: Path, recorded: str) -> Path:
+    """The reference features a metrics file names. The workflow records them relative to its working directory,
+    which need not be where ``vamoh recompute`` runs: a relative path is tried from here, then from each directory
+    above the metrics file (the first that holds it is the run's working directory)."""
+    path = Path(recorded)
+    if path.is_absolute() or path.is_file():
+        return path
+    for parent in metrics_path.resolve().parents:
+        if (parent / path).is_file():
+            return parent / path
+    return path  # not found anywhere: _load_npz names it
+
+
+def pointset_metrics_from_scores(scores: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """COV / MMD / 1-NNA from the saved Chamfer matrices (or, when no generated shape had a surface, from the
+    saved mask of kept shapes); empty when the evaluation scored no point sets."""
+    from .pointsets import COV, MMD, ONE_NNA, cov_mmd_1nna_from_distances, cov_mmd_1nna_nothing_generated
+
+    if "chamfer_gen_ref" in scores:
+        res = cov_mmd_1nna_from_distances(*(torch.from_numpy(scores[f"chamfer_{k}"]) for k in ("gen_ref", "gen_gen", "ref_ref")))
+    elif "pointsets_generated_kept" in scores:
+        check(not scores["pointsets_generated_kept"].any(), "scores: generated shapes kept but no Chamfer distances saved", DataError)
+        res = cov_mmd_1nna_nothing_generated()
+    else:
+        return {}
+    return {keys.COV_CD: metric_entry([res[COV]]), keys.MMD_CD: metric_entry([res[MMD]]), keys.NNA_CD: metric_entry([res[ONE_NNA]])}
+
+
 def recompute_metrics(metrics_path: str | Path) -> dict[str, dict[str, Any]]:
     """Metric entries recomputed from the evidence of the evaluation that wrote ``metrics_path``."""
     metrics_path = Path(metrics_path)
@@ -41,19 +69,14 @@ def recompute_metrics(metrics_path: str | Path) -> dict[str, dict[str, Any]]:
     check(str(scores.get("schema")) == keys.SCORES_SCHEMA, f"{metrics_path.with_name(prov['scores'])}: schema {scores.get('schema')!r}, expected {keys.SCORES_SCHEMA!r}", DataError)
     out: dict[str, dict[str, Any]] = {}
     if "gen_features" in scores:
-        ref_path = Path(prov["reference"]["features"])
-        ref = _load_npz(ref_path)
+        ref = _load_npz(_reference_path(metrics_path, prov["reference"]["features"]))
         reals = {s: torch.from_numpy(ref[f"real_{s}"]) for s in keys.REAL_SPLITS}
         prc = {s: scores[f"prc_index_{s}"] for s in keys.REAL_SPLITS}
         g = prov["generation"]
         settings = SetMetricSettings(**{k: g[k] for k in SetMetricSettings.__dataclass_fields__})
         per_set = score_sets([torch.from_numpy(f) for f in scores["gen_features"]], reals, prc, settings)
         out.update({k: metric_entry(v) for k, v in per_set.items()})
-    if "chamfer_gen_ref" in scores:
-        from .pointsets import COV, MMD, ONE_NNA, cov_mmd_1nna_from_distances
-
-        res = cov_mmd_1nna_from_distances(*(torch.from_numpy(scores[f"chamfer_{k}"]) for k in ("gen_ref", "gen_gen", "ref_ref")))
-        out.update({keys.COV_CD: metric_entry([res[COV]]), keys.MMD_CD: metric_entry([res[MMD]]), keys.NNA_CD: metric_entry([res[ONE_NNA]])})
+    out.update(pointset_metrics_from_scores(scores))
     if "memorisation_gen_to_train" in scores:
         from .memorisation import memorisation_report
 

@@ -7,13 +7,7 @@ from vamoh.pipeline.runconfig import RunConfig
 # Validated against the package's schema (workflow/schemas/config.schema.yaml links to it) and every typed
 # config built now: a bad key, value or missing file stops the workflow before any job, in one line.
 RC = RunConfig.from_dict(config)
-RC.check()
-if workflow.is_main_process:  # what will run, before any job (the jobs' own processes re-read this file silently)
-    import sys
-
-    from vamoh.pipeline.plan import plan_lines
-
-    print("\n".join(plan_lines(RC)), file=sys.stderr)
+RC.check()  # (the Snakefile checks `resources` against its rules, then prints the plan)
 RUN = RC.run
 RES = f"results/{RUN}"
 LOGS = f"logs/{RUN}"
