@@ -228,16 +228,37 @@ def test_era5_tensor_grid_message_names_the_channel(tmp_path):
 # ----------------------------------------------------------------------------- 6. cache records
 
 
+def test_the_data_identity_is_its_arrays_not_the_file_bytes(tmp_path):
+    """Two builds of the same data are two different files (zip timestamps, the build time in the meta) but the
+    same data: the content checksum agrees, computed independently from the arrays; different data differs.
+    (Two bitwise-identical runs recorded different data checksums.)"""
+    import time
+
+    a = prepare(tiny_cfg("polymnist"), tmp_path / "a")
+    time.sleep(2.1)  # the zip timestamps' resolution
+    b = prepare(tiny_cfg("polymnist"), tmp_path / "b")
+    ra, rb = read_record(a), read_record(b)
+    assert ra["sha256"] != rb["sha256"]  # the files differ...
+    assert ra["content_sha256"] == rb["content_sha256"]  # ...the data does not
+    with np.load(a, allow_pickle=False) as z:
+        h = hashlib.sha256()
+        for name in sorted(k for k in z.files if k != "meta_json"):
+            h.update(f"{name}|{z[name].dtype.str}|{z[name].shape}|".encode() + np.ascontiguousarray(z[name]).tobytes())
+    assert ra["content_sha256"] == h.hexdigest()
+    c = prepare(tiny_cfg("polymnist", modality="m2"), tmp_path / "c")
+    assert read_record(c)["content_sha256"] != ra["content_sha256"]
+
+
 def test_read_record_returns_the_checksum_of_the_cache_file(tmp_path):
     path = prepare(tiny_cfg("shapenet"), tmp_path)
     record = read_record(path)
-    assert set(record) == {"sha256", "bytes", "file", "meta"}
+    assert set(record) == {"sha256", "content_sha256", "bytes", "file", "meta"}
     data = path.read_bytes()
     assert record["sha256"] == hashlib.sha256(data).hexdigest() and record["bytes"] == len(data) and record["file"] == path.name
     assert record["meta"] == read_meta(path) and record["meta"]["sizes"] == {"train": 8, "val": 1, "test": 1}
     side = path.with_name(path.name + ".json")
     side.write_text('{"bytes": 3, "file": "x", "meta": {}}')
-    with pytest.raises(DataError, match=r"checksum record .*\.npz\.json lacks key\(s\) \['sha256'\]"):
+    with pytest.raises(DataError, match=r"checksum record .*\.npz\.json lacks key\(s\) \['sha256', 'content_sha256'\]"):
         read_record(path)
     side.unlink()
     with pytest.raises(DataError, match=r"its checksum record .* is missing"):

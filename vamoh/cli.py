@@ -129,7 +129,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     tcfg = from_dict(TrainConfig, {**to_dict(tcfg), "points_per_sample": train_set.train_points})
     seed_everything(args.seed)  # seed first, build second: the initialisation follows --seed
     model = cls(config, train_set.info)
-    identity = {"dataset": args.dataset, "data_source": args.source, "data_sha256": read_record(path)["sha256"]}
+    identity = {"dataset": args.dataset, "data_source": args.source, "data_sha256": read_record(path)["content_sha256"]}
     history = Trainer(model, train_set, tcfg, out, identity=identity).fit()
     if history:
         print("last:", {k: round(v, 4) for k, v in history[-1].items()})

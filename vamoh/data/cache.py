@@ -50,6 +50,18 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
+def arrays_sha256(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 of a cache's data (every array but ``meta_json``: name, dtype, shape and bytes): the data's identity,
+    the same for every build of the same data. The file's own sha256 guards its integrity only: the npz holds
+    zip timestamps and the build time, so two builds of the same data differ byte for byte."""
+    h = hashlib.sha256()
+    for name in sorted(k for k in arrays if k != "meta_json"):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -105,7 +117,8 @@ def prepare(cfg: DataConfig | dict[str, Any], cache_dir: str | Path | None = Non
         # The meta travels inside the npz too, so the file alone still says what it holds.
         arrays["meta_json"] = np.array(json.dumps(meta, sort_keys=True, default=_json_default))
         atomic_write(path, lambda f: np.savez(f, **arrays))
-        atomic_write_json(_sidecar(path), {"sha256": sha256_file(path), "bytes": path.stat().st_size, "file": path.name, "meta": json.loads(str(arrays["meta_json"]))})
+        atomic_write_json(_sidecar(path), {"sha256": sha256_file(path), "content_sha256": arrays_sha256(arrays), "bytes": path.stat().st_size,
+                                           "file": path.name, "meta": json.loads(str(arrays["meta_json"]))})
     return path
 
 
@@ -117,13 +130,14 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
 
 
-RECORD_KEYS = ("sha256", "bytes", "file", "meta")  # what the sidecar of a cache file holds
+RECORD_KEYS = ("sha256", "content_sha256", "bytes", "file", "meta")  # what the sidecar of a cache file holds
 
 
 def read_record(path: str | Path) -> dict[str, Any]:
-    """The checksum record of cache file ``path``: {"sha256", "bytes", "file", "meta"}.
+    """The checksum record of cache file ``path``: {"sha256", "content_sha256", "bytes", "file", "meta"}.
 
-    ``sha256`` and ``bytes`` are those of the npz when it was written; ``meta`` is what
+    ``sha256`` and ``bytes`` are those of the npz when it was written (its integrity); ``content_sha256`` is
+    that of its arrays (``arrays_sha256``: the data's identity across builds); ``meta`` is what
     ``read_meta`` returns. A missing or unreadable record is a ``DataError`` naming it.
     """
     side = _sidecar(Path(path))

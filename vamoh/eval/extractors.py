@@ -16,6 +16,7 @@ and a mirrored decoder used only for training (MSE reconstruction loss).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass
@@ -109,6 +110,19 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def weights_digest(payload: dict[str, Any]) -> str:
+    """sha256 of what an extractor file holds (format, config, dataset and every tensor's name, dtype, shape and
+    bytes): the extractor's identity. The file's own sha256 only guards its integrity: ``torch.save`` writes a
+    fresh serialization id into every file, so two saves of the same weights differ byte for byte."""
+    h = hashlib.sha256()
+    h.update(json.dumps({k: payload.get(k) for k in ("format", "config", "dataset")}, sort_keys=True, default=list).encode())
+    for name in sorted(payload["state_dict"]):
+        t = payload["state_dict"][name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
+    return h.hexdigest()
+
+
 def _checksum_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
@@ -183,6 +197,7 @@ def load_extractor(path: str | Path) -> tuple[ConvAutoencoder, dict[str, Any]]:
     model = ConvAutoencoder(ExtractorConfig(**cfg))
     model.load_state_dict(payload["state_dict"])
     model.eval()
+    payload["content_sha256"] = weights_digest(payload)
     return model, {k: v for k, v in payload.items() if k != "state_dict"}
 
 

@@ -34,7 +34,7 @@ from torch.utils.data import Dataset
 from ..checks import CheckpointError, ConfigError, DataError, check
 from . import keys
 from .config import INCEPTION_WEIGHTS_KEY, SUITE_WEIGHTS_KEY
-from .extractors import SUITE_EXTRACTOR, SUITE_FEATURE, images_to_tensor, register_suite_extractor, verify_extractor_file
+from .extractors import SUITE_EXTRACTOR, SUITE_FEATURE, images_to_tensor, register_suite_extractor
 from .io import metric_entry
 
 INCEPTION = "inception-v3-compat"
@@ -51,7 +51,7 @@ class ExtractorSpec:
     weights_path: str  # always a local file: torch-fidelity never downloads
     feature_layer: str  # feature used for FID, KID and PRC
     label: str  # what results call it, e.g. "inception-v3-compat" or "vamoh-suite-ae[polymnist]@1a2b3c4d5e6f"
-    digest: str  # sha256 of the weights file (suite) or torch hub's hash prefix (Inception)
+    digest: str  # suite: sha256 of the weights' content (extractors.weights_digest); Inception: the file's sha256
 
 
 # ----------------------------------------------------------------------------- extractors
@@ -101,8 +101,8 @@ def suite_spec(weights: str | Path) -> ExtractorSpec:
     """The suite-trained extractor from a verified weights file (config key ``eval.suite_extractor_weights``)."""
     from .extractors import load_extractor
 
-    digest = verify_extractor_file(weights)
-    _, meta = load_extractor(weights)
+    _, meta = load_extractor(weights)  # verifies the file against its .sha256 first
+    digest = meta["content_sha256"]  # the weights' identity, the same for every save of the same weights
     register_suite_extractor()
     label = f"{SUITE_EXTRACTOR}[{meta.get('dataset', '?')}]@{digest[:12]}"
     return ExtractorSpec(SUITE_EXTRACTOR, str(weights), SUITE_FEATURE, label, digest)

@@ -78,7 +78,7 @@ def prepare_data(rc: RunConfig, dataset: str, out: str | Path) -> dict[str, Any]
     cache = read_record(path)
     meta = cache["meta"]
     record = {"dataset": dataset, "path": str(Path(path).resolve()), "source": cfg.source, "is_standin": bool(meta["is_standin"]),
-              "label": meta["label"], "data_config": to_dict(cfg), "sha256": cache["sha256"], "bytes": cache["bytes"],
+              "label": meta["label"], "data_config": to_dict(cfg), "sha256": cache["content_sha256"], "file_sha256": cache["sha256"], "bytes": cache["bytes"],
               "sizes": meta["sizes"], "warnings": meta.get("details", {}).get("warnings", [])}
     atomic_write_json(out, record)
     return record
