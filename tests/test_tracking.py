@@ -106,6 +106,8 @@ def _job(uri: str, job: int, barrier, artifact_dir: str, results) -> None:
                           tags={"dataset": "mnist", "model": "vamoh", "seed": job},
                           params={"train": {"lr": 0.001 * (job + 1), "steps": N_STEPS}},
                           flush_every=5) as run:  # many small transactions: maximum contention
+        # every job trained on the same data: the first to log it creates the store's dataset row, the rest link to it
+        run.log_dataset_input("mnist", is_standin=True, sizes={"train": 60, "test": 10}, checksum="ab" * 32)
         for step in range(N_STEPS):
             run.log_metrics({"loss": loss_at(job, step), "psnr": float(step)}, step=step)
         run.log_artifact(art / "metrics.json")
@@ -146,6 +148,7 @@ def test_concurrent_jobs_lose_nothing(tmp_path):
         loss = sorted((m.step, m.value) for m in c.get_metric_history(run_id, "loss"))
         assert loss == [(s, loss_at(job, s)) for s in range(N_STEPS)]
         assert len(c.get_metric_history(run_id, "psnr")) == N_STEPS
+        assert [d.dataset.name for d in r.inputs.dataset_inputs] == ["mnist"]  # each run linked to the one shared row
         local = Path(tracking.sqlite_path(uri).parent / "mlartifacts" / run_id / "artifacts")
         assert r.info.artifact_uri == local.as_uri()
         assert json.loads((local / "metrics.json").read_text()) == {"job": job}
@@ -500,3 +503,35 @@ def test_tracking_server_serves_the_runs(mlflow_server, tmp_path):
     hist = _http(f"{api}/metrics/get-history?{query}")
     assert sorted((int(m.get("step", 0)), m["value"]) for m in hist["metrics"]) == [
         (s, pytest.approx(loss_at(1, s))) for s in range(5)]
+
+
+def test_a_dataset_row_created_by_a_concurrent_job_is_linked_not_fatal(tmp_path, monkeypatch):
+    """Two jobs on the same data can both find no dataset row and both insert one; the store refuses the second
+    (`UNIQUE constraint failed: datasets...`, a train job of the published-checkpoint test died of it). The losing
+    job must link its run to the row the winner created. Here the winner's insert is staged deterministically:
+    the first call commits the row through another run and then fails as the losing insert does."""
+    from mlflow.tracking import MlflowClient
+
+    uri = tracking.init_store(tracking.default_tracking_uri("ds", tmp_path))
+    real = MlflowClient.log_inputs
+    raced = []
+
+    def racing(self, run_id, datasets=None, **kw):
+        if not raced:
+            raced.append(run_id)
+            other = self.create_run(self.get_run(run_id).info.experiment_id).info.run_id
+            real(self, other, datasets=datasets)  # the concurrent job wins the insert
+            raise RuntimeError("(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, datasets.name, datasets.digest")
+        return real(self, run_id, datasets=datasets, **kw)
+
+    monkeypatch.setattr(MlflowClient, "log_inputs", racing)
+    with tracking.job_run(uri, "datasets", "job") as run:
+        run.log_dataset_input("polymnist", is_standin=True, sizes={"train": 8, "test": 2}, checksum="cd" * 32)
+    c = tracking.client(uri)
+    assert raced == [run.run_id]
+    assert [d.dataset.digest for d in c.get_run(run.run_id).inputs.dataset_inputs] == [("cd" * 32)[:tracking.DATASET_DIGEST_CHARS]]
+    # any other store error still stops the job at once
+    monkeypatch.setattr(MlflowClient, "log_inputs", lambda self, run_id, datasets=None, **kw: (_ for _ in ()).throw(RuntimeError("disk I/O error")))
+    with pytest.raises(RuntimeError, match="disk I/O error"):
+        with tracking.job_run(uri, "datasets", "job2") as run2:
+            run2.log_dataset_input("polymnist", is_standin=True, sizes={"train": 8, "test": 2}, checksum="cd" * 32)

@@ -136,6 +136,15 @@ def is_lock_error(exc: BaseException) -> bool:
     return any(m in text for m in LOCK_MESSAGES)
 
 
+DATASET_RACE_ATTEMPTS = 5
+
+
+def is_dataset_race(exc: BaseException) -> bool:
+    """The store refused a dataset row that a concurrent job inserted first (SQLite's or the server's message)."""
+    text = str(exc)
+    return "UNIQUE constraint failed: datasets" in text or ("datasets" in text and "duplicate key" in text.lower())
+
+
 def retry_locked(fn: Callable[..., T], *args: Any, attempts: int = 12, base_delay: float = 0.05,
                  max_delay: float = 3.0, **kwargs: Any) -> T:
     """Call ``fn``; on SQLite "database is locked" wait (exponential backoff, jitter) and call again.
@@ -534,7 +543,7 @@ def log_dataset_input(target: JobRun | tuple[str, str], name: str, *, is_standin
     if not isinstance(checksum, str) or len(checksum) < DATASET_DIGEST_CHARS or not all(
             ch in "0123456789abcdefABCDEF" for ch in checksum):
         raise DataError(f"dataset input {name!r}: checksum={checksum!r}, expected the sha256 hex digest of the "
-                        f"prepared data file (at least {DATASET_DIGEST_CHARS} hex characters)")
+                        f"prepared data (its content_sha256, at least {DATASET_DIGEST_CHARS} hex characters)")
     bad = {k: v for k, v in sizes.items() if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0}
     if not sizes or bad:
         raise DataError(f"dataset input {name!r}: sizes={dict(sizes)!r}, expected samples per split as integers >= 0, "
@@ -547,7 +556,19 @@ def log_dataset_input(target: JobRun | tuple[str, str], name: str, *, is_standin
     dataset = Dataset(name=name, digest=checksum.lower()[:DATASET_DIGEST_CHARS], source_type=source_type,
                       source=source_json, profile=json.dumps(profile, ensure_ascii=False))
     tags = [InputTag(DATASET_CONTEXT_TAG, context), InputTag(TAG_IS_STANDIN, str(is_standin).lower())]
-    retry_locked(c.log_inputs, run_id, datasets=[DatasetInput(dataset, tags)])
+    inputs = [DatasetInput(dataset, tags)]
+    for attempt in range(DATASET_RACE_ATTEMPTS):
+        try:
+            retry_locked(c.log_inputs, run_id, datasets=inputs)
+            return
+        except Exception as e:
+            # Two jobs on the same data (the demo trains four models per dataset, two at a time) both find no
+            # dataset row and both insert it: the second insert breaks the store's uniqueness and is rolled back.
+            # The row now exists, so logging again links this run to it.
+            if not is_dataset_race(e) or attempt == DATASET_RACE_ATTEMPTS - 1:
+                raise
+            log.debug("dataset %r was created by a concurrent job (%s); linking to it", name, e)
+            time.sleep(0.05 * (attempt + 1) * (0.5 + random.random()))
 
 
 def download_checkpoint(uri: str, run_id: str, dst_dir: str | Path, name: str | None = None) -> Path:
