@@ -136,9 +136,6 @@ def is_lock_error(exc: BaseException) -> bool:
     return any(m in text for m in LOCK_MESSAGES)
 
 
-DATASET_RACE_ATTEMPTS = 5
-
-
 def is_dataset_race(exc: BaseException) -> bool:
     """The store refused a dataset row that a concurrent job inserted first (SQLite's or the server's message)."""
     text = str(exc)
@@ -146,8 +143,9 @@ def is_dataset_race(exc: BaseException) -> bool:
 
 
 def retry_locked(fn: Callable[..., T], *args: Any, attempts: int = 12, base_delay: float = 0.05,
-                 max_delay: float = 3.0, **kwargs: Any) -> T:
-    """Call ``fn``; on SQLite "database is locked" wait (exponential backoff, jitter) and call again.
+                 max_delay: float = 3.0, retry_if: Callable[[BaseException], bool] = is_lock_error, **kwargs: Any) -> T:
+    """Call ``fn``; on SQLite "database is locked" (or whatever ``retry_if`` accepts) wait (exponential backoff,
+    jitter) and call again.
 
     Other errors propagate at once. A locked write was rolled back, so repeating it is safe.
     """
@@ -155,10 +153,10 @@ def retry_locked(fn: Callable[..., T], *args: Any, attempts: int = 12, base_dela
         try:
             return fn(*args, **kwargs)
         except Exception as e:
-            if not is_lock_error(e) or attempt == attempts - 1:
+            if not retry_if(e) or attempt == attempts - 1:
                 raise
             delay = min(max_delay, base_delay * 2**attempt) * (0.5 + random.random())
-            log.debug("SQLite store locked (%s); retry %d in %.2f s", e, attempt + 1, delay)
+            log.debug("store refused the write (%s); retry %d in %.2f s", e, attempt + 1, delay)
             time.sleep(delay)
     raise AssertionError("unreachable")
 
@@ -556,19 +554,11 @@ def log_dataset_input(target: JobRun | tuple[str, str], name: str, *, is_standin
     dataset = Dataset(name=name, digest=checksum.lower()[:DATASET_DIGEST_CHARS], source_type=source_type,
                       source=source_json, profile=json.dumps(profile, ensure_ascii=False))
     tags = [InputTag(DATASET_CONTEXT_TAG, context), InputTag(TAG_IS_STANDIN, str(is_standin).lower())]
-    inputs = [DatasetInput(dataset, tags)]
-    for attempt in range(DATASET_RACE_ATTEMPTS):
-        try:
-            retry_locked(c.log_inputs, run_id, datasets=inputs)
-            return
-        except Exception as e:
-            # Two jobs on the same data (the demo trains four models per dataset, two at a time) both find no
-            # dataset row and both insert it: the second insert breaks the store's uniqueness and is rolled back.
-            # The row now exists, so logging again links this run to it.
-            if not is_dataset_race(e) or attempt == DATASET_RACE_ATTEMPTS - 1:
-                raise
-            log.debug("dataset %r was created by a concurrent job (%s); linking to it", name, e)
-            time.sleep(0.05 * (attempt + 1) * (0.5 + random.random()))
+    # Two jobs on the same data (the demo trains four models per dataset, two at a time) can both find no dataset
+    # row and both insert it: the second insert breaks the store's uniqueness and is rolled back. The row then
+    # exists, so logging again links this run to it.
+    retry_locked(c.log_inputs, run_id, datasets=[DatasetInput(dataset, tags)],
+                 retry_if=lambda e: is_lock_error(e) or is_dataset_race(e))
 
 
 def download_checkpoint(uri: str, run_id: str, dst_dir: str | Path, name: str | None = None) -> Path:
