@@ -244,7 +244,7 @@ def test_the_same_config_and_seed_give_bitwise_the_same_run(tmp_path):
             assert torch.equal(a[name][k], b[name][k]), (name, k)
     metrics = [[json.loads(p.read_text())["metrics"] for p in sorted(r.glob("polymnist/*/seed0/metrics.json"))] for r in results]
     assert metrics[0] == metrics[1]
-    # and the same data: its recorded identity is the arrays' checksum, not the file's (zip timestamps differ)
+    # and the same data: its recorded identity is the arrays' checksum, not the file's (the build time in the file differs)
     records = [json.loads((r / "data" / "polymnist.json").read_text()) for r in results]
     assert records[0]["sha256"] == records[1]["sha256"]
 

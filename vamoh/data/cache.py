@@ -53,7 +53,7 @@ def _sidecar(path: Path) -> Path:
 def arrays_sha256(arrays: dict[str, np.ndarray]) -> str:
     """sha256 of a cache's data (every array but ``meta_json``: name, dtype, shape and bytes): the data's identity,
     the same for every build of the same data. The file's own sha256 guards its integrity only: the npz holds
-    zip timestamps and the build time, so two builds of the same data differ byte for byte."""
+    the build time in its meta, so two builds of the same data usually differ byte for byte."""
     h = hashlib.sha256()
     for name in sorted(k for k in arrays if k != "meta_json"):
         a = np.ascontiguousarray(arrays[name])
