@@ -349,3 +349,17 @@ def test_a_published_checkpoint_gets_an_official_row(tmp_path):
     assert "Functa (3) (official checkpoint)" in t1 and "Functa (3) (official checkpoint)" in rec
     payload = torch.load(tmp_path / "results/official/polymnist/functa-official/seed0/imported.pt", weights_only=True)
     assert payload["imported_from"]["files"][0]["name"] == params.name
+
+
+@pytest.mark.parametrize("tracking", [{"experiment": "renamed-experiment"}, {"uri": "sqlite:///elsewhere.db"}], ids=["experiment", "uri"])
+def test_where_results_are_logged_reruns_no_computation(tiny_run, tmp_path, tracking):
+    """Renaming the MLflow experiment or moving the store re-creates the tracking record and the report run only:
+    every job reads the record (its tracking URI) but its outputs do not depend on it, so no training (days of GPU
+    time at paper scale), evaluation or reference reruns."""
+    work, _ = tiny_run
+    cfg = write_config(tmp_path / "tracking.yaml", "tiny.yaml", tracking=tracking)
+    out = snake(["-n", "--configfile", str(cfg)], work, timeout=300)
+    counts = job_counts(out.stdout)
+    assert counts.get("init_tracking", 0) == 1 and counts.get("report", 0) == 1, counts
+    for rule in ("prepare_data", "reference", "train", "functaset", "fit_prior", "evaluate", "timing", "aggregate", "tables", "figures", "summary"):
+        assert counts.get(rule, 0) == 0, (rule, counts)

@@ -215,7 +215,8 @@ def reconstruction_claims(ev: Evidence, datasets: list[str]) -> list[Verdict]:
             continue
         words, rule = RECON_TEXT[kind]
         claim = f"Reconstruction: VAMoH {words} Functa (3) (PSNR)"
-        paper = "Figure 7: " + ("VAMoH's PSNR higher" if kind == "better" else "similar PSNR")
+        paper = ("Figure 7: " + ("VAMoH's PSNR higher" if kind == "better" else "similar PSNR")
+                 + " (the paper's protocol: VAMoH's mixture weights at an observed point come from q(c|x,y,z), which reads that point's value)")
         diff = paired(ev.per_seed(d, "vamoh", keys.PSNR), ev.per_seed(d, "functa", keys.PSNR))
         if not diff:
             out.append(Verdict(claim, d, paper, "—", NOT_TESTABLE, "VAMoH and Functa (3) were not both evaluated on the same test samples"))
