@@ -69,7 +69,11 @@ CONFIG_CASES = [
     ("seeds not a list", lambda: run_config(seeds=3), ConfigError, r"seeds: 3 is not of type 'array'"),
     ("device gpu", lambda: run_config(device="gpu"), ConfigError, r"device='gpu': expected 'auto', 'cpu' or 'cuda\[:N\]'"),
     ("zero threads", lambda: run_config(threads=0), ConfigError, r"threads: 0 is less than the minimum of 1"),
-    ("run name with a slash", lambda: run_config(run="a/b"), ConfigError, r"config key run: 'a/b' does not match"),
+    ("run name with a slash", lambda: run_config(run="a/b"), ConfigError, r"config key run='a/b': expected a name of letters, digits"),
+    # issue 19: the run name is a folder name (results/{run}, reports/{run}, logs/{run}); none of these may escape or mix runs
+    *[(f"run name {bad!r}", (lambda bad=bad: run_config(run=bad)), ConfigError,
+       rf"config key run={re.escape(repr(bad))}: expected a name of letters, digits, '_', '.' and '-' that starts with a letter or digit")
+      for bad in ("..", ".", "", "/tmp/x", "../up", "-dash", ".hidden", "a b", "x" * 101, 7)],
     ("unknown top-level key", lambda: run_config(modelz=["vamoh"]), ConfigError, r"'modelz' was unexpected"),
     ("unknown data source", lambda: run_config(**{"data.source": "web"}), ConfigError, r"data.source: 'web' is not one of"),
     ("settings of an unknown dataset", data_setting("mnist", "n_train", 5), ConfigError, r"data.settings has unknown dataset\(s\) \['mnist'\]"),
@@ -359,3 +363,35 @@ def test_a_diverging_training_is_one_line_from_the_command(tmp_path, capsys, mon
     last = err.strip().splitlines()[-1]  # above it only the progress bar
     assert code == 2 and last.startswith("vamoh train: error: vamoh: non-finite {'loss': nan} at step 0 (epoch 0); stopped without saving")
     assert last.endswith("no checkpoint was written yet") and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------------------------ issue 19: nothing silently wrong
+
+
+@pytest.mark.parametrize("name", ["demo", "paper-2", "a.b_c", "R1", "x" * 100])
+def test_safe_run_names_are_accepted(name):
+    from vamoh.pipeline.runconfig import RunConfig
+
+    rc = RunConfig.from_dict({**copy.deepcopy(TINY), "run": name})
+    assert rc.results == Path("results") / name and rc.results.parts == ("results", name)
+
+
+def test_check_config_refuses_a_run_name_that_escapes_the_folder(tmp_path, capsys):
+    """`run: ..` passed check-config and the DAG then wrote results into the working directory's root."""
+    from vamoh.cli import main
+
+    for bad in ("..", ".", "../../etc"):
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(yaml.safe_dump({**copy.deepcopy(TINY), "run": bad}))
+        assert main(["check-config", str(cfg)]) == 2
+        err = capsys.readouterr().err
+        assert f"config key run={bad!r}: expected a name" in err and err.count("\n") == 1
+
+
+def test_a_run_config_built_without_the_schema_still_refuses_unsafe_names():
+    from vamoh.pipeline.runconfig import RunConfig
+
+    with pytest.raises(ConfigError, match=r"run='\.\.': expected a name"):
+        RunConfig({**copy.deepcopy(TINY), "run": ".."})
+    with pytest.raises(ConfigError, match=r"ablations key='\.\.': expected a name"):
+        RunConfig({**copy.deepcopy(TINY), "ablations": {"..": {"model": "vamoh", "variants": {"a": {}, "b": {"K": 1}}, "default": "a"}}})

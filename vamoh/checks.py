@@ -7,6 +7,7 @@ what was found and what was expected, so a user can fix the input without readin
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,19 @@ def check_shape(name: str, shape: Sequence[int], expected: Sequence[int | None],
     if not ok:
         shown = tuple("*" if e is None else e for e in expected)
         raise error(f"{name}: shape {shape}, expected {shown}")
+
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SAFE_NAME_MAX = 100
+
+
+def check_name(key: str, value: Any, error: type[Exception] = ConfigError) -> str:
+    """``value`` as a name that becomes one path component (results/{run}/, an entry's folder): letters, digits,
+    '_', '.', '-', starting with a letter or digit, so never '', '.', '..', an absolute path or a path with '/'."""
+    if not isinstance(value, str) or not SAFE_NAME.match(value) or len(value) > SAFE_NAME_MAX:
+        raise error(f"{key}={value!r}: expected a name of letters, digits, '_', '.' and '-' that starts with a letter or digit "
+                    f"(at most {SAFE_NAME_MAX} characters; it becomes a folder name, so '.', '..' and '/' are refused)")
+    return value
 
 
 def check_file(path: str | Path, what: str, key: str | None = None) -> Path:

@@ -40,8 +40,12 @@ def validate_with_schema(config: dict[str, Any]) -> dict[str, Any]:
     """Validate against the JSON schema and fill defaults (what snakemake's validate does), quoting the bad value."""
     import jsonschema
 
+    from ..checks import check_name
+
     schema = yaml.safe_load(SCHEMA.read_text())
     config = copy.deepcopy(config)
+    if "run" in config:  # before the schema, whose pattern message does not say why
+        check_name("config key run", config["run"])
 
     def fill(instance: Any, sch: dict[str, Any]) -> None:
         if isinstance(instance, dict):
@@ -64,6 +68,16 @@ def validate_with_schema(config: dict[str, Any]) -> dict[str, Any]:
 @dataclass
 class RunConfig:
     raw: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        # names that become path components are checked however the RunConfig was made (results/{run}/...)
+        from ..checks import check_name
+
+        check_name("run", self.raw.get("run"))
+        for question, spec in (self.raw.get("ablations") or {}).items():
+            check_name("ablations key", question)
+            for variant in (spec or {}).get("variants") or {}:
+                check_name(f"ablations.{question}.variants key", variant)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "RunConfig":
