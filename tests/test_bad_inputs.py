@@ -230,7 +230,7 @@ def cli_cases(t):
         ("reconstruct with a bad mask", ["reconstruct", "--checkpoint", ck, "--input", str(root / "img.png"), "--mask", "middle",
                                          "--out", str(root / "r.png")], r"--mask 'middle': expected one of \['none', 'centre', 'half', 'outpaint'\]"),
         ("reconstruct from a text file", ["reconstruct", "--checkpoint", ck, "--input", str(file_parent), "--out", str(root / "r.png")],
-         r"--input .*a_file: not an image PIL can read"),
+         r"--input: cannot decode image .*a_file"),
         ("recompute a missing file", ["recompute", str(root / "none" / "metrics.json")], r"evaluation output not found"),
         ("check-config of a missing file", ["check-config", str(root / "none.yaml")], r"config file not found"),
         ("import for an unknown dataset", ["import", "gasp", str(root / "g.pt"), "--dataset", "mnist", "--out", str(root / "i.pt")],
@@ -395,3 +395,100 @@ def test_a_run_config_built_without_the_schema_still_refuses_unsafe_names():
         RunConfig({**copy.deepcopy(TINY), "run": ".."})
     with pytest.raises(ConfigError, match=r"ablations key='\.\.': expected a name"):
         RunConfig({**copy.deepcopy(TINY), "ablations": {"..": {"model": "vamoh", "variants": {"a": {}, "b": {"K": 1}}, "default": "a"}}})
+
+
+# ---- images are decoded by bit depth and upright, in the two loaders and `vamoh reconstruct` alike
+
+
+def _pattern(h=28, w=28):
+    """An asymmetric 8-bit pattern: a bright top-left quarter, mid-grey elsewhere (rotations and flips all differ)."""
+    img = np.full((h, w), 100, np.uint8)
+    img[: h // 2, : w // 3] = 230
+    return img
+
+
+def _save_16bit(path, grey16):
+    from PIL import Image
+
+    Image.fromarray(grey16.astype(np.uint16)).save(path)  # a 16-bit greyscale PNG (PIL mode I;16)
+
+
+def _save_exif_rotated_jpeg(path, upright):
+    """``upright`` stored rotated 90 degrees counter-clockwise, with EXIF orientation 6 ("rotate 90 CW to display")."""
+    from PIL import Image
+
+    stored = Image.fromarray(np.ascontiguousarray(np.rot90(upright, k=1))).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(path, quality=100, exif=exif.tobytes())
+
+
+def test_decode_image_by_bit_depth_and_orientation(tmp_path):
+    from vamoh.data.files import decode_image, open_rgb
+
+    grey = _pattern().astype(np.uint16) * 257  # the 8-bit pattern at 16 bits: 230 -> 59110, 100 -> 25700
+    _save_16bit(tmp_path / "g16.png", grey)
+    assert decode_image(tmp_path / "g16.png", "t").dtype == np.uint16
+    np.testing.assert_array_equal(open_rgb(tmp_path / "g16.png", "t"), np.repeat(_pattern()[..., None], 3, -1))  # not 255 everywhere
+    _save_16bit(tmp_path / "dark16.png", np.full((4, 4), 257 * 3))
+    assert (open_rgb(tmp_path / "dark16.png", "t") == 3).all()
+    _save_exif_rotated_jpeg(tmp_path / "r.jpg", _pattern())
+    got = open_rgb(tmp_path / "r.jpg", "t")[..., 0].astype(int)
+    assert got.shape == (28, 28) and np.abs(got - _pattern()).max() <= 6  # upright (JPEG rounding only)
+    from PIL import Image
+
+    Image.fromarray(np.ones((4, 4), np.float32)).save(tmp_path / "f.tif")
+    Image.fromarray(np.full((4, 4), 70000, np.int32)).save(tmp_path / "i.tif")
+    for bad in ("f.tif", "i.tif"):
+        with pytest.raises(DataError, match=rf"t: image .*{bad} is in PIL mode '(F|I)' \(32-bit integer or float, no defined range\)"):
+            decode_image(tmp_path / bad, "t")
+
+
+def test_polymnist_and_celeba_loaders_read_16_bit_and_exif_images(tmp_path):
+    from vamoh.data import polymnist
+    from vamoh.data.celeba import load_real as celeba_load
+
+    try:
+        from tests.data_fixtures import tiny_cfg
+    except ImportError:
+        from data_fixtures import tiny_cfg
+    expected = np.repeat(_pattern()[..., None], 3, -1)
+    for split in ("train", "test"):
+        folder = tmp_path / "poly" / split / "m1"
+        folder.mkdir(parents=True)
+        for i in range(2):
+            _save_16bit(folder / f"{i}.{i}.png", _pattern().astype(np.uint16) * 257)
+        _save_exif_rotated_jpeg(folder / "x.jpg", _pattern())  # not a PNG: ignored by the PNG reader
+    raw = polymnist.load_real(tiny_cfg("polymnist", source="real", path=str(tmp_path / "poly"), n_train=None, n_test=None), "png")
+    np.testing.assert_array_equal(raw.arrays["train"][0], expected)
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    big = np.kron(_pattern(), np.ones((4, 4), np.uint8))  # 112 x 112
+    for i in range(9):
+        _save_16bit(faces / f"{i:05d}.png", big.astype(np.uint16) * 257)
+    _save_exif_rotated_jpeg(faces / "00009.jpg", big)
+    raw = celeba_load(tiny_cfg("celebahq64", source="real", path=str(faces), n_train=None, n_test=None), "folder")
+    images = np.concatenate([raw.arrays["train"], raw.arrays["test"]])
+    assert images.shape[0] == 10
+    # the 16-bit files: the pattern's two levels survive (230 top-left, 100 bottom-right), not white
+    assert images[0, 2, 2, 0] == 230 and images[0, -3, -3, 0] == 100
+    # the EXIF-rotated JPEG is used upright: its bright quarter is top-left like the others
+    rotated = images[9].astype(int)
+    assert rotated[2, 2, 0] > 200 and rotated[-3, -3, 0] < 130 and rotated[2, -3, 0] < 130
+
+
+def test_reconstruct_reads_16_bit_and_exif_images(trained, tmp_path):
+    from vamoh.infer import read_input
+    from vamoh.train import load_model
+
+    model, _ = load_model(trained["ck"])
+    expected = np.repeat(_pattern()[..., None], 3, -1) / 255.0
+    _save_16bit(tmp_path / "in16.png", _pattern().astype(np.uint16) * 257)
+    got = read_input(tmp_path / "in16.png", model.info).reshape(28, 28, 3).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    _save_16bit(tmp_path / "in16_56.png", np.kron(_pattern(), np.ones((2, 2), np.uint8)).astype(np.uint16) * 257)  # resized
+    got = read_input(tmp_path / "in16_56.png", model.info).reshape(28, 28, 3).numpy()
+    assert abs(got[3, 3, 0] - 230 / 255) < 0.02 and abs(got[-3, -3, 0] - 100 / 255) < 0.02
+    _save_exif_rotated_jpeg(tmp_path / "r.jpg", _pattern())
+    got = read_input(tmp_path / "r.jpg", model.info).reshape(28, 28, 3).numpy()
+    assert np.abs(got - expected).max() <= 6 / 255

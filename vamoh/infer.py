@@ -47,13 +47,17 @@ def read_input(path: str | Path, info: DataInfo) -> torch.Tensor:
     if info.kind == "image":
         from PIL import Image
 
-        try:
-            img = Image.open(path).convert("RGB")
-        except Exception as err:  # PIL raises several types for unreadable files
-            raise DataError(f"--input {path}: not an image PIL can read ({err})") from None
-        if img.size != (grid[1], grid[0]):
-            img = img.resize((grid[1], grid[0]), Image.BICUBIC)
-        arr = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]  # (1, 3, H, W)
+        from .data.files import decode_image, to_unit
+
+        pixels = decode_image(path, "--input")  # by bit depth, upright (EXIF orientation)
+        if pixels.shape[:2] != grid[:2]:
+            if pixels.dtype == np.uint8:
+                pixels = np.asarray(Image.fromarray(pixels).resize((grid[1], grid[0]), Image.BICUBIC))
+            else:  # 16-bit: each channel resized in float, kept in [0, 65535]
+                chans = [np.asarray(Image.fromarray(pixels[..., c].astype(np.float32), "F").resize((grid[1], grid[0]), Image.BICUBIC))
+                         for c in range(3)]
+                pixels = np.clip(np.round(np.stack(chans, -1)), 0, 65535).astype(np.uint16)
+        arr = torch.from_numpy(to_unit(pixels)).permute(2, 0, 1)[None]  # (1, 3, H, W)
         return from_grid(arr)
     if info.kind == SPHERE_KIND:
         from .data.era5 import normalise
@@ -90,9 +94,9 @@ def completion_mask(mask: str, grid_shape: tuple[int, ...]) -> torch.Tensor:
     if path.suffix == ".npy":
         arr = np.load(path, allow_pickle=False)
     else:
-        from PIL import Image
+        from .data.files import decode_image
 
-        arr = np.asarray(Image.open(path).convert("L"))
+        arr = decode_image(path, "--mask").any(axis=-1)  # upright, any bit depth
     check(tuple(arr.shape) == tuple(grid_shape), f"--mask {path}: shape {arr.shape}, expected {tuple(grid_shape)} (the model's grid)", DataError)
     out = torch.from_numpy(np.asarray(arr) != 0).reshape(-1)
     check(bool(out.any()), f"--mask {path}: no point is observed", DataError)

@@ -78,16 +78,51 @@ def load_npz(path: Path, keys: tuple[str, ...], what: str) -> dict[str, np.ndarr
         raise DataError(f"{what}: cannot read {path} as an .npz file ({type(err).__name__}: {err}); the file is truncated or corrupt") from None
 
 
-def open_rgb(path: Path, what: str) -> Any:
-    """A PIL image converted to RGB."""
-    from PIL import Image, UnidentifiedImageError
+HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N")  # 16-bit greyscale as PIL opens it (PNG, TIFF)
+
+
+def decode_image(path: Path, what: str) -> np.ndarray:
+    """One image file as (H, W, 3): uint8 for 8-bit files, uint16 for 16-bit ones (scaled by 65535, never clipped
+    at 255), upright (its EXIF orientation applied). Modes with no defined range (32-bit integer or float) are
+    refused, as are unreadable files; every error names the file."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
-            img.load()
-            return img.convert("RGB")
+        with Image.open(path) as opened:
+            opened.load()
+            fmt = opened.format
+            img = ImageOps.exif_transpose(opened)
+    except Image.DecompressionBombError as err:
+        raise DataError(f"{what}: image {path} is too large to decode safely ({err})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise DataError(f"{what}: cannot decode image {path} ({type(err).__name__}: {err}); the file is truncated or corrupt") from None
+    mode = img.mode
+    if mode in HIGH_DEPTH_MODES or (mode == "I" and fmt == "PNG"):  # PNG's deepest greyscale is 16 bits
+        grey = np.asarray(img).astype(np.int64)
+        if grey.min() < 0 or grey.max() > 65535:
+            raise DataError(f"{what}: image {path} ({mode}) holds values in [{grey.min()}, {grey.max()}], expected 16-bit [0, 65535]")
+        return np.repeat(grey.astype(np.uint16)[..., None], 3, axis=-1)
+    if mode in ("I", "F") or mode.startswith("I;"):
+        raise DataError(f"{what}: image {path} is in PIL mode {mode!r} (32-bit integer or float, no defined range); "
+                        f"expected an 8-bit or 16-bit image (L, RGB, RGBA, P, I;16)")
+    return np.asarray(img.convert("RGB"))
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """An image from ``decode_image`` as uint8 (16-bit values rounded: 65535 / 255 = 257 exactly)."""
+    if image.dtype == np.uint16:
+        return np.round(image.astype(np.float64) / 257.0).astype(np.uint8)
+    return image
+
+
+def to_unit(image: np.ndarray) -> np.ndarray:
+    """An image from ``decode_image`` as float32 in [0, 1], by its own bit depth."""
+    return image.astype(np.float32) / (65535.0 if image.dtype == np.uint16 else 255.0)
+
+
+def open_rgb(path: Path, what: str) -> np.ndarray:
+    """An image file as uint8 RGB (H, W, 3), decoded by bit depth and upright (``decode_image``)."""
+    return to_uint8(decode_image(path, what))
 
 
 def check_array(what: str, arr: np.ndarray | torch.Tensor, shape: tuple[int | None, ...], dtypes: tuple[str, ...] | None = None) -> None:
