@@ -492,3 +492,157 @@ def test_reconstruct_reads_16_bit_and_exif_images(trained, tmp_path):
     _save_exif_rotated_jpeg(tmp_path / "r.jpg", _pattern())
     got = read_input(tmp_path / "r.jpg", model.info).reshape(28, 28, 3).numpy()
     assert np.abs(got - expected).max() <= 6 / 255
+
+
+# ---- ERA5 units and grids: one validation for the loaders and `vamoh reconstruct --input`
+
+LAT, LON = np.linspace(90, -90, 46), np.linspace(0, 356, 90)
+
+
+def _era5_file(path, temperature, latitude=LAT, longitude=LON):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, latitude=latitude, longitude=longitude, temperature=np.asarray(temperature, np.float32))
+    return path
+
+
+def _era5_real(root):
+    from vamoh.data.registry import build
+
+    try:
+        from tests.data_fixtures import tiny_cfg
+    except ImportError:
+        from data_fixtures import tiny_cfg
+    return build(tiny_cfg("era5", source="real", path=str(root), n_train=None, n_val=None, n_test=None))[0]
+
+
+def _hot(fraction):
+    """A 280 K field whose first ``fraction`` of points are at 330 K (above GASP's 320.93 K ceiling)."""
+    t = np.full(46 * 90, 280.0)
+    t[: int(round(fraction * t.size))] = 330.0
+    return t.reshape(46, 90)
+
+
+@pytest.mark.parametrize("fraction", [0.083, 0.02, 1.0])
+def test_era5_npz_clipping_more_than_one_percent_is_refused(tmp_path, fraction):
+    for split in ("train", "test"):
+        _era5_file(tmp_path / split / "00000.npz", 280.0 * np.ones((46, 90)))
+    _era5_file(tmp_path / "test" / "00001.npz", _hot(fraction))
+    pct = f"{100 * round(fraction * 4140) / 4140:.2f}%"
+    with pytest.raises(DataError, match=rf"ERA5 .*test/00001\.npz key 'temperature': {re.escape(pct)} of the values lie outside GASP's range "
+                                        rf"\[202\.66, 320\.93\] K .*330\.00 K.*at most 1% may be clipped"):
+        _era5_real(tmp_path)
+
+
+def test_era5_npz_clipping_below_one_percent_warns_and_is_recorded(tmp_path):
+    from vamoh.data import DataWarning
+
+    for split in ("train", "test"):
+        _era5_file(tmp_path / split / "00000.npz", _hot(0.005))
+    with pytest.warns(DataWarning, match=r"ERA5 .*train/\*\.npz: 0\.51% of the values lie outside GASP's range"):
+        raw = _era5_real(tmp_path)
+    assert raw.arrays["train"].max() == 1.0 and raw.meta["clipped_fraction"]["train"] == pytest.approx(21 / 4140)
+    assert any("0.51%" in w for w in raw.meta["warnings"])
+
+
+def _pt_file(root, split, t01, latitude=None):
+    lat = np.broadcast_to(LAT[:, None], (46, 90)) if latitude is None else latitude
+    x = np.stack([np.stack([lat, np.broadcast_to(LON[None, :], (46, 90)), t]) for t in t01])
+    torch.save(torch.from_numpy(x.astype(np.float32)), root / f"tensor_{split}_rnd.pt")
+
+
+def test_era5_tensor_in_kelvin_or_with_a_later_sample_flipped_is_refused(tmp_path):
+    ok = np.full((3, 46, 90), 0.5)
+    _pt_file(tmp_path, "test", ok)
+    _pt_file(tmp_path, "train", np.full((3, 46, 90), 280.0))  # kelvin where T01 belongs: was the constant 1.0
+    with pytest.raises(DataError, match=r"tensor_train_rnd\.pt channel 2 \(T01\): 100\.00% of the values lie outside .*is this kelvin rather than T01"):
+        _era5_real(tmp_path)
+    _pt_file(tmp_path, "train", ok)
+    x = torch.load(tmp_path / "tensor_train_rnd.pt")
+    x[2, 0] = x[2, 0].flip(0)  # sample 2 upside down; sample 0 is fine
+    torch.save(x, tmp_path / "tensor_train_rnd.pt")
+    with pytest.raises(DataError, match=r"tensor_train_rnd\.pt sample 2 of 3 channel 0: latitude grid does not match GASP's linspace\(90, -90, 46\)"):
+        _era5_real(tmp_path)
+    x = torch.load(tmp_path / "tensor_train_rnd.pt")
+    x[2, 0] = x[0, 0]
+    x[1, 1, 5, 7] += 1.0  # one longitude of sample 1 off by a degree
+    torch.save(x, tmp_path / "tensor_train_rnd.pt")
+    with pytest.raises(DataError, match=r"sample 1 of 3 channel 1: longitude grid .*first difference at index 7"):
+        _era5_real(tmp_path)
+
+
+@pytest.mark.parametrize("case, make, message", [
+    ("Celsius", lambda p: _era5_file(p, np.full((46, 90), 15.0)), r"values in \[15\.00, 15\.00\], expected kelvin"),
+    ("flipped latitude", lambda p: _era5_file(p, _hot(0), latitude=LAT[::-1]), r"latitude grid does not match GASP's linspace\(90, -90, 46\)"),
+    ("no grid", lambda p: np.savez(p, temperature=np.full((46, 90), 280.0)), r"lacks key\(s\) \['latitude', 'longitude'\]"),
+    ("+80 K", lambda p: _era5_file(p, _hot(0.083)), r"8\.31% of the values lie outside GASP's range"),
+    ("one NaN", lambda p: _era5_file(p, np.where(np.arange(4140).reshape(46, 90) == 9, np.nan, 280.0)), r"1 NaN/inf values of 4140"),
+])
+def test_reconstruct_reads_era5_input_as_the_loader_does(tmp_path, case, make, message):
+    from vamoh.data import DATASETS
+    from vamoh.infer import read_input
+
+    path = tmp_path / "field.npz"
+    make(path)
+    with pytest.raises(DataError, match=message):
+        read_input(path, DATASETS["era5"].info)
+
+
+def test_reconstruct_era5_input_in_range_is_normalised(tmp_path):
+    from vamoh.data import DATASETS
+    from vamoh.infer import read_input
+
+    t = np.linspace(210.0, 310.0, 4140).reshape(46, 90)
+    got = read_input(_era5_file(tmp_path / "f.npz", t), DATASETS["era5"].info).reshape(46, 90).numpy()
+    np.testing.assert_allclose(got, (t - 202.66) / (320.93 - 202.66), atol=1e-5)
+
+
+# ---- non-finite values are refused where data enters, with the file and the count
+
+
+def test_non_finite_inputs_and_masks_are_refused(tmp_path):
+    from vamoh.data import DATASETS
+    from vamoh.infer import completion_mask, read_input
+
+    vox = DATASETS["shapenet"].info
+    S = vox.grid_shape
+    np.save(tmp_path / "allnan.npy", np.full(S, np.nan, np.float32))  # became an empty grid
+    with pytest.raises(DataError, match=rf"--input .*allnan\.npy: {np.prod(S)} NaN/inf values of {np.prod(S)}"):
+        read_input(tmp_path / "allnan.npy", vox)
+    t = torch.ones(S)
+    t[0, 0, :3] = float("inf")
+    torch.save(t, tmp_path / "inf.pt")
+    with pytest.raises(DataError, match=r"--input .*inf\.pt: 3 NaN/inf values of"):
+        read_input(tmp_path / "inf.pt", vox)
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match=r"--input: .*obj\.npy holds Python objects \(dtype object\), expected a numeric array"):
+        read_input(tmp_path / "obj.npy", vox)
+    mask = np.ones((28, 28))
+    mask[:2] = np.nan  # counted as observed before
+    np.save(tmp_path / "m.npy", mask)
+    with pytest.raises(DataError, match=r"--mask .*m\.npy: 56 NaN/inf values of 784"):
+        completion_mask(str(tmp_path / "m.npy"), (28, 28))
+    np.save(tmp_path / "m_ok.npy", np.arange(784).reshape(28, 28) % 2)
+    assert completion_mask(str(tmp_path / "m_ok.npy"), (28, 28)).sum() == 392
+
+
+def test_non_finite_loader_inputs_are_counted(tmp_path):
+    try:
+        from tests.data_fixtures import tiny_cfg
+    except ImportError:
+        from data_fixtures import tiny_cfg
+    from vamoh.data.registry import build
+
+    for split in ("train", "test"):
+        (tmp_path / "p" / split).mkdir(parents=True)
+        x = torch.full((4, 3, 28, 28), 0.5)
+        x[1, 0, 0, :2] = float("nan")
+        torch.save(x, tmp_path / "p" / split / "m1.pt")
+    with pytest.raises(DataError, match=r"PolyMNIST .*train/m1\.pt: 2 NaN/inf values of 9408"):
+        build(tiny_cfg("polymnist", source="real", path=str(tmp_path / "p")))
+    (tmp_path / "s").mkdir()
+    for i in range(3):
+        v = torch.zeros(32, 32, 32)
+        v[0, 0, 0] = float("nan") if i == 0 else 0
+        torch.save(v, tmp_path / "s" / f"{i:05d}.pt")
+    with pytest.raises(DataError, match=r"ShapeNet .*00000\.pt: 1 NaN/inf values of 32768"):
+        build(tiny_cfg("shapenet", source="real", path=str(tmp_path / "s"), n_train=None, n_val=None, n_test=None))

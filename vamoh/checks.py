@@ -80,6 +80,21 @@ def check_name(key: str, value: Any, error: type[Exception] = ConfigError) -> st
     return value
 
 
+def check_finite(what: str, values: Any, expected: str = "finite values", error: type[Exception] = DataError) -> None:
+    """Refuse NaN or inf anywhere in ``values`` (a numpy array or a torch tensor), with their count: every place
+    data enters (loaders, the command's inputs and masks) calls this, so a NaN never becomes a silent number."""
+    import numpy as np
+
+    arr = values.detach().cpu().numpy() if hasattr(values, "detach") else np.asarray(values)
+    if arr.dtype.kind not in "fc":  # integers and booleans are always finite
+        if arr.dtype.kind not in "biu":
+            raise error(f"{what}: dtype {arr.dtype}, expected numbers")
+        return
+    bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+    if bad:
+        raise error(f"{what}: {bad} NaN/inf values of {arr.size}, expected {expected}")
+
+
 def check_file(path: str | Path, what: str, key: str | None = None) -> Path:
     """Return ``path`` as a ``Path`` or raise ``FileNotFoundError`` naming it (and the config key)."""
     p = Path(path)

@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(fn=cmd_sample)
     r = sub.add_parser("reconstruct", help="super-resolution and completion of your own image, ERA5 field or voxel grid")
     _model_source(r)
-    r.add_argument("--input", required=True, help="an image (.png/.jpg), an ERA5 .npz (temperature in kelvin) or a voxel grid (.pt/.npy)")
+    r.add_argument("--input", required=True, help="an image (.png/.jpg, 8 or 16 bit), an ERA5 .npz (GASP's: latitude, longitude, temperature in kelvin) or a voxel grid (.pt/.npy)")
     r.add_argument("--mask", default="none", help="none | centre | half | outpaint | PATH (.npy or image; non-zero = observed)")
     r.add_argument("--upsample", type=int, default=2)
     r.add_argument("--out", required=True, help="the figure (.png); the arrays go to the same name with .npz")

@@ -60,23 +60,16 @@ def read_input(path: str | Path, info: DataInfo) -> torch.Tensor:
         arr = torch.from_numpy(to_unit(pixels)).permute(2, 0, 1)[None]  # (1, 3, H, W)
         return from_grid(arr)
     if info.kind == SPHERE_KIND:
-        from .data.era5 import normalise
+        from .data.era5 import check_t01, normalise, read_field_npz
 
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                check("temperature" in z.files, f"--input {path}: no 'temperature' array (found {z.files}); expected GASP's ERA5 .npz", DataError)
-                t = z["temperature"]
-        except (OSError, ValueError) as err:
-            raise DataError(f"--input {path}: not an .npz file ({err})") from None
-        check(t.shape == grid, f"--input {path}: temperature of shape {t.shape}, expected {grid} (kelvin on ERA5's grid)", DataError)
-        return torch.from_numpy(np.clip(normalise(t), 0, 1)).reshape(1, -1, 1)
-    if path.suffix == ".npy":
-        occ = torch.from_numpy(np.load(path, allow_pickle=False))
-    else:
-        from .data.files import load_tensor
+        kelvin = read_field_npz(path, "--input")  # keys, GASP's grid (not flipped), finite, kelvin: as the loader reads it
+        return torch.from_numpy(check_t01(f"--input {path} key 'temperature'", normalise(kelvin))).reshape(1, -1, 1)
+    from .checks import check_finite
+    from .data.files import load_npy, load_tensor
 
-        occ = load_tensor(path, "voxel grid")
+    occ = torch.from_numpy(load_npy(path, "--input")) if path.suffix == ".npy" else load_tensor(path, "--input voxel grid")
     check(tuple(occ.shape) == grid, f"--input {path}: a grid of shape {tuple(occ.shape)}, expected {grid}", DataError)
+    check_finite(f"--input {path}", occ, "finite occupancies")
     return (occ.float() > 0.5).float().reshape(1, -1, 1)
 
 
@@ -92,7 +85,9 @@ def completion_mask(mask: str, grid_shape: tuple[int, ...]) -> torch.Tensor:
     path = Path(mask)
     check(path.is_file(), f"--mask {mask!r}: expected one of {list(MASKS)} or the path of a mask file", ConfigError)
     if path.suffix == ".npy":
-        arr = np.load(path, allow_pickle=False)
+        from .data.files import load_npy
+
+        arr = load_npy(path, "--mask")  # numeric and finite: a NaN is not "observed"
     else:
         from .data.files import decode_image
 

@@ -64,6 +64,24 @@ def load_tensor(path: Path, what: str) -> torch.Tensor:
     return obj
 
 
+def load_npy(path: Path, what: str) -> np.ndarray:
+    """A numeric ``.npy`` array (never pickled objects), finite; errors name the file."""
+    from ..checks import check_finite
+
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        if "allow_pickle" in str(err):
+            raise DataError(f"{what}: {path} holds Python objects (dtype object), expected a numeric array; it was not unpickled") from None
+        raise DataError(f"{what}: cannot read {path} as an .npy file ({err}); the file is truncated or corrupt") from None
+    except Exception as err:
+        raise DataError(f"{what}: cannot read {path} as an .npy file ({type(err).__name__}: {err}); the file is truncated or corrupt") from None
+    if not isinstance(arr, np.ndarray):
+        raise DataError(f"{what}: {path} is an .npz archive, expected a single .npy array")
+    check_finite(f"{what} {path}", arr)
+    return arr
+
+
 def load_npz(path: Path, keys: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
     """The arrays ``keys`` of an ``.npz`` file."""
     try:
