@@ -231,6 +231,11 @@ def cli_cases(t):
                                          "--out", str(root / "r.png")], r"--mask 'middle': expected one of \['none', 'centre', 'half', 'outpaint'\]"),
         ("reconstruct from a text file", ["reconstruct", "--checkpoint", ck, "--input", str(file_parent), "--out", str(root / "r.png")],
          r"--input: cannot decode image .*a_file"),
+        # issue 19: the output-path rule (by suffix; nothing written elsewhere than asked)
+        *[(f"sample --out {name}", ["sample", "--checkpoint", ck, "--out", str(root / name)],
+           rf"--out .*{re.escape(name)}: unknown suffix .*expected one of \['\.npz'\] \(\.npz: the samples array\)") for name in ("x.txt", "x", "x.png")],
+        *[(f"reconstruct --out {name}", ["reconstruct", "--checkpoint", ck, "--input", str(root / "img.png"), "--out", str(root / name)],
+           rf"--out .*{re.escape(name)}: unknown suffix .*expected one of \['\.png', '\.npz'\]") for name in ("r.jpg", "r.npy", "r")],
         ("recompute a missing file", ["recompute", str(root / "none" / "metrics.json")], r"evaluation output not found"),
         ("check-config of a missing file", ["check-config", str(root / "none.yaml")], r"config file not found"),
         ("import for an unknown dataset", ["import", "gasp", str(root / "g.pt"), "--dataset", "mnist", "--out", str(root / "i.pt")],
@@ -646,3 +651,35 @@ def test_non_finite_loader_inputs_are_counted(tmp_path):
         torch.save(v, tmp_path / "s" / f"{i:05d}.pt")
     with pytest.raises(DataError, match=r"ShapeNet .*00000\.pt: 1 NaN/inf values of 32768"):
         build(tiny_cfg("shapenet", source="real", path=str(tmp_path / "s"), n_train=None, n_val=None, n_test=None))
+
+
+# ---- outputs go exactly where asked, and the printed path is the written path
+
+
+def test_outputs_are_written_where_asked_and_printed(trained, tmp_path, capsys):
+    from PIL import Image
+
+    from vamoh.cli import main
+
+    ck = str(trained["ck"])
+    for name in ("S.NPZ", "s.npz"):  # numpy's savez would have written S.NPZ.npz
+        assert main(["sample", "--checkpoint", ck, "--n", "2", "--out", str(tmp_path / name)]) == 0
+        assert capsys.readouterr().out.strip().endswith(f"-> {tmp_path / name}")
+        assert np.load(tmp_path / name)["samples"].shape == (2, 28, 28, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["S.NPZ", "s.npz"]
+    Image.fromarray(np.full((28, 28, 3), 90, np.uint8)).save(tmp_path / "in.png")
+    before = {p.name for p in tmp_path.iterdir()}
+    recon = ["reconstruct", "--checkpoint", ck, "--input", str(tmp_path / "in.png"), "--mask", "centre", "--upsample", "1"]
+    assert main(recon + ["--out", str(tmp_path / "r.npz")]) == 0  # was: the arrays, then overwritten by the PNG figure
+    printed = [line.removeprefix("wrote ") for line in capsys.readouterr().out.split("\n") if line]
+    assert printed == [str(tmp_path / "r.npz")]
+    with np.load(tmp_path / "r.npz") as z:
+        assert z["recon_1x"].shape == (28, 28, 3)
+    assert main(recon + ["--out", str(tmp_path / "f.PNG")]) == 0
+    printed = sorted(line.removeprefix("wrote ") for line in capsys.readouterr().out.split("\n") if line)
+    assert printed == sorted([str(tmp_path / "f.PNG"), str(tmp_path / "f.npz")])
+    assert (tmp_path / "f.PNG").read_bytes()[:4] == b"\x89PNG"
+    assert {p.name for p in tmp_path.iterdir()} - before == {"r.npz", "f.PNG", "f.npz"}
+    for bad in ("q.jpg", "t.txt"):  # a .jpg held PNG bytes
+        assert main(recon + ["--out", str(tmp_path / bad)]) == 2
+        assert not (tmp_path / bad).exists() and not (tmp_path / bad).with_suffix(".npz").exists()

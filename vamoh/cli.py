@@ -56,6 +56,17 @@ def _writable_file(flag: str, path: str | Path) -> Path:
     return path
 
 
+def _output(flag: str, path: str | Path, accepted: dict[str, str]) -> Path:
+    """The one output-path rule of the command: ``path`` must end in one of ``accepted`` (suffix -> what is written
+    there, compared case-insensitively) and be writable; what is written is exactly ``path`` (and the siblings the
+    command prints), never a name with a suffix added."""
+    path = _writable_file(flag, path)
+    if path.suffix.lower() not in accepted:
+        what = "; ".join(f"{s}: {w}" for s, w in accepted.items())
+        raise ConfigError(f"{flag} {path}: unknown suffix {path.suffix or '(none)'!r}; expected one of {list(accepted)} ({what})")
+    return path
+
+
 def cmd_params(args: argparse.Namespace) -> int:
     from .data import DATASETS
     from .interface import build_model
@@ -157,6 +168,23 @@ def _load_for_use(args: argparse.Namespace):
     return model.eval()
 
 
+SAMPLE_OUTPUTS = {".npz": "the samples array"}
+RECONSTRUCT_OUTPUTS = {".png": "the figure, and its arrays beside it as .npz", ".npz": "the arrays only"}
+
+
+def _write_npz(path: Path, **arrays: Any) -> Path:
+    """The arrays at exactly ``path`` (numpy's savez would add '.npz' to a name that does not end in it), atomically."""
+    import io
+
+    import numpy as np
+
+    from .io import atomic_write
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return atomic_write(path, lambda f: f.write(buf.getbuffer()))
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
@@ -166,11 +194,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     _positive("--n", args.n, allow_none=False)
     _positive("--upsample", args.upsample, allow_none=False)
-    out = _writable_file("--out", args.out)
+    out = _output("--out", args.out, SAMPLE_OUTPUTS)
     model = _load_for_use(args)
     coords, shape = query_grid(tuple(model.info.grid_shape), args.upsample, sphere=model.info.kind == SPHERE_KIND)
     samples = model.sample(args.n, coords, generator=torch.Generator().manual_seed(args.seed))
-    np.savez_compressed(out, samples=samples.clamp(0, 1).reshape(args.n, *shape, samples.shape[-1]).cpu().numpy())
+    _write_npz(out, samples=samples.clamp(0, 1).reshape(args.n, *shape, samples.shape[-1]).cpu().numpy())
     print(f"{args.n} samples of shape {shape} -> {out}")
     return 0
 
@@ -179,7 +207,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from .infer import completion_mask, read_input, reconstruct_sample, save_result
 
     _positive("--upsample", args.upsample, allow_none=False)
-    out = _writable_file("--out", args.out)
+    out = _output("--out", args.out, RECONSTRUCT_OUTPUTS)
     model = _load_for_use(args)
     if not model.can_reconstruct:
         raise ConfigError(f"{model.model_name} cannot reconstruct: it has no encoder and no inner loop, only generation (use vamoh sample)")
@@ -277,14 +305,14 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--n", type=int, default=16)
     s.add_argument("--upsample", type=int, default=1)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", required=True, help="the samples array (.npz)")
     s.set_defaults(fn=cmd_sample)
     r = sub.add_parser("reconstruct", help="super-resolution and completion of your own image, ERA5 field or voxel grid")
     _model_source(r)
     r.add_argument("--input", required=True, help="an image (.png/.jpg, 8 or 16 bit), an ERA5 .npz (GASP's: latitude, longitude, temperature in kelvin) or a voxel grid (.pt/.npy)")
     r.add_argument("--mask", default="none", help="none | centre | half | outpaint | PATH (.npy or image; non-zero = observed)")
     r.add_argument("--upsample", type=int, default=2)
-    r.add_argument("--out", required=True, help="the figure (.png); the arrays go to the same name with .npz")
+    r.add_argument("--out", required=True, help="the figure (.png; its arrays go beside it with .npz) or the arrays only (.npz)")
     r.set_defaults(fn=cmd_reconstruct)
     c = sub.add_parser("recompute", help="recompute every number of metrics.json files from their saved scores")
     c.add_argument("metrics", nargs="+", help="metrics.json files written by the workflow's evaluate rule")

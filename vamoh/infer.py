@@ -122,8 +122,9 @@ def reconstruct_sample(model: Any, features: torch.Tensor, mask: torch.Tensor, u
 
 
 def save_result(out: dict[str, np.ndarray], path: str | Path, title: str) -> list[Path]:
-    """The arrays as ``<path stem>.npz`` and one figure at ``path`` (input with the hidden part grey, reconstructions,
-    and the entropy / segmentation maps when present)."""
+    """What was written, by ``path``'s suffix: '.npz' -> the arrays there only; '.png' -> one figure at ``path`` (input
+    with the hidden part grey, reconstructions, and the entropy / segmentation maps when present) and the arrays
+    beside it as ``<path stem>.npz``. Any other suffix is refused before anything is written."""
     import io
 
     import matplotlib
@@ -135,10 +136,15 @@ def save_result(out: dict[str, np.ndarray], path: str | Path, title: str) -> lis
     from .report.figures import MISSING_GREY, to_rgb
 
     path = Path(path)
-    npz = path.with_suffix(".npz")
+    suffix = path.suffix.lower()
+    check(suffix in (".png", ".npz"), f"--out {path}: unknown suffix {path.suffix or '(none)'!r}; expected '.png' (figure + .npz) or '.npz' (arrays)",
+          ConfigError)
+    npz = path if suffix == ".npz" else path.with_suffix(".npz")
     buf = io.BytesIO()
     np.savez_compressed(buf, **out)
     atomic_write(npz, lambda f: f.write(buf.getbuffer()))
+    if suffix == ".npz":
+        return [npz]
     kind = "voxels" if out["input"].ndim == 4 else ("image" if out["input"].shape[-1] == 3 else "field")
     shown = to_rgb(np.where(out["mask"][..., None], out["input"], 0) if kind == "voxels" else out["input"], kind).copy()
     if kind != "voxels":
