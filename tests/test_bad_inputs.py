@@ -66,6 +66,10 @@ CONFIG_CASES = [
     ("unknown model", lambda: run_config(models=["vamoh", "vae"]), ConfigError, r"models.1: 'vae' is not one of"),
     ("negative seed", lambda: run_config(seeds=[-1]), ConfigError, r"seeds.0: -1 is less than the minimum of 0"),
     ("duplicate seeds", lambda: run_config(seeds=[0, 0]), ConfigError, r"seeds: \[0, 0\] has non-unique elements"),
+    # issue 19: numpy takes seeds modulo 2**32, so these planned identical trainings under two names
+    *[(f"seeds {seeds}", (lambda seeds=seeds: run_config(seeds=seeds)), ConfigError,
+       rf"config key seeds.{i}={bad}: expected an integer in \[0, 2\*\*32 - 1 = 4294967295\] \(larger seeds alias")
+      for seeds, i, bad in (([0, 2**32], 1, 2**32), ([2**32 + 1], 0, 2**32 + 1), ([5, 2**40 + 5], 1, 2**40 + 5))],
     ("seeds not a list", lambda: run_config(seeds=3), ConfigError, r"seeds: 3 is not of type 'array'"),
     ("device gpu", lambda: run_config(device="gpu"), ConfigError, r"device='gpu': expected 'auto', 'cpu' or 'cuda\[:N\]'"),
     ("zero threads", lambda: run_config(threads=0), ConfigError, r"threads: 0 is less than the minimum of 1"),
@@ -204,6 +208,9 @@ def cli_cases(t):
         ("--max-steps -1", fresh + ["--out", str(root / "e.pt"), "--max-steps", "-1"], r"--max-steps -1: expected an integer >= 1"),
         ("--batch-size 0", fresh + ["--out", str(root / "e.pt"), "--batch-size", "0"], r"--batch-size 0: expected an integer >= 1"),
         ("--seed -1", fresh + ["--out", str(root / "e.pt"), "--seed", "-1"], r"--seed -1: expected an integer >= 0"),
+        ("--seed 2**32", fresh + ["--out", str(root / "e.pt"), "--seed", str(2**32)], r"--seed=4294967296: expected an integer in \[0, 2\*\*32 - 1"),
+        ("sample --seed -1", ["sample", "--checkpoint", ck, "--seed", "-1", "--out", str(root / "s.npz")], r"--seed=-1: expected an integer in \[0, 2\*\*32 - 1"),
+        ("sample --seed 2**33", ["sample", "--checkpoint", ck, "--seed", str(2**33), "--out", str(root / "s.npz")], r"--seed=8589934592: expected an integer in"),
         ("unknown dataset", ["train", "--dataset", "mnist", "--out", str(root / "e.pt")], r"--dataset 'mnist' is not one of"),
         ("unknown preset", fresh + ["--out", str(root / "e.pt"), "--preset", "huge"], r"--preset 'huge': vamoh has no such preset"),
         ("bad --set JSON", fresh + ["--out", str(root / "e.pt"), "--set", "{K: 4}"], r"--set '\{K: 4\}' is not valid JSON"),
@@ -371,6 +378,12 @@ def test_a_diverging_training_is_one_line_from_the_command(tmp_path, capsys, mon
 
 
 # ------------------------------------------------------------------------------------------------ issue 19: nothing silently wrong
+
+
+def test_the_largest_seed_is_accepted():
+    from vamoh.pipeline.runconfig import RunConfig
+
+    assert RunConfig.from_dict({**copy.deepcopy(TINY), "seeds": [0, 2**32 - 1]}).seeds == [0, 4294967295]
 
 
 @pytest.mark.parametrize("name", ["demo", "paper-2", "a.b_c", "R1", "x" * 100])

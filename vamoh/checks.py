@@ -80,6 +80,17 @@ def check_name(key: str, value: Any, error: type[Exception] = ConfigError) -> st
     return value
 
 
+SEED_LIMIT = 2**32  # numpy's seeds; the training seeds every RNG from one integer, so larger ones would alias
+
+
+def check_seed(key: str, value: Any, error: type[Exception] = ConfigError) -> int:
+    """A seed in [0, 2**32): numpy takes seeds modulo 2**32, so 0 and 2**32 would be the same training."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < SEED_LIMIT:
+        raise error(f"{key}={value!r}: expected an integer in [0, 2**32 - 1 = {SEED_LIMIT - 1}] (larger seeds alias smaller ones "
+                    f"modulo 2**32, so two 'different' seeds would train identically)")
+    return value
+
+
 def check_finite(what: str, values: Any, expected: str = "finite values", error: type[Exception] = DataError) -> None:
     """Refuse NaN or inf anywhere in ``values`` (a numpy array or a torch tensor), with their count: every place
     data enters (loaders, the command's inputs and masks) calls this, so a NaN never becomes a silent number."""

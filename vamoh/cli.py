@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .checks import CheckpointError, ConfigError, DataError, TrainingDivergedError
+from .checks import CheckpointError, ConfigError, DataError, TrainingDivergedError, check_seed
 
 
 def _info_for(dataset: str):
@@ -122,6 +122,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         _positive(flag, getattr(args, flag[2:].replace("-", "_")))
     if args.seed < 0:
         raise ConfigError(f"--seed {args.seed}: expected an integer >= 0")
+    check_seed("--seed", args.seed)
     _info_for(args.dataset)
     out = _writable_file("--out", args.out)
     cls = get_model_class(args.model)
@@ -194,6 +195,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     _positive("--n", args.n, allow_none=False)
     _positive("--upsample", args.upsample, allow_none=False)
+    check_seed("--seed", args.seed)
     out = _output("--out", args.out, SAMPLE_OUTPUTS)
     model = _load_for_use(args)
     coords, shape = query_grid(tuple(model.info.grid_shape), args.upsample, sphere=model.info.kind == SPHERE_KIND)

@@ -40,12 +40,16 @@ def validate_with_schema(config: dict[str, Any]) -> dict[str, Any]:
     """Validate against the JSON schema and fill defaults (what snakemake's validate does), quoting the bad value."""
     import jsonschema
 
-    from ..checks import check_name
+    from ..checks import check_name, check_seed
 
     schema = yaml.safe_load(SCHEMA.read_text())
     config = copy.deepcopy(config)
     if "run" in config:  # before the schema, whose pattern message does not say why
         check_name("config key run", config["run"])
+    if isinstance(config.get("seeds"), list):
+        for i, seed in enumerate(config["seeds"]):
+            if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0:  # the schema names the other errors
+                check_seed(f"config key seeds.{i}", seed)
 
     def fill(instance: Any, sch: dict[str, Any]) -> None:
         if isinstance(instance, dict):
