@@ -113,6 +113,10 @@ CONFIG_CASES = [
     ("Functa inner rates reversed", with_model("functa", "inner_lr_init", [0.5, 0.1]), ConfigError, r"functa.inner_lr_init=\(0.5, 0.1\): expected \(low, high\)"),
     ("misspelt per-dataset key", lambda: run_config(**{"model_settings.vamoh": {"preset": "tiny", "per_dataset": {"polymnist": {"kk": 1}}}}),
      ConfigError, r"model_settings.vamoh: unknown key\(s\) \['kk'\]"),
+    # issue 19: one rule for every per-dataset section: a misspelt dataset is refused, not ignored
+    *[(f"misspelt dataset in {where}", (lambda where=where, value=value, model=model: run_config(**{f"model_settings.{model}": {"preset": "tiny", where: {"polymnst": value}}})),
+       ConfigError, rf"model_settings.{model}.{where} has unknown dataset\(s\) \['polymnst'\]; known: \['celebahq64', 'era5'")
+      for where, value in (("per_dataset", {"K": 2}), ("per_dataset_preset", "tiny")) for model in ("vamoh", "gasp")],
     ("zero epochs", lambda: run_config(**{"train.epochs": 0}), ConfigError, r"train.epochs=0: expected a positive integer or null"),
     ("negative max steps", lambda: run_config(**{"train.max_steps": -5}), ConfigError, r"train.max_steps=-5: expected a positive integer or null"),
     ("batch larger than the data", lambda: run_config(**{"train.batch_size": 100}), ConfigError,

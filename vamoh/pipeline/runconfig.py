@@ -233,9 +233,7 @@ class RunConfig:
     def data_config(self, dataset: str):
         from ..data import DATASETS, make_config
 
-        unknown = set(self.raw["data"]["settings"]) - set(DATASETS)
-        if unknown:
-            raise ConfigError(f"data.settings has unknown dataset(s) {sorted(unknown)}; known: {sorted(DATASETS)}")
+        _check_dataset_keys("data.settings", self.raw["data"]["settings"])
         settings = dict(self.raw["data"]["settings"].get(dataset, {}))
         settings.setdefault("source", self.raw["data"]["source"])
         try:
@@ -265,6 +263,8 @@ class RunConfig:
         e = self.entry(entry)
         cls = e.cls
         settings = self.raw["model_settings"].get(e.model, {})
+        for key in ("per_dataset", "per_dataset_preset"):
+            _check_dataset_keys(f"model_settings.{e.model}.{key}", settings.get(key, {}))
         preset = preset or settings.get("per_dataset_preset", {}).get(dataset) or settings.get("preset", "paper")
         preset_name = dataset if preset == "paper" else preset
         if preset_name not in cls.presets:
@@ -337,6 +337,9 @@ class RunConfig:
         unknown_models = set(self.raw["model_settings"]) - set(available_models())
         if unknown_models:
             raise ConfigError(f"model_settings has unknown model(s) {sorted(unknown_models)}; known: {available_models()}")
+        for model, settings in self.raw["model_settings"].items():  # also for models this run does not train: a typo is a typo
+            for key in ("per_dataset", "per_dataset_preset"):
+                _check_dataset_keys(f"model_settings.{model}.{key}", settings.get(key, {}))
         entries = self.entries
         for dataset in set(self.raw["data"]["settings"]) - set(self.datasets):
             self.data_config(dataset)  # settings of a dataset this run skips are still checked: a typo is a typo
@@ -427,6 +430,17 @@ class Ablation:
     generation: bool  # whether the question needs generation metrics (FID); False skips them for its entries
     metrics: list[str]  # what the report shows (vamoh.report.ablations.METRICS keys); [] = its standard set
     entries: dict[str, str]  # variant name -> entry name ("vamoh-mixture-K1"; the model's own entry when no overrides)
+
+
+def _check_dataset_keys(where: str, mapping: dict[str, Any]) -> None:
+    """The one rule for per-dataset sections (data.settings, model_settings.<model>.per_dataset and per_dataset_preset):
+    every key is a registered dataset name, so a misspelt one (polymnst) is refused rather than silently ignored.
+    Datasets the run does not have are allowed (a config can carry settings for a dataset it runs elsewhere)."""
+    from ..data import DATASETS
+
+    unknown = set(mapping) - set(DATASETS)
+    if unknown:
+        raise ConfigError(f"{where} has unknown dataset(s) {sorted(unknown)}; known: {sorted(DATASETS)}")
 
 
 def _canonical(obj: Any) -> str:
