@@ -700,3 +700,45 @@ def test_outputs_are_written_where_asked_and_printed(trained, tmp_path, capsys):
     for bad in ("q.jpg", "t.txt"):  # a .jpg held PNG bytes
         assert main(recon + ["--out", str(tmp_path / bad)]) == 2
         assert not (tmp_path / bad).exists() and not (tmp_path / bad).with_suffix(".npz").exists()
+
+
+# ---- stale state: a cache is not reused after its real source files changed
+
+
+@pytest.mark.parametrize("change", ["replace", "add", "remove", "touch"])
+def test_cache_of_changed_real_files_is_rebuilt_with_a_warning(tmp_path, change):
+    import warnings
+
+    from PIL import Image
+
+    from vamoh.data import DataWarning, load_dataset
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for i in range(10):
+        Image.fromarray(np.full((64, 64, 3), 10 * i, np.uint8)).save(faces / f"{i:05d}.png")
+    cfg = {"name": "celebahq64", "source": "real", "path": str(faces), "n_train": None, "n_test": None}
+    cache = faces / "cache"  # inside the data folder: the cache's own files are not sources
+    def pixels(splits):
+        return np.concatenate([splits[s]._data.numpy() for s in ("train", "test")])
+
+    first = pixels(load_dataset(cfg, cache))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        warnings.filterwarnings("ignore", message=".*expected 30,000")  # the small folder's count warning
+        again = pixels(load_dataset(cfg, cache))  # unchanged files: the cache is reused, silently
+    np.testing.assert_array_equal(first, again)
+    if change == "replace":
+        Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(faces / "00000.png")
+    elif change == "add":
+        Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(faces / "00010.png")
+    elif change == "remove":
+        (faces / "00009.png").unlink()
+    else:  # same bytes, newer time: possibly other content at the same size
+        st = (faces / "00003.png").stat()
+        os.utime(faces / "00003.png", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    with pytest.warns(DataWarning, match=rf"cache .*celebahq64-real.*: the source files at the configured path changed since it was built"):
+        now = load_dataset(cfg, cache)
+    if change == "replace":
+        assert (pixels(now) == 200).any() and not (first == 200).any()
+    assert len(list(cache.glob("*.npz"))) == 1  # rebuilt in place, not beside

@@ -36,6 +36,29 @@ def check_count(meta: dict[str, Any], what: str, path: str | Path, found: int, e
         warn_data(meta, f"{what}: {path} holds {found:,} {unit}, expected {expected:,} (the full dataset); using what is there")
 
 
+def source_identity(path: str | Path, exclude: str | Path | None = None) -> dict[str, Any] | None:
+    """What a real dataset was read from: the count, total bytes and a sha256 over (relative name, size, mtime) of
+    every file at or under ``path`` (``exclude``: a folder left out, the cache itself when it lies inside). A file
+    replaced at the same path changes it, so a cache built from the old files is not reused. None when absent."""
+    import hashlib
+
+    root = Path(path)
+    if not root.exists():
+        return None
+    skip = Path(exclude).resolve() if exclude is not None else None
+    files = [root] if root.is_file() else sorted(q for q in root.rglob("*") if q.is_file())
+    if skip is not None:
+        files = [f for f in files if not (f.resolve() == skip or skip in f.resolve().parents)]
+    h = hashlib.sha256()
+    total = 0
+    for f in files:
+        st = f.stat()
+        name = f.name if f == root else f.relative_to(root).as_posix()
+        h.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        total += st.st_size
+    return {"files": len(files), "bytes": total, "sha256": h.hexdigest()}
+
+
 def require_dir(path: str | Path, what: str, key: str = "data.path") -> Path:
     p = check_file(path, what, key)
     if not p.is_dir():
