@@ -742,3 +742,132 @@ def test_cache_of_changed_real_files_is_rebuilt_with_a_warning(tmp_path, change)
     if change == "replace":
         assert (pixels(now) == 200).any() and not (first == 200).any()
     assert len(list(cache.glob("*.npz"))) == 1  # rebuilt in place, not beside
+
+
+# ---- checkpoints: a sha256 sidecar verified on every load; the checkpoint evaluated is the job's own
+
+
+def _tiny_payload():
+    return {"model_name": "vamoh", "model_config": {}, "data_info": {}, "model_state": {"w": torch.arange(4000.0)}, "step": 3}
+
+
+@pytest.mark.parametrize("damage", ["flip a bit early", "flip a bit in the weights", "flip the last bit", "truncate", "append a byte"])
+def test_a_damaged_checkpoint_is_refused_by_its_checksum(tmp_path, damage):
+    from vamoh.checkpoint import checksum_path, load_checkpoint, save_checkpoint
+
+    path = save_checkpoint(tmp_path / "c.pt", _tiny_payload())
+    side = checksum_path(path)
+    import hashlib
+
+    assert side.read_text() == f"{hashlib.sha256(path.read_bytes()).hexdigest()}  c.pt\n"  # sha256sum's format
+    data = bytearray(path.read_bytes())
+    if damage.startswith("flip"):
+        i = {"flip a bit early": 100, "flip a bit in the weights": len(data) // 2, "flip the last bit": len(data) - 1}[damage]
+        data[i] ^= 0x01
+    elif damage == "truncate":
+        data = data[: len(data) - 7]
+    else:
+        data += b"\0"
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"checkpoint .*c\.pt is truncated or corrupt: its sha256 [0-9a-f]{16}\.\.\. does not match "
+                                             r"[0-9a-f]{16}\.\.\. recorded in c\.pt\.sha256"):
+        load_checkpoint(path)
+
+
+def test_checkpoint_sidecar_survives_rewrites_moves_and_is_optional_for_legacy_files(tmp_path):
+    from vamoh.checkpoint import checksum_path, load_checkpoint, move_checkpoint, save_checkpoint
+    from vamoh.checks import CheckpointWarning
+
+    a = save_checkpoint(tmp_path / "a.pt", _tiny_payload())
+    old = a.read_bytes()
+    save_checkpoint(a, {**_tiny_payload(), "step": 4})  # a rewrite: the sidecar follows
+    assert load_checkpoint(a)["step"] == 4
+    # killed between the sidecar's first write and the rename: the old file still verifies (new + previous listed)
+    new_digest = checksum_path(a).read_text().split()[0]
+    import hashlib
+
+    a.write_bytes(old)
+    checksum_path(a).write_text(f"{new_digest}  a.pt\n{hashlib.sha256(old).hexdigest()}  a.pt\n")
+    assert load_checkpoint(a)["step"] == 3
+    save_checkpoint(a, {**_tiny_payload(), "step": 5})
+    stale = save_checkpoint(tmp_path / "dst.pt", {**_tiny_payload(), "step": 9})
+    moved = move_checkpoint(a, stale)  # the rule's train_state.pt -> checkpoint.pt
+    assert load_checkpoint(moved)["step"] == 5 and not checksum_path(a).exists() and not a.exists()
+    torch.save({**_tiny_payload(), "format_version": 2}, tmp_path / "legacy.pt")  # no sidecar
+    with pytest.warns(CheckpointWarning, match=r"legacy\.pt has no legacy\.pt\.sha256 checksum beside it .* its integrity is not verified"):
+        assert load_checkpoint(tmp_path / "legacy.pt")["step"] == 3
+
+
+def test_cli_checkpoints_carry_a_checksum_and_a_flipped_bit_is_one_line(trained, tmp_path, capsys):
+    import shutil
+
+    from vamoh.checkpoint import checksum_path
+    from vamoh.cli import main
+
+    assert checksum_path(trained["ck"]).is_file()
+    copy_ = tmp_path / "poly.pt"
+    shutil.copy(trained["ck"], copy_)
+    shutil.copy(checksum_path(trained["ck"]), checksum_path(copy_))
+    data = bytearray(copy_.read_bytes())
+    data[len(data) // 3] ^= 0x10
+    copy_.write_bytes(bytes(data))
+    assert main(["sample", "--checkpoint", str(copy_), "--out", str(tmp_path / "s.npz")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"poly\.pt is truncated or corrupt: its sha256 .* recorded in poly\.pt\.sha256", err) and err.count("\n") == 1
+    assert not (tmp_path / "s.npz").exists()
+
+
+def test_a_checkpoint_from_mlflow_comes_with_its_checksum(trained, tmp_path):
+    import warnings
+
+    from vamoh import tracking
+    from vamoh.checkpoint import checksum_path, load_checkpoint
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracking.init_store(uri)
+    with tracking.job_run(uri, "sums", "train/polymnist/vamoh/seed0") as run:
+        run.log_checkpoint(trained["ck"])
+    local = tracking.download_checkpoint(uri, run.run_id, tmp_path / "dl")
+    assert checksum_path(local).read_text() == checksum_path(trained["ck"]).read_text()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # verified, so no "not verified" warning
+        load_checkpoint(local)
+    data = bytearray(local.read_bytes())
+    data[-100] ^= 1
+    local.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"is truncated or corrupt: its sha256"):
+        load_checkpoint(local)
+
+
+def test_a_checkpoint_of_another_job_is_not_evaluated(trained, tmp_path):
+    import json
+
+    from vamoh.checkpoint import load_checkpoint, save_checkpoint
+    from vamoh.data import read_record
+    from vamoh.pipeline.runconfig import RunConfig
+    from vamoh.pipeline.stages import load_job_model
+
+    rc = RunConfig.from_dict(copy.deepcopy(TINY))
+    ck = trained["ck"]  # vamoh (tiny preset) on polymnist, seed 0
+    cache = next(trained["cache"].glob("polymnist-*.npz"))
+    record = {"sha256": read_record(cache)["content_sha256"]}
+    payload = load_checkpoint(ck)
+    payload.pop("format_version")
+
+    def variant(name, **identity):
+        return save_checkpoint(tmp_path / name, {**payload, "identity": {**payload["identity"], **identity}})
+
+    bad = [
+        ("era5 job", ck, "era5", "vamoh", 0, r"dataset: checkpoint 'polymnist', job 'era5'; data: checkpoint built for .*era5 is"),
+        ("another model entry", ck, "polymnist", "gasp", 0, r"model: checkpoint 'vamoh', job 'gasp'"),
+        ("another seed", ck, "polymnist", "vamoh", 1, r"seed: checkpoint 0, job 1"),
+        ("CelebA-HQ copied over", variant("celeba.pt", dataset="celebahq64"), "polymnist", "vamoh", 0, r"dataset: checkpoint 'celebahq64', job 'polymnist'"),
+        ("other data", variant("data.pt", data_sha256="0" * 64), "polymnist", "vamoh", 0, r"data sha256: checkpoint trained on 0000000000000000\.\.\."),
+        ("other model config", variant("cfg.pt", settings=json.dumps({"model": {"K": 99}})), "polymnist", "vamoh", 0,
+         r"model config of entry 'vamoh': K checkpoint 99, job 3"),
+    ]
+    for name, path, dataset, entry, seed, message in bad:
+        with pytest.raises(CheckpointError, match=rf"checkpoint .* is not the one of this job \({dataset}, {entry}, seed {seed}\), so it is not used: {message}"):
+            load_job_model(rc, path, dataset, entry, seed, "cpu", record)
+    net, _ = load_job_model(rc, ck, "polymnist", "vamoh", 0, "cpu", record)  # its own job: accepted
+    assert net.model_name == "vamoh"

@@ -25,6 +25,10 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, truncated or does not match the model."""
 
 
+class CheckpointWarning(UserWarning):
+    """A checkpoint that loads but cannot be verified (written before checksums, or copied without its .sha256)."""
+
+
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite."""
 
