@@ -161,6 +161,15 @@ CONFIG_CASES = [
      r"published checkpoint file not found: /nowhere/gasp.pt \(config key imported.polymnist.gasp.path\)"),
     ("import without a path", lambda: run_config(imported={"polymnist": {"gasp": {"modulations": "x"}}}), ConfigError,
      r"imported.polymnist.gasp: 'path' is a required property"),
+    # issue 19: what check-config missed
+    ("real data path missing", lambda: run_config(**{"data.settings": {**copy.deepcopy(TINY["data"]["settings"]),
+                                                                       "polymnist": {"source": "real", "path": "/nowhere/PolyMNIST"}}}),
+     FileNotFoundError, r"polymnist data not found: /nowhere/PolyMNIST \(config key data.settings.polymnist.path\)"),
+    ("cache_dir is a file", lambda: run_config(**{"data.cache_dir": str(ROOT / "config" / "tiny.yaml")}), ConfigError,
+     r"data.cache_dir='.*tiny.yaml' is a file; expected a directory"),
+    *[(f"path with a stand-in ({d})", data_setting(d, "path", f"/data/{d}"), ConfigError,
+       rf"data.settings.{d}.path='/data/{d}' is set but the data source is 'standin', so the file would be ignored")
+      for d in ("era5", "celebahq64")],
     ("test split smaller than k", data_setting("polymnist", "n_test", 3), ConfigError,
      r"data.settings.polymnist.n_test=3: precision/recall with k=3 \(eval.prc_neighborhood\) needs more than 3 test images"),
 ]
@@ -234,20 +243,42 @@ def cli_cases(t):
         ("sample --run-id without a store", ["sample", "--run-id", "abc", "--out", str(root / "s.npz")], r"--run-id needs --tracking-uri"),
         ("sample from a directory", ["sample", "--checkpoint", str(root), "--out", str(root / "s.npz")], r"is a directory, not a checkpoint file"),
         ("sample from a missing file", ["sample", "--checkpoint", str(root / "none.pt"), "--out", str(root / "s.npz")], r"checkpoint not found"),
-        ("reconstruct with GASP", ["reconstruct", "--checkpoint", str(t["gasp"]), "--input", str(root / "x.png"), "--out", str(root / "r.png")],
+        ("reconstruct with GASP", ["reconstruct", "--checkpoint", str(t["gasp"]), "--input", str(root / "img.png"), "--out", str(root / "r.png")],
          r"gasp cannot reconstruct: it has no encoder and no inner loop"),
         ("reconstruct a missing input", ["reconstruct", "--checkpoint", ck, "--input", str(root / "none.png"), "--out", str(root / "r.png")],
-         r"--input .*none.png: file not found"),
+         r"--input not found: .*none.png"),
         ("reconstruct with a bad mask", ["reconstruct", "--checkpoint", ck, "--input", str(root / "img.png"), "--mask", "middle",
                                          "--out", str(root / "r.png")], r"--mask 'middle': expected one of \['none', 'centre', 'half', 'outpaint'\]"),
-        ("reconstruct from a text file", ["reconstruct", "--checkpoint", ck, "--input", str(file_parent), "--out", str(root / "r.png")],
+        ("reconstruct from a text file", ["reconstruct", "--checkpoint", ck, "--input", str(file_parent), "--out", str(root / "rt.png")],
          r"--input: cannot decode image .*a_file"),
         # issue 19: the output-path rule (by suffix; nothing written elsewhere than asked)
         *[(f"sample --out {name}", ["sample", "--checkpoint", ck, "--out", str(root / name)],
            rf"--out .*{re.escape(name)}: unknown suffix .*expected one of \['\.npz'\] \(\.npz: the samples array\)") for name in ("x.txt", "x", "x.png")],
         *[(f"reconstruct --out {name}", ["reconstruct", "--checkpoint", ck, "--input", str(root / "img.png"), "--out", str(root / name)],
            rf"--out .*{re.escape(name)}: unknown suffix .*expected one of \['\.png', '\.npz'\]") for name in ("r.jpg", "r.npy", "r")],
-        ("recompute a missing file", ["recompute", str(root / "none" / "metrics.json")], r"evaluation output not found"),
+        ("recompute a missing file", ["recompute", str(root / "none" / "metrics.json")], r"metrics file not found"),
+        # issue 19: a directory where a file is expected, devices, sizes, a path that would be ignored
+        ("recompute a directory", ["recompute", str(root)], r"metrics file .* is a directory; expected a file"),
+        ("check-config of a directory", ["check-config", str(root)], r"config file .* is a directory; expected a file"),
+        ("import a directory", ["import", "gasp", str(root), "--dataset", "polymnist", "--out", str(root / "i.pt")],
+         r"published gasp checkpoint .* is a directory; expected a file"),
+        ("import modulations of a directory", ["import", "functa", ck, "--modulations", str(root), "--dataset", "polymnist", "--out", str(root / "i.pt")],
+         r"--modulations .* is a directory; expected a file"),
+        ("reconstruct a directory", ["reconstruct", "--checkpoint", ck, "--input", str(root), "--out", str(root / "r.png")],
+         r"--input .* is a directory; expected a file"),
+        ("reconstruct with a directory mask", ["reconstruct", "--checkpoint", ck, "--input", str(root / "img.png"), "--mask", str(root),
+                                               "--out", str(root / "r.png")], r"--mask .* is a directory; expected a file"),
+        *[(f"{cmd} --device {dev}", [cmd, "--checkpoint", ck, "--device", dev, "--out", str(root / ("s.npz" if cmd == "sample" else "r.png"))]
+           + (["--input", str(root / "img.png")] if cmd == "reconstruct" else []),
+           rf"--device={dev!r}: expected 'auto', 'cpu' or 'cuda\[:N\]'") for cmd in ("sample", "reconstruct") for dev in ("gpu", "cuda:x", "")],
+        ("sample --n 10000000", ["sample", "--checkpoint", ck, "--n", "10000000", "--out", str(root / "s.npz")],
+         r"--n 10000000 --upsample 1: 10,000,000 x 784 points x 3 feature\(s\) = 87.6 GiB of float32 output .* more than the 2 GiB"),
+        ("sample --upsample 1000", ["sample", "--checkpoint", ck, "--n", "16", "--upsample", "1000", "--out", str(root / "s.npz")],
+         r"--n 16 --upsample 1000: 16 x 729,054,001 points"),
+        ("reconstruct --upsample 1000", ["reconstruct", "--checkpoint", ck, "--input", str(root / "img.png"), "--upsample", "1000",
+                                         "--out", str(root / "r.png")], r"--upsample 1000: 1 x 729,054,001 points x 3 feature\(s\) = 8.1 GiB"),
+        ("train --path with the stand-in", fresh + ["--out", str(root / "e.pt"), "--path", "/data/poly"],
+         r"--path /data/poly is given but --source is 'standin', so it would be ignored"),
         ("check-config of a missing file", ["check-config", str(root / "none.yaml")], r"config file not found"),
         ("import for an unknown dataset", ["import", "gasp", str(root / "g.pt"), "--dataset", "mnist", "--out", str(root / "i.pt")],
          r"--dataset 'mnist' is not one of"),
@@ -582,13 +613,13 @@ def test_era5_tensor_in_kelvin_or_with_a_later_sample_flipped_is_refused(tmp_pat
     x = torch.load(tmp_path / "tensor_train_rnd.pt")
     x[2, 0] = x[2, 0].flip(0)  # sample 2 upside down; sample 0 is fine
     torch.save(x, tmp_path / "tensor_train_rnd.pt")
-    with pytest.raises(DataError, match=r"tensor_train_rnd\.pt sample 2 of 3 channel 0: latitude grid does not match GASP's linspace\(90, -90, 46\)"):
+    with pytest.raises(DataError, match=r"tensor_train_rnd\.pt channel 0 \(sample 2 of 3\): latitude grid does not match GASP's linspace\(90, -90, 46\)"):
         _era5_real(tmp_path)
     x = torch.load(tmp_path / "tensor_train_rnd.pt")
     x[2, 0] = x[0, 0]
     x[1, 1, 5, 7] += 1.0  # one longitude of sample 1 off by a degree
     torch.save(x, tmp_path / "tensor_train_rnd.pt")
-    with pytest.raises(DataError, match=r"sample 1 of 3 channel 1: longitude grid .*first difference at index 7"):
+    with pytest.raises(DataError, match=r"channel 1 \(sample 1 of 3\): longitude grid .*first difference at index 7"):
         _era5_real(tmp_path)
 
 
@@ -871,3 +902,68 @@ def test_a_checkpoint_of_another_job_is_not_evaluated(trained, tmp_path):
             load_job_model(rc, path, dataset, entry, seed, "cpu", record)
     net, _ = load_job_model(rc, ck, "polymnist", "vamoh", 0, "cpu", record)  # its own job: accepted
     assert net.model_name == "vamoh"
+
+
+def test_cuda_device_for_the_command_where_there_is_none(trained, tmp_path, capsys):
+    from vamoh.cli import main
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    for dev in ("cuda", "cuda:1"):
+        assert main(["sample", "--checkpoint", str(trained["ck"]), "--device", dev, "--out", str(tmp_path / "s.npz")]) == 2
+        assert f"--device={dev!r} but no CUDA device is available; use 'auto' or 'cpu'" in capsys.readouterr().err
+    assert main(["sample", "--checkpoint", str(trained["ck"]), "--device", "auto", "--n", "1", "--out", str(tmp_path / "s.npz")]) == 0
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", r"not a UTF-8 text file \(byte 0: invalid start byte\); expected a YAML run config"),
+    (b"run: a\nseeds: [0]\nrun: b\n", r"line 3, column 1: not valid YAML \(duplicate key 'run' \(first on line 1\); give each key once\)"),
+    (b"eval:\n  num_sets: 2\n  num_sets: 5\n", r"line 3, column 3: not valid YAML \(duplicate key 'num_sets' \(first on line 2\)"),
+])
+def test_check_config_refuses_binary_files_and_duplicate_keys(tmp_path, capsys, content, message):
+    from vamoh.cli import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_bytes(content)
+    assert main(["check-config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and err.count("\n") == 1, err
+
+
+def test_check_config_says_an_empty_config_is_the_full_demo(tmp_path, capsys):
+    from vamoh.cli import main
+
+    for text in ("", "# nothing\n", "{}\n"):
+        (tmp_path / "e.yaml").write_text(text)
+        assert main(["check-config", str(tmp_path / "e.yaml")]) == 0
+        out = capsys.readouterr().out
+        assert "valid (it sets nothing, so it means the full demo: every default of the schema)" in out and "run 'demo': 5 datasets" in out
+    (tmp_path / "s.yaml").write_text("run: small\n")
+    assert main(["check-config", str(tmp_path / "s.yaml")]) == 0
+    assert "it sets nothing" not in capsys.readouterr().out
+
+
+def test_recompute_names_damaged_or_foreign_saved_files(tmp_path, capsys):
+    import json
+
+    from vamoh.cli import main
+
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({"schema": "vamoh.eval.metrics/2", "metrics": {}, "provenance": {"scores": "scores.npz", "data_range": 1.0}}))
+    np.savez(tmp_path / "scores.npz", schema=np.array("vamoh.eval.scores/1"), recon_mse=np.ones(3))  # lacks the completion arrays
+    cases = [("foreign scores", None, r"scores\.npz: no array 'completion_centre_mse' \(it holds \['recon_mse', 'schema'\]\)")]
+    full = (tmp_path / "scores.npz").read_bytes()
+    cases += [("truncated scores", full[: len(full) // 2], r"scores\.npz: cannot read it as the evaluation's \.npz .*truncated, corrupt")]
+    cases += [("text scores", b"hello", r"scores\.npz: cannot read it as the evaluation's \.npz")]
+    for name, content, message in cases:
+        if content is not None:
+            (tmp_path / "scores.npz").write_bytes(content)
+        assert main(["recompute", str(metrics)]) == 2, name
+        err = capsys.readouterr().err
+        assert re.search(message, err) and err.count("\n") == 1, (name, err)
+    for content, message in ((b"{truncated", r"metrics\.json: not a JSON file"), (b"[1, 2]", r"metrics\.json: holds a JSON list, expected an object"),
+                             (b'{"schema": "vamoh.eval.metrics/2"}', r"metrics\.json: no 'provenance'/'metrics'")):
+        metrics.write_bytes(content)
+        assert main(["recompute", str(metrics)]) == 2
+        err = capsys.readouterr().err
+        assert re.search(message, err) and err.count("\n") == 1, err

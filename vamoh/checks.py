@@ -119,6 +119,17 @@ def check_file(path: str | Path, what: str, key: str | None = None) -> Path:
     return p
 
 
+def check_input_file(path: str | Path, what: str, key: str | None = None) -> Path:
+    """``path`` as an existing regular file: missing -> ``FileNotFoundError``, a directory (or another non-file) ->
+    ``ConfigError``, both naming the file (and the flag or config key)."""
+    p = check_file(path, what, key)
+    if not p.is_file():
+        hint = f" (config key {key})" if key and not key.startswith("-") else (f" ({key})" if key else "")
+        kind = "a directory" if p.is_dir() else "not a regular file"
+        raise ConfigError(f"{what} {p} is {kind}{hint}; expected a file")
+    return p
+
+
 def resolve_device(name: str, key: str = "device") -> Any:
     """The torch.device for config value ``name`` of ``key``: 'auto' (CUDA when available, else CPU),
     'cpu' or 'cuda[:N]'. A malformed name, or CUDA asked for where there is none, is a ConfigError."""

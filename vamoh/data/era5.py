@@ -271,7 +271,7 @@ def _check_grid_channel(what: str, x: np.ndarray, channel: int) -> None:
         else:
             row = int(np.argmax(dev[s].max(axis=1)))
             found = x[s, 1, row, :]
-        _check_grid(f"{what} sample {s} of {len(x)} channel {channel}", name, found, expected, rule)
+        _check_grid(f"{what} channel {channel} (sample {s} of {len(x)})", name, found, expected, rule)
 
 
 def _read_pt_split(path: Path) -> np.ndarray:

@@ -21,12 +21,33 @@ from ..interface import FunctionModel as FunctionModelBase
 SCHEMA = Path(__file__).resolve().parent / "config.schema.yaml"  # inside the package: found from a wheel too
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: PyYAML's own error follows
+                continue
+            if first != key_node.start_mark.line + 1:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r} (first on line {first}); give each key once",
+                                                        key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"config file not found: {path}")
+    from ..checks import check_input_file
+
+    path = check_input_file(path, "config file")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {err.start}: {err.reason}); expected a YAML run config") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(path)
@@ -343,8 +364,20 @@ class RunConfig:
         entries = self.entries
         for dataset in set(self.raw["data"]["settings"]) - set(self.datasets):
             self.data_config(dataset)  # settings of a dataset this run skips are still checked: a typo is a typo
+        cache_dir = self.raw["data"]["cache_dir"]
+        if cache_dir and Path(cache_dir).exists() and not Path(cache_dir).is_dir():
+            raise ConfigError(f"data.cache_dir={cache_dir!r} is a file; expected a directory (or null: results/{self.run}/data_cache)")
+        for dataset, settings in self.raw["data"]["settings"].items():
+            source = settings.get("source", self.raw["data"]["source"])
+            if source == "standin" and settings.get("path") is not None:
+                raise ConfigError(f"data.settings.{dataset}.path={settings['path']!r} is set but the data source is 'standin', so the "
+                                  f"file would be ignored; set data.source (or data.settings.{dataset}.source) to 'real', or remove the path")
         for dataset in self.datasets:
             data = self.data_config(dataset)
+            if data.source == "real":
+                from ..checks import check_file
+
+                check_file(data.path, f"{dataset} data", f"data.settings.{dataset}.path")  # before any job, not in prepare_data
             for name in entries:
                 for seed in self.seeds:
                     self.model_config(name, dataset, seed)
