@@ -967,3 +967,39 @@ def test_recompute_names_damaged_or_foreign_saved_files(tmp_path, capsys):
         assert main(["recompute", str(metrics)]) == 2
         err = capsys.readouterr().err
         assert re.search(message, err) and err.count("\n") == 1, err
+
+
+# ---- loader messages
+
+
+def test_loader_messages_for_groups_duplicates_and_small_images(tmp_path):
+    import h5py
+    from PIL import Image
+
+    from vamoh.data import DataWarning
+    from vamoh.data.registry import build
+
+    try:
+        from tests.data_fixtures import tiny_cfg
+    except ImportError:
+        from data_fixtures import tiny_cfg
+    h5 = tmp_path / "3dshapes.h5"
+    with h5py.File(h5, "w") as f:
+        f.create_group("images").create_dataset("x", data=np.zeros(3))
+        f["labels"] = np.zeros((3, 6))
+    with pytest.raises(DataError, match=r"Shapes3D: .*3dshapes\.h5 key\(s\) \['images'\] are HDF5 groups \(holding \['x'\]\), expected datasets"):
+        build(tiny_cfg("shapes3d", source="real", path=str(h5)))
+    for split in ("train", "test"):
+        folder = tmp_path / "poly" / split / "m1"
+        folder.mkdir(parents=True)
+        for name in ("0.3.png", "1.4.png", "1.7.png"):
+            Image.fromarray(np.zeros((28, 28, 3), np.uint8)).save(folder / name)
+    with pytest.raises(DataError, match=r"PolyMNIST: 1\.4\.png and 1\.7\.png in .*train/m1 share the sample index 1"):
+        build(tiny_cfg("polymnist", source="real", path=str(tmp_path / "poly"), format="png"))
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for i, side in enumerate([4, 128, 32, 100, 64, 70, 80, 90, 128, 128]):
+        Image.fromarray(np.full((side, side, 3), 100, np.uint8)).save(faces / f"{i:05d}.png")
+    with pytest.warns(DataWarning, match=r"CelebA-HQ: 2 image\(s\) smaller than 64x64 were upsampled \(the smallest, .*00000\.png, is 4 px"):
+        raw, _ = build(tiny_cfg("celebahq64", source="real", path=str(faces), n_train=None, n_test=None))
+    assert raw.meta["upsampled"] == 2

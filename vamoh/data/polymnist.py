@@ -166,6 +166,9 @@ def _read_png_folder(folder: Path) -> tuple[np.ndarray, np.ndarray]:
             raise DataError(f"PolyMNIST: file name {path} does not match '{{index}}.{{digit}}.png'")
         entries.append((int(m.group(1)), int(m.group(2)), path))
     entries.sort()
+    for (i, _, first), (j, _, second) in zip(entries, entries[1:]):
+        if i == j:  # two digits for one sample: the order of the modalities' samples would be ambiguous
+            raise DataError(f"PolyMNIST: {first.name} and {second.name} in {folder} share the sample index {i}; expected one file per index")
     images = np.empty((len(entries), 28, 28, 3), np.uint8)
     for i, (_, _, path) in enumerate(entries):
         img = np.asarray(open_rgb(path, "PolyMNIST"))
