@@ -117,6 +117,9 @@ CONFIG_CASES = [
     *[(f"misspelt dataset in {where}", (lambda where=where, value=value, model=model: run_config(**{f"model_settings.{model}": {"preset": "tiny", where: {"polymnst": value}}})),
        ConfigError, rf"model_settings.{model}.{where} has unknown dataset\(s\) \['polymnst'\]; known: \['celebahq64', 'era5'")
       for where, value in (("per_dataset", {"K": 2}), ("per_dataset_preset", "tiny")) for model in ("vamoh", "gasp")],
+    *[(f"K {k}", vamoh_setting("K", k), ConfigError,
+       rf"model_settings.vamoh \(entry 'vamoh' on polymnist\): {n} parameters, about {gib} GiB to train .* more than the 64 GiB")
+      for k, n, gib in ((10_000_000, "453,010,009,045", "6,750"), (200_000, r"9,060,\d{3},\d{3}", "135"))],
     ("zero epochs", lambda: run_config(**{"train.epochs": 0}), ConfigError, r"train.epochs=0: expected a positive integer or null"),
     ("negative max steps", lambda: run_config(**{"train.max_steps": -5}), ConfigError, r"train.max_steps=-5: expected a positive integer or null"),
     ("batch larger than the data", lambda: run_config(**{"train.batch_size": 100}), ConfigError,

@@ -373,6 +373,10 @@ class RunConfig:
                 raise ConfigError(f"data.settings.{dataset}.path={settings['path']!r} is set but the data source is 'standin', so the "
                                   f"file would be ignored; set data.source (or data.settings.{dataset}.source) to 'real', or remove the path")
         for dataset in self.datasets:
+            for name, e in entries.items():
+                if not e.imported:
+                    _check_model_size(f"model_settings.{e.model} (entry {name!r} on {dataset})", e.cls, self.model_config(name, dataset)[0], dataset)
+        for dataset in self.datasets:
             data = self.data_config(dataset)
             if data.source == "real":
                 from ..checks import check_file
@@ -463,6 +467,30 @@ class Ablation:
     generation: bool  # whether the question needs generation metrics (FID); False skips them for its entries
     metrics: list[str]  # what the report shows (vamoh.report.ablations.METRICS keys); [] = its standard set
     entries: dict[str, str]  # variant name -> entry name ("vamoh-mixture-K1"; the model's own entry when no overrides)
+
+
+MAX_TRAINING_BYTES = 64 * 1024**3  # weights, gradients and Adam's two moments in float32: 16 bytes per parameter
+
+
+def _check_model_size(where: str, cls: Any, config: Any, dataset: str) -> None:
+    """Refuse, before any job, a model whose training state alone exceeds ``MAX_TRAINING_BYTES`` (e.g. K: 10000000),
+    counting its parameters on PyTorch's meta device (no memory is allocated). A model that cannot be built on the
+    meta device is left to its own checks."""
+    import torch
+
+    from ..data import DATASETS
+
+    try:
+        with torch.device("meta"):
+            model = cls(config, DATASETS[dataset].info)
+        n = sum(p.numel() for p in model.parameters())
+    except Exception:  # noqa: BLE001 - an operator without a meta implementation: no estimate
+        return
+    size = 16 * n
+    if size > MAX_TRAINING_BYTES:
+        raise ConfigError(f"{where}: {n:,} parameters, about {size / 1024**3:,.0f} GiB to train (weights, gradients and Adam's two "
+                          f"moments in float32: 16 bytes a parameter), more than the {MAX_TRAINING_BYTES / 1024**3:.0f} GiB this suite "
+                          f"allows; lower K or the widths")
 
 
 def _check_dataset_keys(where: str, mapping: dict[str, Any]) -> None:
