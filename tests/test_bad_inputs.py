@@ -280,6 +280,8 @@ def cli_cases(t):
          r"--n 16 --upsample 1000: 16 x 729,054,001 points"),
         ("reconstruct --upsample 1000", ["reconstruct", "--checkpoint", ck, "--input", str(root / "img.png"), "--upsample", "1000",
                                          "--out", str(root / "r.png")], r"--upsample 1000: 1 x 729,054,001 points x 3 feature\(s\) = 8.1 GiB"),
+        ("train --cache-dir a file", ["train", "--dataset", "polymnist", "--cache-dir", str(file_parent), "--out", str(root / "e.pt")],
+         r"--cache-dir .*a_file is a file; expected a directory"),
         ("train --path with the stand-in", fresh + ["--out", str(root / "e.pt"), "--path", "/data/poly"],
          r"--path /data/poly is given but --source is 'standin', so it would be ignored"),
         ("check-config of a missing file", ["check-config", str(root / "none.yaml")], r"config file not found"),

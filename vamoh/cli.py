@@ -124,6 +124,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seed {args.seed}: expected an integer >= 0")
     check_seed("--seed", args.seed)
     _info_for(args.dataset)
+    if args.cache_dir is not None and Path(args.cache_dir).exists() and not Path(args.cache_dir).is_dir():
+        raise ConfigError(f"--cache-dir {args.cache_dir} is a file; expected a directory")
     if args.path and args.source == "standin":
         raise ConfigError(f"--path {args.path} is given but --source is 'standin', so it would be ignored; add --source real")
     out = _writable_file("--out", args.out)
