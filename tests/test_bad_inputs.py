@@ -1008,3 +1008,15 @@ def test_loader_messages_for_groups_duplicates_and_small_images(tmp_path):
     with pytest.warns(DataWarning, match=r"CelebA-HQ: 2 image\(s\) smaller than 64x64 were upsampled \(the smallest, .*00000\.png, is 4 px"):
         raw, _ = build(tiny_cfg("celebahq64", source="real", path=str(faces), n_train=None, n_test=None))
     assert raw.meta["upsampled"] == 2
+
+
+@pytest.mark.parametrize("dataset, rule", [("shapes3d", r"shuffle with split_seed \(0\), keep the first `subset`"), ("celebahq64", r"first 90% train")])
+def test_a_too_small_split_points_at_what_sets_its_size(dataset, rule):
+    """Shapes3D's test split is 10% of data.subset: the message pointed at n_test, which can only make it smaller."""
+    from vamoh.eval.config import eval_config_from_dict
+    from vamoh.eval.reference import check_generation_sizes
+
+    with pytest.raises(DataError, match=rf"{dataset}: the test split has 2 images, .*comes from the data \(.*{rule}.*\), which "
+                                        rf"data.settings.{dataset}.n_test can only cap"):
+        check_generation_sizes(100, 2, eval_config_from_dict({}), dataset)
+    check_generation_sizes(100, 4, eval_config_from_dict({}), dataset)  # k = 3: four are enough
