@@ -470,15 +470,37 @@ class Ablation:
 
 
 MAX_TRAINING_BYTES = 64 * 1024**3  # weights, gradients and Adam's two moments in float32: 16 bytes per parameter
+SIZE_CHECK_FACTOR = 10  # a model config with a number this many times its presets' largest (K, a width) has its parameters counted
 
 
 def _check_model_size(where: str, cls: Any, config: Any, dataset: str) -> None:
     """Refuse, before any job, a model whose training state alone exceeds ``MAX_TRAINING_BYTES`` (e.g. K: 10000000),
-    counting its parameters on PyTorch's meta device (no memory is allocated). A model that cannot be built on the
-    meta device is left to its own checks."""
+    counting its parameters on PyTorch's meta device (no memory is allocated). Counting costs seconds (the meta
+    device's first use imports PyTorch's reference operators), so only a config with a value more than
+    ``SIZE_CHECK_FACTOR`` times the largest of that key in any of the model's presets (K, a width; seeds aside) is
+    counted: the presets and the configs built on them cost nothing here.
+    A model that cannot be built on the meta device is left to its own checks."""
     import torch
 
+    from ..config import to_dict
     from ..data import DATASETS
+
+    def numbers(value: Any) -> list[float]:
+        if isinstance(value, bool):
+            return []
+        if isinstance(value, (int, float)):
+            return [value]
+        if isinstance(value, (list, tuple)):
+            return [x for v in value for x in numbers(v)]
+        return []
+
+    largest: dict[str, float] = {}  # per key, the largest number of any of the model's presets
+    for preset in cls.presets.values():
+        for k, v in to_dict(preset).items():
+            largest[k] = max([largest.get(k, 0), *numbers(v)])
+    beyond = [k for k, v in to_dict(config).items() if k != "seed" and any(x > SIZE_CHECK_FACTOR * max(largest.get(k, 0), 1) for x in numbers(v))]
+    if not beyond:
+        return
 
     try:
         with torch.device("meta"):
