@@ -344,7 +344,7 @@ def test_tiny_ablation_runs_end_to_end(tmp_path):
     values = pd.read_csv(rep / "ablation_values.csv")
     elbo = values[values["metric"] == "test_elbo_per_point"]
     assert len(elbo) == 4 and np.isfinite(elbo["value"]).all() and (elbo["value"] < 0).all()
-    assert set(values["metric"]) >= {"psnr", "fid_test", "samples_per_second", "segment_coherence"}
+    assert set(values["metric"]) >= {"psnr", "fid_test", "samples_per_second", "segment_kappa"}
     assert "Answer, from the numbers (2 seeds" in (rep / "ablations.md").read_text()
 
 

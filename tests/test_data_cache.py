@@ -85,7 +85,7 @@ def test_real_and_standin_caches_differ_and_record_the_format(tmp_path):
     root = write_real_format("shapenet", tmp_path / "chairs", n_train=8, n_val=1, n_test=1)
     real = prepare(tiny_cfg("shapenet", source="real", path=str(root)), tmp_path / "cache")
     fake = prepare(tiny_cfg("shapenet"), tmp_path / "cache")
-    assert real != fake and real.name.startswith("shapenet-real-v1-")
+    assert real != fake and real.name.startswith(f"shapenet-real-v{CACHE_VERSION}-")
     r, f = load_prepared(real), load_prepared(fake)
     assert not r["train"].is_standin and r["train"].label == "ShapeNet chairs 32^3" and read_meta(real)["format"] == "pt"
     np.testing.assert_array_equal(r["train"].arrays(), f["train"].arrays())

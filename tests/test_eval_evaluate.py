@@ -61,7 +61,7 @@ def data(tmp_path_factory):
 def test_reference_has_floor_ceiling_and_mean_baseline(data):
     rec, splits = data["record"], data["splits"]
     m = rec["metrics"]
-    assert set(m) == {keys.REF_HELDOUT, keys.REF_NOISE, keys.REF_MEAN}
+    assert set(m) == {keys.REF_HELDOUT, keys.REF_NOISE, keys.REF_MEAN, keys.REF_COLLAPSED, keys.REF_BLURRED}
     # the floor (held-out real) scores a far lower FID than noise, against both real splits
     for split in ("train", "test"):
         assert m[keys.REF_HELDOUT][f"fid_{split}"]["mean"] < m[keys.REF_NOISE][f"fid_{split}"]["mean"]
@@ -73,6 +73,48 @@ def test_reference_has_floor_ceiling_and_mean_baseline(data):
     mse = ((pred[None] - np.rint(test * 255)) ** 2).sum(-1).mean(-1)
     np.testing.assert_allclose(m[keys.REF_MEAN][keys.PSNR]["values"], 10 * np.log10(255**2 / mse), rtol=1e-9)
     assert rec["extractor"]["quality"]["test_psnr_db"] > 0 and rec["extractor"]["trained_here"]
+
+
+def test_reference_baseline_generators(data):
+    """The rows a learned model must beat: one real image repeated has no spread at all; the train-mean image repeated
+    none either; blurred held-out images keep the data's layout (some spread); every generation key is present."""
+    m = data["record"]["metrics"]
+    for split in ("train", "test"):
+        assert m[keys.REF_COLLAPSED][f"spread_{split}"]["mean"] == pytest.approx(0.0, abs=1e-6)
+        assert m[keys.REF_MEAN][f"spread_{split}"]["mean"] == pytest.approx(0.0, abs=1e-6)
+        assert m[keys.REF_BLURRED][f"spread_{split}"]["mean"] > 0.05
+        assert m[keys.REF_HELDOUT][f"spread_{split}"]["mean"] == pytest.approx(1.0, abs=0.5)
+        for ref in (keys.REF_COLLAPSED, keys.REF_BLURRED, keys.REF_MEAN):
+            assert set(keys.GENERATION_KEYS) <= set(m[ref])
+    # the train-mean baseline inside each completion mask, over the completed samples
+    for key in keys.COMPLETION_KEYS:
+        assert len(m[keys.REF_MEAN][key]["values"]) == data["cfg"].completion_samples
+
+
+def test_extractor_is_trained_on_a_train_half_it_does_not_embed(data, tmp_path):
+    """FID tr is not in-sample for the suite extractor: it learns from one half of the train split, tr is the other half."""
+    with np.load(data["root"] / "features.npz") as z:
+        ext_idx, tr_idx = set(z["extractor_train_index"].tolist()), set(z["real_train_index"].tolist())
+    assert ext_idx and tr_idx and not ext_idx & tr_idx and len(ext_idx | tr_idx) == 40
+    assert data["record"]["extractor"]["disjoint_from_embeddings"] is True
+
+
+def test_blur_is_a_gaussian_of_the_stated_width():
+    from scipy.ndimage import gaussian_filter
+
+    from vamoh.eval.reference import blur_images, blur_sigma
+
+    img = np.zeros((1, 64, 64, 3), dtype=np.uint8)
+    img[0, 32, 32] = 255
+    out = blur_images(img).astype(np.float64)
+    assert blur_sigma((64, 64)) == 4.0 and blur_sigma((28, 28)) == 1.75
+    profile = out[0, 32, :, 0]
+    expected = gaussian_filter(img[0, ..., 0].astype(np.float64), 4.0)[32]
+    np.testing.assert_allclose(profile, np.rint(expected), atol=1)
+    # its width: the second moment of the blurred impulse is sigma^2
+    w = gaussian_filter(img[0, ..., 0].astype(np.float64), 4.0)
+    x = np.arange(64) - 32
+    assert np.sqrt((w.sum(0) * x**2).sum() / w.sum()) == pytest.approx(4.0, rel=0.02)
 
 
 def test_evaluation_writes_metrics_scores_and_recomputes_exactly(data, tmp_path):

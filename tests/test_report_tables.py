@@ -231,7 +231,7 @@ def test_mixture_table():
 def test_every_format_carries_markers_and_notes(tmp_path):
     paths = write_tables(_tidy(), [_summary("shapes3d", PRESETS["shapes3d"], 10, 1, 64)], tmp_path)
     names = sorted(p.name for p in paths)
-    assert names == sorted(f"{stem}.{ext}" for stem in ("table1", "table2", "table3", "table4", "table5", "reconstruction", "mixture")
+    assert names == sorted(f"{stem}.{ext}" for stem in ("table1", "table2", "table3", "table4", "table5", "reconstruction", "mixture", "pointsets")
                            for ext in ("csv", "md", "tex", "html"))
     for stem in ("table1", "table4"):
         texts = {ext: (tmp_path / f"{stem}.{ext}").read_text(encoding="utf-8") for ext in ("csv", "md", "tex", "html")}
@@ -261,3 +261,20 @@ def test_renderers_escape():
 def test_missing_tidy_column_is_named():
     with pytest.raises(ValueError, match=r"tidy table lacks columns \['values'\]"):
         table1(_tidy().drop(columns=["values"]))
+
+
+def test_pointsets_table_reports_shapenet_and_memorisation():
+    from vamoh.report.tables import pointsets_table
+
+    one = dict(std=0.0, n=1, standin=True)
+    rows = [_row("shapenet", "vamoh", keys.COV_CD, [0.25], mean=0.25, **one), _row("shapenet", "vamoh", keys.MMD_CD, [0.0042], mean=0.0042, **one),
+            _row("shapenet", "vamoh", keys.NNA_CD, [0.9], mean=0.9, **one), _row("shapenet", "gasp", keys.NNA_CD, [1.0], mean=1.0, **one),
+            _row("polymnist", "gasp", keys.MEMORISATION_RATIO, [0.8], mean=0.8, **one),
+            _row("polymnist", "gasp", keys.MEMORISATION_CLOSE, [0.06], mean=0.06, **one)]
+    tab = pointsets_table(pd.DataFrame(rows))
+    f = tab.frame
+    vam = f[(f["Model"] == "VAMoH")].iloc[0]
+    assert vam["COV ↑"].startswith("0.250") and vam["MMD ↓ (×10³)"].startswith("4.200") and vam["1-NNA (0.5 ideal)"].startswith("0.900")
+    gasp_poly = f[(f["Model"] == "GASP") & f["Dataset"].str.contains("polymnist", case=False)].iloc[0]
+    assert gasp_poly["Memorisation ratio (1 = held-out-like)"].startswith("0.800") and gasp_poly["COV ↑"] == "—"
+    assert any("1-NNA" in n for n in tab.notes)

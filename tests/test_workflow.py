@@ -161,12 +161,15 @@ def tiny_run(tmp_path_factory):
 def test_tiny_run_writes_paper_tables(tiny_run):
     work, _ = tiny_run
     rep = work / "reports" / "tiny"
-    for table in ("table1", "table2", "table3", "table4", "table5", "reconstruction", "mixture"):
+    for table in ("table1", "table2", "table3", "table4", "table5", "reconstruction", "mixture", "pointsets"):
         for ext in ("csv", "md", "tex", "html"):
             assert (rep / f"{table}.{ext}").stat().st_size > 0
     t1 = pd.read_csv(rep / "table1.csv", comment="#")
     rows = t1[t1.iloc[:, 0].astype(str).str.startswith("PolyMNIST")]
-    assert set(rows["Model"]) == {"GASP", "Functa (3)", "VAMoH", "Real held-out (floor)", "Uniform noise (ceiling)"}
+    assert set(rows["Model"]) == {"GASP", "Functa (3)", "VAMoH", "Real held-out (floor)", "Uniform noise (ceiling)", "Train mean (baseline)",
+                                  "One real image repeated (collapse)", "Real held-out, blurred"}
+    summary = (rep / "summary.md").read_text()
+    assert "Interval (n, method)" in summary and "Flow prior" in summary
     md1 = (rep / "table1.md").read_text()
     assert "stand-in" in md1 and "‡" in md1
     t2 = (rep / "table2.md").read_text()
@@ -177,7 +180,7 @@ def test_tiny_run_writes_paper_tables(tiny_run):
     assert set(times.label) == {"VAMoH", "Functa (3)", "Functa (10)"}
     assert (times["mean"] > 0).all()
     fid = tidy[(tidy.metric == "fid_train") & (tidy.dataset == "polymnist")]
-    assert set(fid.dropna(subset=["mean"]).model) == {"vamoh", "gasp", "functa", "real_heldout", "noise"}
+    assert set(fid.dropna(subset=["mean"]).model) == {"vamoh", "gasp", "functa", "real_heldout", "noise", "mean_image", "collapsed", "blurred"}
     psnr = tidy[(tidy.metric == "psnr") & (tidy.dataset == "polymnist")]
     assert set(psnr.dropna(subset=["mean"]).model) == {"vamoh", "functa", "functa10", "mean_image"}  # GASP cannot reconstruct
     t3 = (rep / "table3.md").read_text()

@@ -100,10 +100,20 @@ PRESETS: dict[str, GASPConfig] = {
     "shapes3d": GASPConfig(**_CELEBA_D),
     "polymnist": GASPConfig(**_POLYMNIST_D),
     "shapenet": GASPConfig(fourier_features=False, lr_g=2e-5, lr_d=8e-5, batch_size=26, epochs=200, **_VOXEL_D),
-    # shrunken model for tests and smoke runs: any data with >= 64 points per sample
+    # shrunken model for unit tests and smoke runs only: any data with >= 64 points per sample. Its discriminator
+    # cannot train a generator (docs/baselines.md, "GASP at demo scale"): one PointConv reads 64 centroids x 8
+    # neighbours (512 of a 64x64 image's 4096 pixels) and the logit is a sum of per-position terms of that one
+    # layer, so textures with the data's local colours hold it at chance.
     "tiny": GASPConfig(dim_z=8, hypernet_hidden=[16], function_hidden=[16, 16], rff_frequencies=16, weightnet_hidden=[8],
                        centroids=[64, 1], neighbours=[8, 16], out_channels=[16, 1], pool_centroids=[16, None],
                        pool_neighbours=[8, None], lr_g=1e-3, lr_d=4e-3, epochs=2, batch_size=8),
+    # shrunken model that learns in the demo's few hundred steps: any data with >= 256 points per sample. The
+    # discriminator is the paper stack cut to two hidden PointConvs: PC(256,16,32) AP(64,9) PC(64,9,64) AP(16,9)
+    # PC(1,16,1); its first layer's 256 centroids x 16 neighbours read 83% of a 64x64 grid's pixels (all of
+    # PolyMNIST's), and the logit mixes two non-linear layers. The generator is tiny's at twice the width (32 RFF frequencies).
+    "demo": GASPConfig(dim_z=16, hypernet_hidden=[32], function_hidden=[32, 32], rff_frequencies=32, weightnet_hidden=[8],
+                       centroids=[256, 64, 1], neighbours=[16, 9, 16], out_channels=[32, 64, 1], pool_centroids=[64, 16, None],
+                       pool_neighbours=[9, 9, None], lr_g=1e-3, lr_d=4e-3, epochs=2, batch_size=32),
 }
 
 
@@ -115,6 +125,15 @@ def to_discriminator_range(features01: Tensor) -> Tensor:
 def to_data_range(features_pm1: Tensor) -> Tensor:
     """Generator output in [-1, 1] -> the suite's [0, 1]."""
     return (features_pm1 + 1) / 2
+
+
+def discriminator_accuracy(logit_real: Tensor, logit_fake: Tensor) -> float:
+    """Fraction of the D step's samples the discriminator classes right: real logits > 0 and fake logits < 0.
+
+    0.5 is chance (e.g. every logit on one side of 0); 1.0 is a discriminator that separates the batch.
+    """
+    right = (logit_real > 0).float().sum() + (logit_fake < 0).float().sum()
+    return float(right / (logit_real.numel() + logit_fake.numel()))
 
 
 def r1_penalty(discriminator: nn.Module, coords: Tensor, real: Tensor, weight: float, on_probability: bool = False) -> tuple[Tensor, Tensor]:
@@ -229,6 +248,7 @@ class GASP(FunctionModel):
         opt_g.step()
         out["d_real"] = float(torch.sigmoid(logit_real.detach()).mean())
         out["d_fake"] = float(torch.sigmoid(logit_fake.detach()).mean())
+        out["d_acc"] = discriminator_accuracy(logit_real.detach(), logit_fake.detach())
         return out
 
     # ------------------------------------------------------------------ generation

@@ -31,7 +31,7 @@ from .files import source_identity
 from .registry import build, get_spec
 from .spec import SPLITS
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: optional "{split}_parts" arrays (true part labels per point of stand-ins that render them)
 DEFAULT_CACHE_DIR = "data_cache"  # relative to the working directory; overridden by $VAMOH_DATA_CACHE
 _NOT_IN_KEY = ("train_points",)  # config keys that do not change the cached arrays
 
@@ -107,6 +107,12 @@ def prepare(cfg: DataConfig | dict[str, Any], cache_dir: str | Path | None = Non
             arrays[split] = raw.arrays[split]
             if split in raw.labels:
                 arrays[f"{split}_labels"] = raw.labels[split]
+            if split in raw.parts:
+                parts = np.asarray(raw.parts[split])
+                expected = raw.arrays[split].shape[: 1 + len(get_spec(cfg.name).grid_shape)]
+                if parts.shape != expected or not np.issubdtype(parts.dtype, np.integer):
+                    raise DataError(f"{cfg.name} {split}: parts {parts.shape} {parts.dtype}, expected {expected} integer part labels")
+                arrays[f"{split}_parts"] = parts.astype(np.int8)
         for key, value in raw.extra.items():
             arrays[f"extra_{key}"] = value
         meta = {
@@ -215,6 +221,7 @@ def load_prepared(path: str | Path, train_points: int | None = None) -> dict[str
                 label=meta["label"],
                 split=split,
                 labels=z[f"{split}_labels"] if f"{split}_labels" in z.files else None,
+                parts=z[f"{split}_parts"] if f"{split}_parts" in z.files else None,
                 latitude=extra.get("latitude"),
                 longitude=extra.get("longitude"),
                 train_points=train_points,

@@ -9,7 +9,8 @@ centre-cropped to a square if needed and resized to 64x64 with the configured me
 Stand-in: no colour face data can be had offline, so a procedural face generator draws each
 face at 128x128 (background, clothes, hair, neck, face, brows, eyes, nose, mouth; skin tone, hair
 colour and style, eye colour, expression and pose varied by seed) and the same resize takes it
-to 64x64.
+to 64x64. It also records each pixel's true part (background, clothes, hair, face: ``PART_NAMES``),
+which the evaluation compares with VAMoH's segmentation maps.
 """
 
 from __future__ import annotations
@@ -75,8 +76,13 @@ def resize(images: np.ndarray, cfg: DataConfig, size: int = SIZE) -> np.ndarray:
 # ----------------------------------------------------------------------------- stand-in
 
 
-def face(rng: np.random.Generator, size: int = SOURCE_SIZE) -> np.ndarray:
-    """One procedural face, (size, size, 3) uint8."""
+PART_NAMES = ("background", "clothes", "hair", "face")  # the stand-in's true parts: label 0..3 per pixel
+BACKGROUND, CLOTHES, HAIR_PART, FACE = range(4)
+
+
+def face(rng: np.random.Generator, size: int = SOURCE_SIZE, with_parts: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """One procedural face, (size, size, 3) uint8; ``with_parts`` also its parts (size, size) int8 (``PART_NAMES``:
+    the face part holds the skin with its features: ears, neck, brows, eyes, nose, mouth)."""
     n = size
     y, x = (np.mgrid[0:n, 0:n] + 0.5) / n * 128.0  # coordinates in 128-px units, whatever the size
 
@@ -85,11 +91,13 @@ def face(rng: np.random.Generator, size: int = SOURCE_SIZE) -> np.ndarray:
         u, v = (x - cx) * c + (y - cy) * s, -(x - cx) * s + (y - cy) * c
         return (u / ax) ** 2 + (v / ay) ** 2 <= 1.0
 
-    def paint(mask: np.ndarray, colour: np.ndarray) -> None:
+    def paint(mask: np.ndarray, colour: np.ndarray, part: int = FACE) -> None:
         img[mask] = colour
+        parts[mask] = part
 
     top, bottom = rng.uniform(0.1, 0.9, 3), rng.uniform(0.1, 0.9, 3)
     img = top + (bottom - top) * (y / 128.0)[..., None]  # background gradient
+    parts = np.full((n, n), BACKGROUND, dtype=np.int8)
     t = rng.uniform(0, len(SKIN) - 1)
     skin = SKIN[int(t)] + (SKIN[min(int(t) + 1, len(SKIN) - 1)] - SKIN[int(t)]) * (t - int(t))
     hair = HAIR[rng.integers(len(HAIR))] * rng.uniform(0.85, 1.15)
@@ -97,17 +105,18 @@ def face(rng: np.random.Generator, size: int = SOURCE_SIZE) -> np.ndarray:
     ax, ay = rng.uniform(26, 33), rng.uniform(34, 42)
     tilt = rng.uniform(-0.12, 0.12)
     long_hair = rng.random() < 0.5
-    paint(ellipse(cx, 140, rng.uniform(45, 60), 34), rng.uniform(0.05, 0.8, 3))  # shoulders / clothes
+    paint(ellipse(cx, 140, rng.uniform(45, 60), 34), rng.uniform(0.05, 0.8, 3), CLOTHES)  # shoulders / clothes
     if long_hair:
-        paint(ellipse(cx, cy + 12, ax + 9, ay + 22, tilt) & (y < cy + ay + rng.uniform(5, 30)), hair)
+        paint(ellipse(cx, cy + 12, ax + 9, ay + 22, tilt) & (y < cy + ay + rng.uniform(5, 30)), hair, HAIR_PART)
     paint((np.abs(x - cx) < ax * 0.45) & (y > cy + ay * 0.6) & (y < 128), skin * 0.85)  # neck
     for side in (-1, 1):  # ears
         paint(ellipse(cx + side * ax * 0.98, cy + 2, 5, 9), skin * 0.92)
     face_mask = ellipse(cx, cy, ax, ay, tilt)
     shade = 1.0 - 0.15 * (((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2)
     img[face_mask] = np.clip(skin[None, :] * shade[face_mask][:, None], 0, 1)
+    parts[face_mask] = FACE
     hairline = cy - ay * rng.uniform(0.35, 0.6) + 0.004 * (x - cx) ** 2
-    paint(ellipse(cx, cy - 4, ax + 4, ay + 6, tilt) & (y < hairline), hair)  # hair on top
+    paint(ellipse(cx, cy - 4, ax + 4, ay + 6, tilt) & (y < hairline), hair, HAIR_PART)  # hair on top
     eye_y, eye_dx = cy - ay * 0.1, ax * rng.uniform(0.36, 0.44)
     iris = IRIS[rng.integers(len(IRIS))]
     open_ = rng.uniform(3.0, 4.5)
@@ -123,13 +132,33 @@ def face(rng: np.random.Generator, size: int = SOURCE_SIZE) -> np.ndarray:
     curve = mouth_y - smile * ((x - cx) ** 2 - mouth_w**2 / 2)  # y grows downwards: smile > 0 lifts the corners
     lips = (np.abs(x - cx) < mouth_w) & (np.abs(y - curve) < rng.uniform(1.5, 3.5))
     paint(lips, np.array([0.65, 0.25, 0.3]) * rng.uniform(0.8, 1.1))
-    return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+    out = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+    return (out, parts) if with_parts else out
 
 
 def _faces(cfg: DataConfig, first: int, n: int) -> np.ndarray:
     if n == 0:
         return np.zeros((0, SOURCE_SIZE, SOURCE_SIZE, 3), np.uint8)
     return np.stack([face(np.random.default_rng([cfg.seed, first + i])) for i in range(n)])
+
+
+def downsample_parts(parts: np.ndarray, size: int = SIZE) -> np.ndarray:
+    """Parts (N, s, s) drawn at s = a multiple of ``size`` -> (N, size, size) int8: each pixel the part most of its
+    block shows (a tie goes to the later part: face over hair over clothes over background)."""
+    N, s = parts.shape[0], parts.shape[1]
+    f = s // size
+    if f * size != s:
+        raise ValueError(f"parts of side {s}: not a multiple of {size}")
+    votes = np.stack([parts == k for k in range(len(PART_NAMES))], axis=-1).reshape(N, size, f, size, f, -1).sum(axis=(2, 4))
+    return (len(PART_NAMES) - 1 - votes[..., ::-1].argmax(axis=-1)).astype(np.int8)
+
+
+def _faces_and_parts(cfg: DataConfig, first: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The faces of ``_faces`` and their parts at 64x64."""
+    if n == 0:
+        return np.zeros((0, SOURCE_SIZE, SOURCE_SIZE, 3), np.uint8), np.zeros((0, SIZE, SIZE), np.int8)
+    done = [face(np.random.default_rng([cfg.seed, first + i]), with_parts=True) for i in range(n)]
+    return np.stack([d[0] for d in done]), downsample_parts(np.stack([d[1] for d in done]))
 
 
 def _standin_sizes(cfg: DataConfig) -> dict[str, int]:
@@ -140,8 +169,10 @@ def _standin_sizes(cfg: DataConfig) -> dict[str, int]:
 def build_standin(cfg: DataConfig) -> RawSplits:
     sizes = _standin_sizes(cfg)
     # Face i of the sorted list: train is 0..n_train-1, test follows, as the 90/10 rule cuts a folder.
-    arrays = {"train": resize(_faces(cfg, 0, sizes["train"]), cfg), "val": np.zeros((0, SIZE, SIZE, 3), np.uint8), "test": resize(_faces(cfg, sizes["train"], sizes["test"]), cfg)}
-    return RawSplits(arrays, meta={"resize": resize_description(cfg), "source_size": SOURCE_SIZE})
+    (train, train_parts), (test, test_parts) = _faces_and_parts(cfg, 0, sizes["train"]), _faces_and_parts(cfg, sizes["train"], sizes["test"])
+    arrays = {"train": resize(train, cfg), "val": np.zeros((0, SIZE, SIZE, 3), np.uint8), "test": resize(test, cfg)}
+    parts = {"train": train_parts, "val": np.zeros((0, SIZE, SIZE), np.int8), "test": test_parts}
+    return RawSplits(arrays, meta={"resize": resize_description(cfg), "source_size": SOURCE_SIZE, "part_names": list(PART_NAMES)}, parts=parts)
 
 
 # ----------------------------------------------------------------------------- real format

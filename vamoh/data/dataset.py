@@ -37,6 +37,7 @@ class FunctionDataset(Dataset):
         label: str,
         split: str = "",
         labels: np.ndarray | None = None,
+        parts: np.ndarray | None = None,
         latitude: np.ndarray | None = None,
         longitude: np.ndarray | None = None,
         train_points: int | None = None,
@@ -49,6 +50,10 @@ class FunctionDataset(Dataset):
         self.grid_shape = spec.grid_shape
         self.meta = dict(meta or {})
         self.labels = labels  # (N, k) per-sample labels when the source has them (Shapes3D factors, digits)
+        # (N, *grid) int8 true part labels per point (-1 = no part) of stand-ins that render them; None otherwise
+        self.parts = None if parts is None else np.asarray(parts)
+        if self.parts is not None and self.parts.shape != (np.shape(data)[0], *spec.grid_shape):
+            raise DataError(f"{spec.name} {split}: parts of shape {self.parts.shape}, expected {(np.shape(data)[0], *spec.grid_shape)}")
         self._data = torch.from_numpy(np.ascontiguousarray(data))  # (N, *grid[, C]) stored dtype
         # None -> the dataset's default; 0 -> every point (config convention).
         if train_points is not None and (isinstance(train_points, bool) or train_points < 0):

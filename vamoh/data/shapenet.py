@@ -6,7 +6,9 @@ Training batches use 4096 random voxels per sample (paper); evaluation uses all 
 
 Stand-in: procedural chairs: a seat, four legs (optionally braced) or a pedestal with a star
 base, a solid, slatted or framed back that may lean, and optional arm rests. Array axes are
-(x, y, z) with y pointing up, like ShapeNet's models.
+(x, y, z) with y pointing up, like ShapeNet's models. It also records each occupied voxel's true part
+(seat, back, legs, arms: ``PART_NAMES``; -1 where empty), which the evaluation compares with VAMoH's
+segmentation maps.
 """
 
 from __future__ import annotations
@@ -43,41 +45,51 @@ SPEC = DatasetSpec(
 )
 
 
-def _box(v: np.ndarray, x0: float, x1: float, y0: float, y1: float, z0: float, z1: float) -> None:
-    """Fill the voxels whose index lies in [x0, x1) x [y0, y1) x [z0, z1) (clamped to the grid)."""
+PART_NAMES = ("seat", "back", "legs", "arms")  # the stand-in's true parts: label 0..3 per occupied voxel, -1 empty
+SEAT, BACK, LEGS, ARMS = range(4)  # legs: legs, stretchers, pedestal column and base; arms: arm rests and their posts
+
+
+def _box(v: np.ndarray, x0: float, x1: float, y0: float, y1: float, z0: float, z1: float, parts: np.ndarray | None = None, part: int = -1) -> None:
+    """Fill the voxels whose index lies in [x0, x1) x [y0, y1) x [z0, z1) (clamped to the grid); label them ``part``
+    in ``parts`` when given (a later box relabels the voxels it shares with an earlier one)."""
     lo = [max(0, int(round(a))) for a in (x0, y0, z0)]
     hi = [min(S, int(round(b))) for b in (x1, y1, z1)]
     if all(h > l for l, h in zip(lo, hi)):
         v[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = 1
+        if parts is not None:
+            parts[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = part
 
 
-def chair(rng: np.random.Generator) -> np.ndarray:
-    """One random chair, (32, 32, 32) uint8 occupancy."""
+def chair(rng: np.random.Generator, with_parts: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """One random chair, (32, 32, 32) uint8 occupancy; ``with_parts`` also its parts (32, 32, 32) int8
+    (``PART_NAMES``; -1 where empty)."""
     v = np.zeros((S, S, S), np.uint8)
+    parts = np.full((S, S, S), -1, np.int8)
     w, d = rng.uniform(14, 24), rng.uniform(12, 22)  # seat width (x) and depth (z)
     x0, x1, z0, z1 = 16 - w / 2, 16 + w / 2, 16 - d / 2, 16 + d / 2
     h, t = rng.uniform(9, 15), rng.choice([2, 3])  # seat height and thickness
-    _box(v, x0, x1, h, h + t, z0, z1)
+    _box(v, x0, x1, h, h + t, z0, z1, parts, SEAT)
     if rng.random() < 0.7:  # four legs, sometimes with stretchers between them
         lt = rng.choice([2, 3])
         for lx in (x0, x1 - lt):
             for lz in (z0, z1 - lt):
-                _box(v, lx, lx + lt, 0, h, lz, lz + lt)
+                _box(v, lx, lx + lt, 0, h, lz, lz + lt, parts, LEGS)
         if rng.random() < 0.4:
             yb = h * rng.uniform(0.25, 0.5)
-            _box(v, x0, x1, yb, yb + 1, z0, z0 + lt)
-            _box(v, x0, x1, yb, yb + 1, z1 - lt, z1)
+            _box(v, x0, x1, yb, yb + 1, z0, z0 + lt, parts, LEGS)
+            _box(v, x0, x1, yb, yb + 1, z1 - lt, z1, parts, LEGS)
     else:  # pedestal: a column on a star or disc base
         ct = rng.choice([3, 4])
-        _box(v, 16 - ct / 2, 16 + ct / 2, 1, h, 16 - ct / 2, 16 + ct / 2)
+        _box(v, 16 - ct / 2, 16 + ct / 2, 1, h, 16 - ct / 2, 16 + ct / 2, parts, LEGS)
         radius = min(w, d) / 2
         if rng.random() < 0.5:
-            _box(v, 16 - radius, 16 + radius, 0, 2, 15, 17)
-            _box(v, 15, 17, 0, 2, 16 - radius, 16 + radius)
+            _box(v, 16 - radius, 16 + radius, 0, 2, 15, 17, parts, LEGS)
+            _box(v, 15, 17, 0, 2, 16 - radius, 16 + radius, parts, LEGS)
         else:
             xx, zz = np.mgrid[0:S, 0:S] + 0.5
             disc = (xx - 16) ** 2 + (zz - 16) ** 2 <= radius**2
             v[:, 0:2, :] |= disc[:, None, :].astype(np.uint8)  # (x, y, z): the disc spans x and z
+            parts[:, 0:2, :][np.broadcast_to(disc[:, None, :], (S, 2, S))] = LEGS
     # Back: rises from the rear edge of the seat; a lean shifts its upper rows backwards.
     hb, bt = rng.uniform(8, 15), 2
     lean = rng.uniform(0, 0.35) if rng.random() < 0.5 else 0.0
@@ -86,34 +98,36 @@ def chair(rng: np.random.Generator) -> np.ndarray:
         y = h + t + dy
         zb = z1 - bt + lean * dy
         if style == 0:
-            _box(v, x0, x1, y, y + 1, zb, zb + bt)
+            _box(v, x0, x1, y, y + 1, zb, zb + bt, parts, BACK)
         else:
-            _box(v, x0, x0 + 2, y, y + 1, zb, zb + bt)
-            _box(v, x1 - 2, x1, y, y + 1, zb, zb + bt)
+            _box(v, x0, x0 + 2, y, y + 1, zb, zb + bt, parts, BACK)
+            _box(v, x1 - 2, x1, y, y + 1, zb, zb + bt, parts, BACK)
             if style == 1:
                 for sx in np.arange(x0 + 4, x1 - 3, 4):
-                    _box(v, sx, sx + 1.5, y, y + 1, zb, zb + bt)
+                    _box(v, sx, sx + 1.5, y, y + 1, zb, zb + bt, parts, BACK)
             elif dy >= hb - 3:
-                _box(v, x0, x1, y, y + 1, zb, zb + bt)
+                _box(v, x0, x1, y, y + 1, zb, zb + bt, parts, BACK)
     if rng.random() < 0.4:  # arm rests on posts
         ya = h + t + rng.uniform(4, 7)
         for ax in (x0, x1 - 2):
-            _box(v, ax, ax + 2, ya, ya + 1.5, z0 + 1, z1)
-            _box(v, ax, ax + 2, h + t, ya, z0 + 1, z0 + 3)
-    return v
+            _box(v, ax, ax + 2, ya, ya + 1.5, z0 + 1, z1, parts, ARMS)
+            _box(v, ax, ax + 2, h + t, ya, z0 + 1, z0 + 3, parts, ARMS)
+    return (v, parts) if with_parts else v
 
 
 def build_standin(cfg: DataConfig) -> RawSplits:
     sizes = dict(zip(SPLITS, SPEC.standin_sizes))
-    arrays = {}
+    arrays, parts = {}, {}
     offset = 0
     for split in SPLITS:
         n = getattr(cfg, f"n_{split}")
         n = sizes[split] if n is None else n
         # Chair i of the whole stand-in has its own seed, so split sizes do not change other chairs.
-        arrays[split] = np.stack([chair(np.random.default_rng([cfg.seed, offset + i])) for i in range(n)]) if n else np.zeros((0, S, S, S), np.uint8)
+        done = [chair(np.random.default_rng([cfg.seed, offset + i]), with_parts=True) for i in range(n)]
+        arrays[split] = np.stack([c[0] for c in done]) if n else np.zeros((0, S, S, S), np.uint8)
+        parts[split] = np.stack([c[1] for c in done]) if n else np.zeros((0, S, S, S), np.int8)
         offset += n
-    return RawSplits(arrays)
+    return RawSplits(arrays, meta={"part_names": list(PART_NAMES)}, parts=parts)
 
 
 # ----------------------------------------------------------------------------- real format

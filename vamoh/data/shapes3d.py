@@ -10,7 +10,8 @@ Split (original VAMoH code): shuffle all rows with seed 0, keep the first ``subs
 
 Stand-in: a procedural 2-D renderer over the exact factor grid (wall with a room corner that moves
 with orientation, floor trapezoid, a shaded cube/cylinder/sphere/capsule scaled by ``scale``), so
-labels and split indices follow the h5 convention.
+labels and split indices follow the h5 convention. It also records each pixel's true part (wall,
+floor, object: ``PART_NAMES``), which the evaluation compares with VAMoH's segmentation maps.
 """
 
 from __future__ import annotations
@@ -80,13 +81,22 @@ def _hsv(h: float, s: float, v: float) -> np.ndarray:
     return v - v * s * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
 
 
-def render(labels: np.ndarray, size: int = 64, supersample: int = 2) -> np.ndarray:
-    """Labels (6,) -> image (size, size, 3) uint8. Rendered at ``supersample`` x and box-averaged."""
+PART_NAMES = ("wall", "floor", "object")  # the stand-in's true parts: label 0, 1, 2 per pixel
+WALL, FLOOR, OBJECT = range(3)
+
+
+def _render(labels: np.ndarray, size: int, supersample: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (6,) -> image (size, size, 3) uint8 and its parts (size, size) int8 (``PART_NAMES``).
+
+    Rendered at ``supersample`` x and box-averaged; a pixel's part is the part most of its sub-pixels show (a tie
+    goes to the later part: object over floor over wall). The object's shadow darkens the floor: it is floor.
+    """
     floor_hue, wall_hue, object_hue, scale, shape, orientation = labels
     n = size * supersample
     y, x = np.mgrid[0:n, 0:n].astype(np.float64) / n * 64.0 + 0.5 / supersample  # pixel centres in 64-px units
     theta = math.radians(orientation)
     horizon = 34.0
+    part = np.full((n, n), WALL, dtype=np.int8)
     # Wall: the room's back corner slides sideways as the camera turns; the two faces shade differently.
     corner = 32.0 - 0.9 * orientation
     wall = _hsv(wall_hue, 0.8, 0.9)
@@ -96,6 +106,7 @@ def render(labels: np.ndarray, size: int = 64, supersample: int = 2) -> np.ndarr
     floor = (y >= horizon) & (np.abs(x - corner * 0.5 - 16.0) <= half_width)
     shade = 0.7 + 0.3 * np.clip((y - horizon) / 30.0, 0, 1)
     img = np.where(floor[..., None], _hsv(floor_hue, 0.8, 0.85) * shade[..., None], img)
+    part[floor] = FLOOR
     # Object, standing on the floor at the centre, with a soft shadow.
     s = 9.0 * scale
     base, cx = 54.0, 32.0
@@ -111,32 +122,52 @@ def render(labels: np.ndarray, size: int = 64, supersample: int = 2) -> np.ndarr
         top = (u >= left) & (u <= c + sn) & (y < base - 2 * s) & (y >= base - 2.4 * s)
         for mask, light in ((front, 1.0), (side, 0.7), (top, 1.15)):
             img = np.where(mask[..., None], np.clip(colour * light, 0, 1), img)
+            part[mask] = OBJECT
     elif shape == 1:  # cylinder: body shaded across its width, elliptic top
         body = (np.abs(u) <= 0.9) & (y <= base) & (y >= base - 2 * s)
         top = (u / 0.9) ** 2 + ((y - (base - 2 * s)) / (0.3 * s)) ** 2 <= 1.0
         img = np.where(body[..., None], colour * (0.55 + 0.45 * np.sqrt(np.clip(1 - (u / 0.9) ** 2, 0, 1)))[..., None], img)
         img = np.where(top[..., None], np.clip(colour * 1.15, 0, 1), img)
+        part[body | top] = OBJECT
     elif shape == 2:  # sphere: Lambert shading with light from the upper left
         v = (y - (base - s)) / s
         r2 = u**2 + v**2
         nz = np.sqrt(np.clip(1 - r2, 0, 1))
         light = np.clip(0.25 + 0.75 * (-0.4 * u - 0.4 * v + 0.82 * nz), 0, 1.1)
         img = np.where((r2 <= 1.0)[..., None], np.clip(colour * light[..., None], 0, 1), img)
+        part[r2 <= 1.0] = OBJECT
     else:  # capsule: upright rounded rod
         r = 0.6
         v = (y - (base - s)) / s  # -1 at top, +1 at the floor
         core = np.clip(v, -1 + r, 1 - r)
         inside = u**2 + (v - core) ** 2 <= r**2
         img = np.where(inside[..., None], colour * (0.55 + 0.45 * np.sqrt(np.clip(1 - (u / r) ** 2, 0, 1)))[..., None], img)
+        part[inside] = OBJECT
     img = img.reshape(size, supersample, size, supersample, 3).mean(axis=(1, 3))
-    return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+    votes = np.stack([(part == k) for k in range(len(PART_NAMES))], axis=-1).reshape(size, supersample, size, supersample, -1).sum(axis=(1, 3))
+    parts = (len(PART_NAMES) - 1 - votes[..., ::-1].argmax(axis=-1)).astype(np.int8)  # argmax's first maximum, counted from the last part
+    return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8), parts
 
 
-def render_rows(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices (N,) -> images (N, 64, 64, 3) uint8, labels (N, 6) float64."""
+def render(labels: np.ndarray, size: int = 64, supersample: int = 2) -> np.ndarray:
+    """Labels (6,) -> image (size, size, 3) uint8. Rendered at ``supersample`` x and box-averaged."""
+    return _render(labels, size, supersample)[0]
+
+
+def render_parts(labels: np.ndarray, size: int = 64, supersample: int = 2) -> np.ndarray:
+    """Labels (6,) -> the render's true parts (size, size) int8: 0 wall, 1 floor, 2 object (``PART_NAMES``)."""
+    return _render(labels, size, supersample)[1]
+
+
+def render_rows(index: np.ndarray, with_parts: bool = False) -> tuple[np.ndarray, ...]:
+    """Row indices (N,) -> images (N, 64, 64, 3) uint8, labels (N, 6) float64[, parts (N, 64, 64) int8]."""
     labels = factors_of(index)
-    images = np.stack([render(l) for l in labels]) if len(labels) else np.zeros((0, 64, 64, 3), np.uint8)
-    return images, labels
+    done = [_render(l, 64, 2) for l in labels]
+    images = np.stack([d[0] for d in done]) if done else np.zeros((0, 64, 64, 3), np.uint8)
+    if not with_parts:
+        return images, labels
+    parts = np.stack([d[1] for d in done]) if done else np.zeros((0, 64, 64), np.int8)
+    return images, labels, parts
 
 
 def _standin_rows(cfg: DataConfig) -> dict[str, np.ndarray]:
@@ -154,10 +185,10 @@ def _standin_rows(cfg: DataConfig) -> dict[str, np.ndarray]:
 
 
 def build_standin(cfg: DataConfig) -> RawSplits:
-    arrays, labels = {}, {}
+    arrays, labels, parts = {}, {}, {}
     for split, rows in _standin_rows(cfg).items():
-        arrays[split], labels[split] = render_rows(rows)
-    return RawSplits(arrays, labels, meta={"factor_names": list(FACTOR_NAMES)})
+        arrays[split], labels[split], parts[split] = render_rows(rows, with_parts=True)
+    return RawSplits(arrays, labels, meta={"factor_names": list(FACTOR_NAMES), "part_names": list(PART_NAMES)}, parts=parts)
 
 
 # ----------------------------------------------------------------------------- real format

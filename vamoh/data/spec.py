@@ -64,13 +64,16 @@ class RawSplits:
     arrays shared by all splits (ERA5 latitude/longitude in degrees). ``meta``: JSON-able facts
     (source files, resize method, stand-in recipe) recorded in the cache; ``meta["warnings"]``
     lists the ``DataWarning`` messages raised while building (a file count other than the real
-    dataset's, fewer samples than asked for).
+    dataset's, fewer samples than asked for). ``parts[split]``: optional true part labels per point
+    (N, *grid) int8 (-1 = no part, e.g. an empty voxel), only from stand-ins that render them
+    (their names in ``meta["part_names"]``); real data has none.
     """
 
     arrays: dict[str, np.ndarray]
     labels: dict[str, np.ndarray] = field(default_factory=dict)
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    parts: dict[str, np.ndarray] = field(default_factory=dict)
 
     def sizes(self) -> dict[str, int]:
         return {s: int(self.arrays[s].shape[0]) for s in SPLITS}

@@ -45,13 +45,17 @@ class EvalData:
     grid_shape: tuple[int, ...]
     sphere: bool = False  # coordinates on the unit sphere (ERA5): refined grids follow its lat/lon layout
     test_batches: list[PointCloudBatch] = field(default_factory=list)
+    # (N, *grid) int true part labels of the test samples, in batch order (-1 = no part); None = the data has none
+    parts: np.ndarray | None = None
 
     @classmethod
     def from_split(cls, test: Any, label: str, is_standin: bool, batch_size: int = 32) -> "EvalData":
         spec = test.spec
         n = len(test)
         batches = [test.batch(torch.arange(s, min(s + batch_size, n))) for s in range(0, n, batch_size)]
-        return cls(spec.name, label, bool(is_standin), spec.kind, tuple(spec.grid_shape), spec.coord_system == "sphere", batches)
+        parts = getattr(test, "parts", None)
+        return cls(spec.name, label, bool(is_standin), spec.kind, tuple(spec.grid_shape), spec.coord_system == "sphere", batches,
+                   None if parts is None else np.asarray(parts))
 
     @property
     def num_test(self) -> int:
@@ -84,11 +88,16 @@ class Evaluation:
 # ---------------------------------------------------------------------------------------------- parts
 
 
-def mixture_scores(model: Any, batches: list[PointCloudBatch], kind: str, sphere: bool) -> dict[str, np.ndarray]:
-    """Per-sample mixture statistics of a model with ``mixture_maps`` (VAMoH): mean normalised entropy
-    H(pi)/ln K and segment coherence with its chance level, on fully observed test samples."""
+def mixture_scores(model: Any, batches: list[PointCloudBatch], kind: str, sphere: bool, parts: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-sample mixture statistics of a model with ``mixture_maps`` (VAMoH), on fully observed test samples:
+    mean normalised entropy H(pi)/ln K, segment coherence with its chance level and their kappa, the map's mean ARI
+    with the other inputs' maps (1 = a partition by position only), and, with true ``parts`` (N, *grid), the map's
+    ARI with them and the k-means-on-colour baseline's (``vamoh.eval.maps``; voxels: occupied voxels only, and
+    k-means on their coordinates)."""
+    from .maps import kmeans_parts_ari, parts_ari, position_ari, segment_kappa
+
     K = int(model.num_components)
-    ent, coh, chance = [], [], []
+    ent, coh, chance, segs, valids, points = [], [], [], [], [], []
     for batch in batches:
         maps = model.mixture_maps(batch.to(model.device))
         B = batch.batch_size
@@ -101,7 +110,42 @@ def mixture_scores(model: Any, batches: list[PointCloudBatch], kind: str, sphere
         ent.append(e.reshape(B, -1).mean(1) if valid is None else np.array([e[i][valid[i]].mean() if valid[i].any() else np.nan for i in range(B)]))
         coh.append(c)
         chance.append(ch)
-    return {"entropy": np.concatenate(ent), "coherence": np.concatenate(coh), "chance": np.concatenate(chance)}
+        segs.append(seg.astype(np.int16))
+        valids.append(np.ones(seg.shape, dtype=bool) if valid is None else valid)
+        if parts is not None:  # what k-means clusters: the colours, or (voxels: all occupancy 1) the coordinates
+            points.append((batch.coords if kind == "voxels" else batch.features).reshape(B, *batch.grid_shape, -1).numpy())
+    coherence, chance_level = np.concatenate(coh), np.concatenate(chance)
+    seg_all, valid_all = np.concatenate(segs), np.concatenate(valids)
+    out = {"entropy": np.concatenate(ent), "coherence": coherence, "chance": chance_level, "kappa": segment_kappa(coherence, chance_level),
+           "position_ari": position_ari(seg_all, valid_all)}
+    if parts is not None:
+        parts = np.asarray(parts)
+        check(parts.shape == seg_all.shape, f"parts of shape {parts.shape}, expected {seg_all.shape} (one label per test point)", DataError)
+        out["parts_ari"] = parts_ari(seg_all, parts, valid_all)
+        out["parts_ari_kmeans"] = kmeans_parts_ari(np.concatenate(points), parts, valid_all)
+    return out
+
+
+def segmentation_entries(mix: dict[str, np.ndarray]) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+    """The segmentation scores' metric entries and evidence from ``mixture_scores``'s per-sample values (also what
+    ``vamoh.eval.recompute`` rebuilds). A sample where a score is undefined (NaN: kappa with one component
+    everywhere) is left out of the mean and counted in ``num_undefined``; a score undefined on every sample is not
+    applicable, with the reason; the part scores exist only where the data has parts."""
+    from .io import not_applicable
+
+    metrics: dict[str, dict[str, Any]] = {}
+    evidence: dict[str, np.ndarray] = {}
+    reasons = {keys.SEGMENT_KAPPA: "undefined: one component covers every point of every test sample (chance level 1), nothing is segmented"}
+    for key, name in ((keys.SEGMENT_KAPPA, "kappa"), (keys.SEGMENT_POSITION_ARI, "position_ari"), (keys.SEGMENT_PARTS_ARI, "parts_ari"),
+                      (keys.SEGMENT_PARTS_ARI_KMEANS, "parts_ari_kmeans")):
+        if name not in mix:
+            continue
+        v = np.asarray(mix[name], dtype=np.float64)
+        evidence[key] = v
+        finite = v[np.isfinite(v)]
+        undefined = int(v.size - finite.size)
+        metrics[key] = summary(finite, num_undefined=undefined) if finite.size else not_applicable(reasons.get(key, "undefined on every test sample"))
+    return metrics, evidence
 
 
 def memorisation_scores(gen_features: Tensor, reference: ReferenceData, quantile: float) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
@@ -220,11 +264,14 @@ def evaluate_model(model: Any, data: EvalData, cfg: EvalConfig, *, entry: str, l
             evidence[f"variant_{steps}_recon_psnr"] = v[keys.PSNR]
     if hasattr(model, "mixture_maps"):
         t0 = time.perf_counter()
-        mix = mixture_scores(model, data.test_batches, data.kind, data.sphere)
+        mix = mixture_scores(model, data.test_batches, data.kind, data.sphere, data.parts)
         metrics[keys.MIXTURE_ENTROPY] = _entry(mix["entropy"], components=int(model.num_components))
         metrics[keys.SEGMENT_COHERENCE] = _entry(mix["coherence"])
         metrics[keys.SEGMENT_CHANCE] = _entry(mix["chance"])
         evidence.update(mixture_entropy=mix["entropy"], segment_coherence=mix["coherence"], segment_chance=mix["chance"])
+        seg_metrics, seg_evidence = segmentation_entries(mix)
+        metrics.update(seg_metrics)
+        evidence.update(seg_evidence)
         seconds["mixture"] = time.perf_counter() - t0
     provenance = {
         keys.PROV_RUN: run,

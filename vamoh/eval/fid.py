@@ -167,7 +167,21 @@ def set_metrics(generated: Tensor, real: Tensor, prc_real: Tensor, settings: Set
     prc = prc_features_to_metric(generated, prc_real, prc_neighborhood=k, prc_batch_size=settings.prc_batch_size, save_cpu_ram=True, verbose=False)
     dc = density_coverage(prc_real, generated, k=k, batch_size=settings.prc_batch_size)
     return {keys.FID: float(fid), keys.KID: float(kid), keys.PRECISION: float(prc[KEY_METRIC_PRECISION]),
-            keys.RECALL: float(prc[KEY_METRIC_RECALL]), keys.DENSITY: float(dc["density"]), keys.COVERAGE: float(dc["coverage"])}
+            keys.RECALL: float(prc[KEY_METRIC_RECALL]), keys.DENSITY: float(dc["density"]), keys.COVERAGE: float(dc["coverage"]),
+            keys.SPREAD: spread_ratio(generated, real)}
+
+
+def spread_ratio(generated: Tensor, real: Tensor) -> float:
+    """RMS distance of the generated features (M, d) to their own mean, over the real features' (N, d), in float64.
+
+    1 for a set as spread as the data, 0 for a collapsed set (every sample the same); the diversity check of
+    the learned-gates (``vamoh.report.summary``)."""
+    def rms(x: Tensor) -> float:
+        x = x.double()
+        return float((x - x.mean(0)).pow(2).sum(1).mean().sqrt())
+
+    r = rms(real)
+    return rms(generated) / r if r > 0 else float("nan")
 
 
 def prc_subset_index(n_real: int, n: int, seed: int) -> np.ndarray:

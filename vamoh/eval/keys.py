@@ -28,12 +28,16 @@ DENSITY_TRAIN = "density_train"
 DENSITY_TEST = "density_test"
 COVERAGE_TRAIN = "coverage_train"
 COVERAGE_TEST = "coverage_test"
+# diversity: the generated set's RMS distance to its own mean in feature space over the real split's (1 = as spread
+# as the data, 0 = every sample the same); the "samples are diverse" precondition of every generation verdict
+SPREAD_TRAIN = "spread_train"
+SPREAD_TEST = "spread_test"
 
 GENERATION_KEYS = (FID_TRAIN, FID_TEST, PRECISION_TRAIN, PRECISION_TEST, RECALL_TRAIN, RECALL_TEST, KID_TRAIN, KID_TEST,
-                   DENSITY_TRAIN, DENSITY_TEST, COVERAGE_TRAIN, COVERAGE_TEST)
+                   DENSITY_TRAIN, DENSITY_TEST, COVERAGE_TRAIN, COVERAGE_TEST, SPREAD_TRAIN, SPREAD_TEST)
 # Base names of the per-set metrics, before the "_train" / "_test" suffix.
-FID, PRECISION, RECALL, KID, DENSITY, COVERAGE = "fid", "precision", "recall", "kid", "density", "coverage"
-SET_METRICS = (FID, KID, PRECISION, RECALL, DENSITY, COVERAGE)
+FID, PRECISION, RECALL, KID, DENSITY, COVERAGE, SPREAD = "fid", "precision", "recall", "kid", "density", "coverage", "spread"
+SET_METRICS = (FID, KID, PRECISION, RECALL, DENSITY, COVERAGE, SPREAD)
 REAL_SPLITS = ("train", "test")
 
 # ---------------------------------------------------------------- 3-D generation (ShapeNet: the field's protocol)
@@ -71,16 +75,29 @@ MIXTURE_ENTROPY = "mixture_entropy"  # mean over test points of H(pi_d) / ln K, 
 SEGMENT_COHERENCE = "segment_coherence"  # share of neighbouring grid points whose most probable component agrees
 SEGMENT_CHANCE = "segment_chance"  # the coherence of a structureless segmentation with the same component shares: sum_k p_k^2
 
-MIXTURE_KEYS = (MIXTURE_ENTROPY, SEGMENT_COHERENCE, SEGMENT_CHANCE)
+# Segmentation scores (vamoh.eval.maps; docs/evaluation.md, "Segmentation scores"), per test sample:
+SEGMENT_KAPPA = "segment_kappa"  # (coherence - chance) / (1 - chance): contiguity normalised for balance; undefined for one component
+SEGMENT_POSITION_ARI = "segment_position_ari"  # mean ARI of the map with other inputs' maps: 1 = the same partition whatever the input
+SEGMENT_PARTS_ARI = "segment_parts_ari"  # ARI of the map with the true parts (stand-ins that render them; absent otherwise)
+SEGMENT_PARTS_ARI_KMEANS = "segment_parts_ari_kmeans"  # the baseline: ARI of k-means (k = number of parts) on colour with the parts
+
+SEGMENTATION_KEYS = (SEGMENT_KAPPA, SEGMENT_POSITION_ARI, SEGMENT_PARTS_ARI, SEGMENT_PARTS_ARI_KMEANS)
+MIXTURE_KEYS = (MIXTURE_ENTROPY, SEGMENT_COHERENCE, SEGMENT_CHANCE) + SEGMENTATION_KEYS
 
 METRIC_KEYS = GENERATION_KEYS + POINTSET_KEYS + MEMORISATION_KEYS + RECONSTRUCTION_KEYS + COMPLETION_KEYS + MIXTURE_KEYS
 
 # ---------------------------------------------------------------- the reference rows (reference.json), as tidy "models"
 REF_HELDOUT = "real_heldout"  # held-out real images scored as if generated: the floor of FID
 REF_NOISE = "noise"  # uniform noise images: the ceiling of FID
-REF_MEAN = "mean_image"  # every test sample predicted by the train mean: the floor of reconstruction
-REFERENCE_MODELS = (REF_HELDOUT, REF_NOISE, REF_MEAN)
-REFERENCE_LABELS = {REF_HELDOUT: "Real held-out (floor)", REF_NOISE: "Uniform noise (ceiling)", REF_MEAN: "Train mean (baseline)"}
+REF_MEAN = "mean_image"  # every test sample predicted by the train mean: the floor of reconstruction; as generation, the
+# train-mean image repeated (a generator that learned only the average)
+REF_COLLAPSED = "collapsed"  # one real image repeated for a whole set: a generator collapsed onto one good sample
+REF_BLURRED = "blurred"  # held-out real images under a heavy Gaussian blur: right content, no detail
+REFERENCE_MODELS = (REF_HELDOUT, REF_NOISE, REF_MEAN, REF_COLLAPSED, REF_BLURRED)
+REFERENCE_LABELS = {REF_HELDOUT: "Real held-out (floor)", REF_NOISE: "Uniform noise (ceiling)", REF_MEAN: "Train mean (baseline)",
+                    REF_COLLAPSED: "One real image repeated (collapse)", REF_BLURRED: "Real held-out, blurred"}
+# generation rows a model must beat (lower FID) to count as having learned, beside the noise ceiling
+GENERATION_BASELINES = (REF_MEAN, REF_COLLAPSED, REF_BLURRED, REF_NOISE)
 
 # ---------------------------------------------------------------- timing (Tables 2 and 5)
 TIME_RECONSTRUCTION = "reconstruction"

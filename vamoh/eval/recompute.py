@@ -6,7 +6,8 @@ dataset's reference features, without a model or a feature extractor.
 Generation metrics are recomputed from the saved generated features of every set and the reference's real
 features (with the saved precision/recall subsets); PSNR from the saved per-sample squared errors by the
 closed form 10 log10(R^2 / MSE) (independent of the scikit-image call that produced it); IoU, accuracy and
-the mixture statistics from their saved per-sample values.
+the mixture statistics from their saved per-sample values; the segmentation kappa from the saved coherence and
+chance level, the segmentation ARIs from their saved per-sample values.
 """
 
 from __future__ import annotations
@@ -113,7 +114,24 @@ def recompute_metrics(metrics_path: str | Path) -> dict[str, dict[str, Any]]:
         if name in scores:
             v = scores[name]
             out[key] = summary(v[~np.isnan(v)])
+    out.update(segmentation_metrics_from_scores(scores))
     return out
+
+
+def segmentation_metrics_from_scores(scores: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """The segmentation scores from the saved evidence: kappa recomputed from the saved per-sample coherence and
+    chance level (the saved kappa only marks that the evaluation scored it), the ARIs from their saved per-sample
+    values; empty for an evaluation without mixture maps, and without the part scores where the data had no parts."""
+    from .evaluate import segmentation_entries
+    from .maps import segment_kappa
+
+    if "segment_coherence" not in scores or "segment_chance" not in scores or keys.SEGMENT_KAPPA not in scores:
+        return {}  # no mixture maps, or evidence written before these scores existed (its metrics.json has none either)
+    mix = {"kappa": segment_kappa(scores["segment_coherence"], scores["segment_chance"])}
+    for key, name in ((keys.SEGMENT_POSITION_ARI, "position_ari"), (keys.SEGMENT_PARTS_ARI, "parts_ari"), (keys.SEGMENT_PARTS_ARI_KMEANS, "parts_ari_kmeans")):
+        if key in scores:
+            mix[name] = scores[key]
+    return segmentation_entries(mix)[0]
 
 
 def compare(saved: dict[str, dict[str, Any]], recomputed: dict[str, dict[str, Any]], rtol: float = 1e-6, atol: float = 1e-9) -> list[str]:

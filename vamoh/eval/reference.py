@@ -1,17 +1,21 @@
 """The reference stage of one dataset: what every model's numbers are compared with, computed once.
 
 For image data:
-- the feature extractor: the suite's autoencoder, trained here on the train split (its quality on the
-  test split is recorded: reconstruction PSNR), a suite extractor given by the config, or Inception;
-- the real features of the train and test splits (a seeded subset of ``eval.max_real`` when set), which
-  every evaluation of the dataset scores its generated sets against;
-- two sanity rows scored exactly like a model's generated sets: held-out real images (the floor: what a
-  perfect generator would score at this sample size) and uniform noise images (the ceiling). A model's
-  FID must fall between them for the metric to say anything at this scale.
+- the feature extractor: the suite's autoencoder, trained here on one half of the train split (its quality
+  on the test split is recorded: reconstruction PSNR), a suite extractor given by the config, or Inception;
+- the real features of the test split and of the train split (for an extractor trained here, of the train
+  half it did not see; a seeded subset of ``eval.max_real`` when set), which every evaluation of the
+  dataset scores its generated sets against;
+- sanity rows scored exactly like a model's generated sets: held-out real images (the floor: what a
+  perfect generator would score at this sample size), uniform noise images (the ceiling), and three
+  generators that learned nothing worth a verdict: the train-mean image repeated, one real image repeated
+  (collapse) and held-out real images under a heavy blur. A model must beat all of them (and be as spread
+  as the data) before a verdict compares it (``vamoh.report.summary``).
 
 For every kind of data:
 - the train-mean baseline of reconstruction: every test sample predicted by the mean of the train split,
-  scored like a model's reconstructions. A model that does not beat it has not learned to reconstruct.
+  scored like a model's reconstructions (and inside each completion mask, like a completion). A model that
+  does not beat it has not learned to reconstruct.
 
 ``build_reference`` returns the record written to ``reference.json`` and the arrays written to
 ``features.npz``; ``ReferenceData.load`` reads them back for the evaluations.
@@ -32,7 +36,8 @@ from . import keys
 from .config import EvalConfig
 from .fid import ExtractorSpec, FidelityScorer, prc_subset_index, resolve_extractor, score_sets, set_seed
 from .io import metric_entry, read_json
-from .recon import DATA_RANGE, reconstruction_scores, summary
+from .completion import COMPLETION_TASKS, missing_count, missing_region
+from .recon import DATA_RANGE, channels_of, masked_psnr, reconstruction_scores, summary, to_metric_arrays
 
 
 def subset_index(n: int, max_n: int, seed: int) -> np.ndarray:
@@ -45,6 +50,22 @@ def subset_index(n: int, max_n: int, seed: int) -> np.ndarray:
 def noise_images(n: int, shape: tuple[int, ...], seed: int) -> np.ndarray:
     """Uniform noise images, uint8 (n, *shape): the ceiling row of the generation tables."""
     return np.random.default_rng(seed).integers(0, 256, (n, *shape), dtype=np.uint8)
+
+
+BLUR_FRACTION = 1 / 16  # the blurred row's Gaussian sigma as a fraction of the image side: 4 px at 64x64, 1.75 px at 28x28
+
+
+def blur_sigma(grid_shape: tuple[int, ...]) -> float:
+    return float(BLUR_FRACTION * max(grid_shape[:2]))
+
+
+def blur_images(images: np.ndarray) -> np.ndarray:
+    """uint8 images (n, H, W, C) under a Gaussian blur of ``blur_sigma`` pixels (reflecting edges), per channel."""
+    from scipy.ndimage import gaussian_filter
+
+    sigma = blur_sigma(images.shape[1:3])
+    out = gaussian_filter(images.astype(np.float64), sigma=(0, sigma, sigma, 0), mode="reflect")
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 def check_generation_sizes(n_train: int, n_test: int, cfg: EvalConfig, dataset: str) -> None:
@@ -160,44 +181,90 @@ def build_reference(splits: dict[str, Any], cfg: EvalConfig, *, seed: int, devic
     arrays["mean_mse"] = scores["mse"]
     metrics[keys.REF_MEAN] = {k: summary(v) for k, v in scores.items() if k != "mse"}
     record["mean_image"] = {"data_range": DATA_RANGE[spec.kind], "num_test": len(test)}
+    # the same baseline inside each completion mask, on the samples the evaluations complete (the first
+    # eval.completion_samples of the test split): what a completion must beat to have used the observed part
+    n_comp = min(cfg.completion_samples, len(test))
+    true = to_metric_arrays(targets[:n_comp], tuple(spec.grid_shape), spec.kind)
+    pred = to_metric_arrays(mean.expand_as(targets[:n_comp]), tuple(spec.grid_shape), spec.kind)
+    for task, key in COMPLETION_TASKS.items():
+        region = np.broadcast_to(missing_region(task, tuple(spec.grid_shape)), (n_comp, *spec.grid_shape))
+        values, _ = masked_psnr(pred, true, region, DATA_RANGE[spec.kind], channels_of(true, spec.kind))
+        metrics[keys.REF_MEAN][key] = summary(values, missing_points=missing_count(task, tuple(spec.grid_shape)))
 
     # ---- generation references (image data)
     if spec.kind == "image":
         check_generation_sizes(len(train), len(test), cfg, spec.name)
-        train_idx = subset_index(len(train), cfg.max_real, seed)
+        # A suite extractor trained here learns from one half of the train split (seeded) and the "tr" embeddings come
+        # from the other half, so neither the tr nor the tst features are in-sample for the extractor, and FID tr
+        # against FID tst measures the generator, not the extractor's overfitting. Given weights (or Inception) were
+        # trained elsewhere: the whole train split is embedded.
+        halves = cfg.feature_extractor == "suite" and cfg.suite_extractor_weights is None
+        if halves:
+            perm = np.random.default_rng(seed + 7).permutation(len(train))
+            extractor_idx, embed_pool = np.sort(perm[: len(train) // 2]), np.sort(perm[len(train) // 2 :])
+            check(len(embed_pool) > cfg.prc_neighborhood, f"{spec.name}: half of the train split ({len(embed_pool)} images) is embedded as "
+                  f"'tr' and must hold more than k={cfg.prc_neighborhood}; use more train images (data.settings.{spec.name}.n_train)", DataError)
+            train_idx = embed_pool[subset_index(len(embed_pool), cfg.max_real, seed)]
+        else:
+            extractor_idx, train_idx = None, subset_index(len(train), cfg.max_real, seed)
         test_idx = subset_index(len(test), cfg.max_real, seed + 1)
         train_images, test_images = train.images_uint8(train_idx), test.images_uint8(test_idx)
-        ext_spec, ext_info = prepare_extractor(cfg, train_images, test_images, spec.name, extractor_out, device)
+        extractor_images = train.images_uint8(extractor_idx) if extractor_idx is not None else train_images
+        ext_spec, ext_info = prepare_extractor(cfg, extractor_images, test_images, spec.name, extractor_out, device)
+        ext_info["trained_on"] = ("half of the train split, disjoint from the embedded tr half and from tst" if halves
+                                  else ext_info.get("trained_on") or "elsewhere (given weights)")
+        ext_info["disjoint_from_embeddings"] = bool(halves or cfg.feature_extractor != "suite")
+        if extractor_idx is not None:
+            arrays["extractor_train_index"] = extractor_idx
         scorer = FidelityScorer(ext_spec, device, cfg.batch_size, cfg.set_metric_settings())
         reals = {"train": scorer.features(train_images), "test": scorer.features(test_images)}  # (N, d) each
         arrays.update(real_train=reals["train"].numpy(), real_test=reals["test"].numpy(), real_train_index=train_idx, real_test_index=test_idx)
         n = cfg.num_samples
+        images = {"train": train_images, "test": test_images}
         # floor: real images the extractor scores as if generated; against train embeddings they come from the
-        # test split, against test embeddings from the train split (never scored against themselves)
+        # test split, against test embeddings from the train split (never scored against themselves). The blurred
+        # row is the same picks under a heavy blur: real content without the detail.
         floor_sizes = {split: min(n, len(reals["test" if split == "train" else "train"])) for split in ("train", "test")}
         floor: dict[str, list[float]] = {}
+        blurred: dict[str, list[float]] = {}
         for split, other in (("train", "test"), ("test", "train")):
             m = floor_sizes[split]
             prc = {split: prc_subset_index(len(reals[split]), m, seed)}
-            sets, picks = [], []
+            sets, blur_sets, picks = [], [], []
             for i in range(cfg.num_sets):
                 pick = np.sort(np.random.default_rng(set_seed(seed, 100 + i)).choice(len(reals[other]), m, replace=False))
                 picks.append(pick)
                 sets.append(reals[other][torch.from_numpy(pick)])
+                blur_sets.append(scorer.features(blur_images(images[other][pick])))
             per_set = score_sets(sets, {split: reals[split]}, prc, scorer.settings)
             floor.update({k: v for k, v in per_set.items() if k.endswith(f"_{split}")})
+            per_set = score_sets(blur_sets, {split: reals[split]}, prc, scorer.settings)
+            blurred.update({k: v for k, v in per_set.items() if k.endswith(f"_{split}")})
             arrays[f"heldout_pick_{split}"] = np.stack(picks)
             arrays[f"prc_index_heldout_{split}"] = prc[split]
+            arrays[f"blurred_features_{split}"] = torch.stack(blur_sets).numpy()
         metrics[keys.REF_HELDOUT] = _set_entries(floor, num_samples=floor_sizes)
+        metrics[keys.REF_BLURRED] = _set_entries(blurred, num_samples=floor_sizes, blur_sigma_px=blur_sigma(spec.grid_shape))
+        prc = {split: prc_subset_index(len(f), n, seed) for split, f in reals.items()}
         # ceiling: uniform noise, the generated set size of the models
         noise_feats = [scorer.features(noise_images(n, tuple(spec.grid_shape) + (spec.feature_dim,), set_seed(seed, 200 + i))) for i in range(cfg.num_sets)]
-        prc = {split: prc_subset_index(len(f), n, seed) for split, f in reals.items()}
         metrics[keys.REF_NOISE] = _set_entries(score_sets(noise_feats, reals, prc, scorer.settings), num_samples=n)
         arrays["noise_features"] = torch.stack(noise_feats).numpy()
         arrays.update({f"prc_index_noise_{s}": i for s, i in prc.items()})
+        # collapse: one held-out (test) image repeated n times per set, a different image per set
+        picks = np.random.default_rng(set_seed(seed, 300)).choice(len(test_images), cfg.num_sets, replace=len(test_images) < cfg.num_sets)
+        collapsed = [scorer.features(np.repeat(test_images[i : i + 1], n, axis=0)) for i in picks]
+        metrics[keys.REF_COLLAPSED] = _set_entries(score_sets(collapsed, reals, prc, scorer.settings), num_samples=n)
+        arrays["collapsed_pick"] = picks
+        # the train-mean image repeated n times: a generator that learned only the average (the mean of the
+        # embedded tr images, so it is no copy of anything the extractor saw)
+        mean_img = np.clip(np.rint(train_images.astype(np.float64).mean(0)), 0, 255).astype(np.uint8)
+        mean_feats = scorer.features(np.repeat(mean_img[None], n, axis=0))
+        metrics[keys.REF_MEAN].update(_set_entries(score_sets([mean_feats] * cfg.num_sets, reals, prc, scorer.settings), num_samples=n))
         record["extractor"] = ext_info
         record["generation"] = {"num_samples": n, "num_sets": cfg.num_sets, "floor_num_samples": floor_sizes,
-                                "num_real": {s: int(len(f)) for s, f in reals.items()}, **scorer.describe()}
+                                "num_real": {s: int(len(f)) for s, f in reals.items()}, "blur_sigma_px": blur_sigma(spec.grid_shape),
+                                **scorer.describe()}
     record["metrics"] = metrics
     return record, arrays
 

@@ -22,7 +22,8 @@ from .io import read_json
 
 COLUMNS = ["dataset", "model", "label", "kind", "seed", "metric", "split", "mean", "std", "n", "values", "batch_size",
            "is_standin", "data_label", "feature_extractor", "num_samples", "device", "note"]
-KIND_MODEL, KIND_REFERENCE = "model", "reference"  # a trained model's row, or a sanity row of the reference stage
+KIND_MODEL, KIND_REFERENCE = "model", "reference"
+CALLS_SUFFIX = "_calls"  # time_<task>_calls: one value per measured call, beside time_<task>'s [q25, median, q75, min, max]  # a trained model's row, or a sanity row of the reference stage
 NUMERIC = ("mean", "std", "n", "batch_size", "num_samples")
 TEXT = ("dataset", "model", "label", "kind", "metric", "split", "data_label", "feature_extractor", "device", "note")
 
@@ -78,6 +79,10 @@ def rows_from_timing(path: str | Path) -> list[dict[str, Any]]:
             note = f"{arch}, {n_params:,} parameters" if n_params else arch
             rows.append(_row(prov, cand, labels.get(cand, cand), KIND_MODEL, f"time_{group['task']}", entry,
                              batch_size=group["batch_size"], feature_extractor="", num_samples=0, note=note))
+            if st.get("samples"):  # every measured call (seconds per sample): the summary's test of who is faster
+                calls = {"mean": st["median"], "std": st["iqr"], "n": len(st["samples"]), "values": st["samples"]}
+                rows.append(_row(prov, cand, labels.get(cand, cand), KIND_MODEL, f"time_{group['task']}{CALLS_SUFFIX}", calls,
+                                 batch_size=group["batch_size"], feature_extractor="", num_samples=0, note=note))
     return rows
 
 

@@ -116,6 +116,10 @@ def prepare_data(rc: RunConfig, dataset: str, out: str | Path) -> dict[str, Any]
     record = {"dataset": dataset, "path": str(Path(path).resolve()), "source": cfg.source, "is_standin": bool(meta["is_standin"]),
               "label": meta["label"], "data_config": to_dict(cfg), "sha256": cache["content_sha256"], "file_sha256": cache["sha256"], "bytes": cache["bytes"],
               "sizes": meta["sizes"], "warnings": meta.get("details", {}).get("warnings", [])}
+    details = meta.get("details") or {}
+    if (details.get("augmented") or {}).get("test"):  # test samples that are copies of a few real sources (ERA5's stand-in)
+        record["test_sources"] = {"real": int(details["real_fields"]["test"]), "augmented": int(details["augmented"]["test"]),
+                                  "rule": "test sample j is a copy of real source j mod real"}
     atomic_write_json(out, record)
     return record
 
@@ -202,7 +206,22 @@ def training_summary(net: Any, trainer: Any, dataset: str, entry: str, label: st
         "data_label": record["label"],
         "data_sha256": record["sha256"],
         "final": trainer.history[-1] if trainer.history else {},
+        "tail_means": tail_means(trainer.history),
     }
+
+
+def tail_means(history: list[dict[str, float]], share: float = 0.2) -> dict[str, float]:
+    """The mean of every numeric history column over the last ``share`` of the logged steps (at least one row):
+    what a learned-gate reads (e.g. a discriminator's accuracy at the end of training), less noisy than one row."""
+    if not history:
+        return {}
+    tail = history[-max(1, int(round(len(history) * share))):]
+    out = {}
+    for k in tail[-1]:
+        vals = [float(r[k]) for r in tail if isinstance(r.get(k), (int, float)) and math.isfinite(float(r[k]))]
+        if vals:
+            out[k] = sum(vals) / len(vals)
+    return out
 
 
 def _write_history(history: list[dict[str, float]], path: str | Path) -> None:
@@ -411,12 +430,14 @@ def figures(rc: RunConfig, tidy_csv: str | Path, arrays: list[str], histories: l
     return write_figures(tidy_csv, [Path(p) for p in arrays], list(zip(summaries, map(Path, histories))), Path(out_dir), labels)
 
 
-def summary(rc: RunConfig, tidy_csv: str | Path, references: list[str], out_md: str | Path, out_html: str | Path) -> list[Path]:
-    """The one-page summary: each claim of the paper, what was measured, a verdict by a fixed rule."""
+def summary(rc: RunConfig, tidy_csv: str | Path, references: list[str], out_md: str | Path, out_html: str | Path,
+            trained: list[str] = (), data_records: list[str] = ()) -> list[Path]:
+    """The one-page summary: each claim of the paper, what was measured, a verdict by a fixed rule (its learned-gates
+    read what was trained, train.json; its intervals cluster test samples by source, from the data records)."""
     from ..report.summary import write_summary
 
-    refs = [json.loads(Path(p).read_text()) for p in references]
-    return write_summary(tidy_csv, refs, out_md, out_html, f"Summary of run '{rc.run}': the paper's claims, measured")
+    refs, runs, data = ([json.loads(Path(p).read_text()) for p in files] for files in (references, trained, data_records))
+    return write_summary(tidy_csv, refs, out_md, out_html, f"Summary of run '{rc.run}': the paper's claims, measured", runs, data)
 
 
 def report(rc: RunConfig, files: list[str], figures_dir: str | Path, out: str | Path) -> str:

@@ -76,14 +76,19 @@ METRICS: dict[str, Metric] = {
     "fid_train": _tidy("FID tr", -1, "fid_train", generation=True, extractor=True),
     "precision_test": _tidy("Precision tst", 1, "precision_test", 3, generation=True, extractor=True),
     "recall_test": _tidy("Recall tst", 1, "recall_test", 3, generation=True, extractor=True),
-    "segment_coherence": _tidy("Segment coherence", 0, "segment_coherence", 3),
+    # contiguity normalised for balance; undefined (—) where one component covers every point, e.g. K = 1
+    "segment_kappa": _tidy("Segment contiguity κ", 0, "segment_kappa", 3),
+    "segment_position_ari": _tidy("Segment position ARI", 0, "segment_position_ari", 3),
+    "segment_parts_ari": _tidy("Segment parts ARI", 1, "segment_parts_ari", 3),
+    # raw coherence: 1.000 for a single component (K = 1), so not in the standard set
+    "segment_coherence": _tidy("Segment coherence (raw)", 0, "segment_coherence", 3),
     "mixture_entropy": _tidy("Mixture entropy / ln K", 0, "mixture_entropy", 3),
     "time_reconstruction_ms": _tidy("Recon. ms / sample", -1, "time_reconstruction", 3, scale=1e3, speed=True),
     "samples_per_second": Metric("Train samples / s", 1, "summary", 0, speed=True),
     "encoder_ms": Metric("Encoder ms / sample", -1, "measured", 3, speed=True),
 }
 STANDARD = ("test_elbo_per_point", "psnr", "psnr_completion_centre", "fid_test", "precision_test", "recall_test",
-            "segment_coherence", "samples_per_second")
+            "segment_kappa", "samples_per_second")
 
 
 def question_metrics(ablation: Any) -> list[str]:
@@ -439,6 +444,19 @@ def _notes(values: pd.DataFrame, tidy: pd.DataFrame, ab: Any, context: dict[str,
         notes.append(f"Encoder ms / sample: median of {context.get('encoder_repeats', '?')} interleaved calls of the encoder on one test "
                      f"sample observed at a fresh random {ENCODER_KEEP:.0%} of its points each call (centroids and neighbourhoods "
                      f"recomputed, as under point dropout or partial observation), after {context.get('encoder_warmup', '?')} warm-up calls.")
+    if "segment_kappa" in metrics:
+        notes.append(f"Segment contiguity κ = (coherence − chance) / (1 − chance) per test sample, coherence the share of neighbouring "
+                     f"points with the same most probable component and chance = sum_k p_k² (vamoh.eval.maps.segment_kappa): 0 = speckle, "
+                     f"1 = no disagreeing neighbours. {DASH} where it is undefined: one component covers every point (K = 1), so "
+                     f"nothing is segmented.")
+    if "segment_coherence" in metrics:
+        notes.append("Segment coherence (raw): not corrected for chance; a single component (K = 1) scores 1.000.")
+    if "segment_position_ari" in metrics:
+        notes.append("Segment position ARI: the mean adjusted Rand index of each map with the maps of other test inputs on the same "
+                     "grid (1 = the same partition whatever the input: a partition by position).")
+    if "segment_parts_ari" in metrics:
+        notes.append("Segment parts ARI: the adjusted Rand index of each map with the true parts the stand-in renders (Shapes3D, the "
+                     f"faces, the chairs); {DASH} where the data has none.")
     if "samples_per_second" in metrics:
         notes.append("Train samples / s: training steps x batch size / the training job's wall time (train.json); jobs ran side by side, "
                      "so it carries the machine's load.")

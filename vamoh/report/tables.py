@@ -172,7 +172,8 @@ def _models(t: pd.DataFrame, dataset: str, kind: str | None = None) -> list[str]
 
 GENERATION_ORDER = ("celebahq64", "shapes3d", "polymnist")  # Tables 1 and 4 (PolyMNIST in the appendix)
 _GEN_COLUMNS = ((keys.FID, "FID ↓", True), (keys.PRECISION, "Precision ↑", True), (keys.RECALL, "Recall ↑", True),
-                (keys.DENSITY, "Density ↑", False), (keys.COVERAGE, "Coverage ↑", False))
+                (keys.DENSITY, "Density ↑", False), (keys.COVERAGE, "Coverage ↑", False), (keys.SPREAD, "Spread", False))
+_GEN_REFERENCES = (keys.REF_HELDOUT, keys.REF_BLURRED, keys.REF_COLLAPSED, keys.REF_MEAN, keys.REF_NOISE)
 
 
 def fid_order_check(t: pd.DataFrame, dataset: str, model: str, split: str) -> str:
@@ -185,6 +186,10 @@ def fid_order_check(t: pd.DataFrame, dataset: str, model: str, split: str) -> st
         return "✗ at or above noise"
     if own.mean <= floor.mean:
         return "✗ below the real floor"
+    for ref in (keys.REF_MEAN, keys.REF_COLLAPSED, keys.REF_BLURRED):  # the baseline generators a learned model beats
+        base = _stat(t, dataset, ref, key)
+        if base is not None and own.mean >= base.mean:
+            return f"✗ not below '{keys.REFERENCE_LABELS[ref]}'"
     return "✓"
 
 
@@ -197,7 +202,7 @@ def _generation_table(tidy: pd.DataFrame, name: str, splits: tuple[str, ...], ti
     prov = Provenance(used, extractors=True)
     out, flagged = [], []
     for d in datasets:
-        models = _models(used, d, "model") + [m for m in (keys.REF_HELDOUT, keys.REF_NOISE) if m in set(used[used["dataset"] == d]["model"])]
+        models = _models(used, d, "model") + [m for m in _GEN_REFERENCES if m in set(used[used["dataset"] == d]["model"])]
         for split in splits:
             for m in models:
                 reference = m in keys.REFERENCE_MODELS
@@ -224,8 +229,12 @@ def _generation_table(tidy: pd.DataFrame, name: str, splits: tuple[str, ...], ti
         + ("against real embeddings of the train split (the paper's 'tr')." if splits == ("train",)
            else "tr = against real embeddings of the train split, tst = of the test split."),
         f"Reference rows: {keys.REFERENCE_LABELS[keys.REF_HELDOUT]} = real images not in the real set, scored as if generated "
-        f"(what a perfect generator scores at this sample size); {keys.REFERENCE_LABELS[keys.REF_NOISE]} = uniform noise images. "
-        "A model's FID means something at this scale only between the two (column 'floor < FID < noise').",
+        f"(what a perfect generator scores at this sample size); {keys.REFERENCE_LABELS[keys.REF_NOISE]} = uniform noise images; "
+        f"three generators that learned nothing worth comparing: {keys.REFERENCE_LABELS[keys.REF_MEAN]} (the train-mean image repeated), "
+        f"{keys.REFERENCE_LABELS[keys.REF_COLLAPSED]} and {keys.REFERENCE_LABELS[keys.REF_BLURRED]} (Gaussian blur, sigma = 1/16 of the "
+        "image side). A model's FID means something at this scale only above the floor and below all four "
+        "(column 'floor < FID < noise'). Spread = the generated set's RMS feature distance to its mean over the real set's "
+        "(1 = as diverse as the data, 0 = collapsed).",
         "Density and coverage (Naeem et al. 2020) use the same features and k as precision/recall; the paper does not report them.",
         *[f"{dataset_name(d)}: {n}." for d in datasets for n in sorted(set(used[(used["dataset"] == d) & (used["kind"] == KIND_REFERENCE)]["note"])) if n],
         "Paper: the paper's values (Inception features, the paper's data and training budget); "
@@ -474,27 +483,98 @@ def reconstruction_table(tidy: pd.DataFrame) -> ReportTable:
 
 
 def mixture_table(tidy: pd.DataFrame) -> ReportTable:
-    """The mixture's segmentations (paper Figures 10, 25): mean normalised entropy and segment coherence vs chance."""
+    """The mixture's segmentations (paper Figures 10, 25): mean normalised entropy, segment coherence vs chance,
+    contiguity normalised for balance (kappa), dependence on the input (mean ARI with the other inputs' maps), and,
+    where the data has true parts, agreement with them (ARI) beside a k-means-on-colour baseline."""
     t = read_tidy(tidy)
     rows = t[t["metric"].isin(keys.MIXTURE_KEYS) & t["mean"].notna()]
     datasets = _datasets_with_numbers(rows)
     prov = Provenance(rows, extractors=False)
     out = []
+    undefined_kappa = False
     for d in datasets:
         for m in _models(rows, d):
-            ent, coh, chance = (_stat(rows, d, m, k) for k in (keys.MIXTURE_ENTROPY, keys.SEGMENT_COHERENCE, keys.SEGMENT_CHANCE))
+            ent, coh, chance, kappa, pos, parts, km = (_stat(rows, d, m, k) for k in (
+                keys.MIXTURE_ENTROPY, keys.SEGMENT_COHERENCE, keys.SEGMENT_CHANCE, keys.SEGMENT_KAPPA, keys.SEGMENT_POSITION_ARI,
+                keys.SEGMENT_PARTS_ARI, keys.SEGMENT_PARTS_ARI_KMEANS))
+            kappa_cell = fmt_stat(kappa, 3)
+            scored = bool(((t["dataset"] == d) & (t["model"] == m) & (t["metric"] == keys.SEGMENT_KAPPA)).any())  # runs before κ have no row
+            if coh and scored and (kappa is None or kappa.n < coh.n):  # samples where one component covers everything: κ undefined
+                undefined_kappa = True
+                kappa_cell = "undefined" if kappa is None else f"{kappa_cell} ({coh.n - kappa.n} of {coh.n} undefined)"
             out.append({"Dataset": prov.label(d), "Model": _label_of(rows, m), "Entropy / ln K": fmt_stat(ent, 3),
-                        "Segment coherence": fmt_stat(coh, 3), "Chance level": fmt_stat(chance, 3),
+                        "Segment coherence": fmt_stat(coh, 3), "Chance level": fmt_stat(chance, 3), "Contiguity κ": kappa_cell,
+                        "Position ARI": fmt_stat(pos, 3), "Parts ARI": fmt_stat(parts, 3), "k-means ARI (baseline)": fmt_stat(km, 3),
                         "Test samples": str(coh.n) if coh else DASH})
     notes = [
         "Entropy / ln K: the mixture weights' entropy per point, divided by its maximum ln K (0 = one component owns the point, "
         "1 = all K equally likely), averaged over the test points (ShapeNet: occupied voxels only).",
         "Segment coherence: the share of neighbouring grid points (4 per pixel, 6 per voxel; longitude wraps on ERA5) whose most "
         "probable component agrees. Chance level: what a segmentation with the same component shares but no spatial "
-        "structure scores (sum_k p_k^2 per sample); coherent segments score well above it.",
+        "structure scores (sum_k p_k^2 per sample). Coherence minus chance is bounded by 1 − chance, so it rewards balanced "
+        "components: read contiguity from κ.",
+        "Contiguity κ = (coherence − chance) / (1 − chance) per sample (Cohen's kappa of a point's component and its neighbour's): "
+        "0 = speckle with the same component shares, negative = more disagreeing neighbours than chance, 1 = no disagreeing "
+        "neighbours; a contiguous map scores 1 minus its border pairs over speckle's. Undefined where one component covers "
+        "every point (chance 1: nothing is segmented, e.g. K = 1); such samples are left out and counted.",
+        "Position ARI: per sample, the mean adjusted Rand index of its map with the maps of the next 32 test samples (all "
+        "others in a smaller test set) on the points valid in both. 1 = the same partition of the grid whatever the input "
+        "(a partition by position, not a segmentation of the image); lower = the map follows the input.",
+        "Parts ARI: the adjusted Rand index of the map with the true parts the stand-in renders (Shapes3D: wall, floor, object; "
+        "faces: background, clothes, hair, face; chairs: seat, back, legs, arms); k-means ARI: the same for k-means on the sample's colours (voxels: the "
+        "occupied voxels' coordinates) with k = the number of true parts, the baseline a segmentation should beat. "
+        f"{DASH}: the data has no true parts (real data, PolyMNIST, ERA5).",
         *prov.notes(datasets),
     ]
-    return ReportTable("mixture", "Mixture segmentations: entropy and spatial coherence (Figures 10, 25 as numbers)", pd.DataFrame(out), notes)
+    frame = pd.DataFrame(out)
+    if not undefined_kappa:
+        notes[2] = notes[2].replace("; such samples are left out and counted", "")
+    return ReportTable("mixture", "Mixture segmentations: entropy, contiguity, input dependence and true parts (Figures 10, 25 as numbers)",
+                       frame, notes)
+
+
+# ---------------------------------------------------------------------------------------------- point sets, memorisation
+
+
+def _scaled(st: Stat | None, factor: float) -> Stat | None:
+    if st is None:
+        return None
+    return Stat(None if st.mean is None else st.mean * factor, None if st.std is None else st.std * factor, st.n)
+
+
+def pointsets_table(tidy: pd.DataFrame) -> ReportTable:
+    """ShapeNet's generation in the field's protocol (COV / MMD / 1-NNA, Chamfer) and every image dataset's memorisation
+    check: numbers the evaluation computes that the paper's tables have no place for."""
+    t = read_tidy(tidy)
+    rows = t[t["metric"].isin(keys.POINTSET_KEYS + keys.MEMORISATION_KEYS) & t["mean"].notna() & (t["kind"] != KIND_REFERENCE)]
+    datasets = ordered(_datasets_with_numbers(rows), DATASET_ORDER)
+    prov = Provenance(rows, extractors=True)
+    out = []
+    for d in datasets:
+        for m in _models(rows, d, "model"):
+            cells = {k: _stat(rows, d, m, k) for k in keys.POINTSET_KEYS + keys.MEMORISATION_KEYS}
+            if not any(cells.values()):
+                continue
+            empty = rows[(rows["dataset"] == d) & (rows["model"] == m) & (rows["metric"] == keys.NNA_CD)]
+            out.append({"Dataset": prov.label(d), "Model": _label_of(rows, m), "COV ↑": fmt_stat(cells[keys.COV_CD], 3),
+                        "MMD ↓ (×10³)": fmt_stat(_scaled(cells[keys.MMD_CD], 1e3), 3),
+                        "1-NNA (0.5 ideal)": fmt_stat(cells[keys.NNA_CD], 3),
+                        "Memorisation ratio (1 = held-out-like)": fmt_stat(cells[keys.MEMORISATION_RATIO], 3),
+                        "Closer than the test set's 5th percentile": fmt_stat(cells[keys.MEMORISATION_CLOSE], 3),
+                        "Seeds": str(len(set(empty["seed"]))) if not empty.empty else str(len(set(rows[(rows["dataset"] == d) & (rows["model"] == m)]["seed"])))})
+    notes = [
+        "ShapeNet: coverage (COV), minimum matching distance (MMD) and 1-nearest-neighbour accuracy (1-NNA) of generated shapes "
+        "against the test split's, under the Chamfer distance between point clouds sampled from the thresholded voxel surfaces "
+        "(PointFlow's protocol; eval.pointcloud_points points per cloud). 1-NNA is 0.5 for a generator indistinguishable from "
+        "the data and 1.0 for one that is always told apart. The paper reports no ShapeNet generation numbers.",
+        "Memorisation (image datasets): the median distance of generated samples to their nearest training example over the "
+        "test split's own median nearest-training distance, in the generation metrics' feature space (about 1 = like held-out "
+        "data, near 0 = copies of training examples), and the share of generated samples closer than the test split's 5th "
+        "percentile (about 0.05 expected).",
+        *prov.notes(datasets),
+    ]
+    return ReportTable("pointsets", "Generation beyond the paper's tables: ShapeNet COV / MMD / 1-NNA and the memorisation check",
+                       pd.DataFrame(out), notes)
 
 
 # ---------------------------------------------------------------------------------------------- all of them
@@ -502,11 +582,11 @@ def mixture_table(tidy: pd.DataFrame) -> ReportTable:
 
 def build_tables(tidy: pd.DataFrame | str | Path, summaries: list[dict[str, Any]]) -> list[ReportTable]:
     t = read_tidy(tidy)
-    return [table1(t), table2(t), table3(summaries, t), table4(t), table5(t), reconstruction_table(t), mixture_table(t)]
+    return [table1(t), table2(t), table3(summaries, t), table4(t), table5(t), reconstruction_table(t), mixture_table(t), pointsets_table(t)]
 
 
 def write_tables(tidy: pd.DataFrame | str | Path, summaries: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
-    """table{1..5}, reconstruction and mixture .{csv,md,tex,html} in ``out_dir``; returns the paths."""
+    """table{1..5}, reconstruction, mixture and pointsets .{csv,md,tex,html} in ``out_dir``; returns the paths."""
     paths: list[Path] = []
     for t in build_tables(tidy, summaries):
         paths += write_table(t, out_dir)

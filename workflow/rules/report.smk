@@ -74,6 +74,8 @@ rule summary:
     input:
         tidy=f"{RES}/tidy.csv",
         references=expand(ref("reference.json", "{dataset}"), dataset=RC.datasets),
+        summaries=per_job("train.json", trained_only=True),
+        data=expand(f"{RES}/data/{{dataset}}.json", dataset=RC.datasets),
     output:
         md=f"{REP}/summary.md",
         html=report(f"{REP}/summary.html", caption="../report/summary.rst", category="Summary"),

@@ -2,5 +2,6 @@ from vamoh.pipeline import stages
 from vamoh.pipeline.scriptlog import logged, run_config
 
 with logged(snakemake.log[0]):
-    print(stages.summary(run_config(snakemake.config), snakemake.input.tidy, list(snakemake.input.references),
-                         snakemake.output.md, snakemake.output.html))
+    i = snakemake.input
+    print(stages.summary(run_config(snakemake.config), i.tidy, list(i.references), snakemake.output.md, snakemake.output.html,
+                         list(i.summaries), list(i.data)))
