@@ -66,10 +66,18 @@ CONFIG_CASES = [
     ("unknown model", lambda: run_config(models=["vamoh", "vae"]), ConfigError, r"models.1: 'vae' is not one of"),
     ("negative seed", lambda: run_config(seeds=[-1]), ConfigError, r"seeds.0: -1 is less than the minimum of 0"),
     ("duplicate seeds", lambda: run_config(seeds=[0, 0]), ConfigError, r"seeds: \[0, 0\] has non-unique elements"),
+    # issue 19: numpy takes seeds modulo 2**32, so these planned identical trainings under two names
+    *[(f"seeds {seeds}", (lambda seeds=seeds: run_config(seeds=seeds)), ConfigError,
+       rf"config key seeds.{i}={bad}: expected an integer in \[0, 2\*\*32 - 1 = 4294967295\] \(larger seeds alias")
+      for seeds, i, bad in (([0, 2**32], 1, 2**32), ([2**32 + 1], 0, 2**32 + 1), ([5, 2**40 + 5], 1, 2**40 + 5))],
     ("seeds not a list", lambda: run_config(seeds=3), ConfigError, r"seeds: 3 is not of type 'array'"),
     ("device gpu", lambda: run_config(device="gpu"), ConfigError, r"device='gpu': expected 'auto', 'cpu' or 'cuda\[:N\]'"),
     ("zero threads", lambda: run_config(threads=0), ConfigError, r"threads: 0 is less than the minimum of 1"),
-    ("run name with a slash", lambda: run_config(run="a/b"), ConfigError, r"config key run: 'a/b' does not match"),
+    ("run name with a slash", lambda: run_config(run="a/b"), ConfigError, r"config key run='a/b': expected a name of letters, digits"),
+    # issue 19: the run name is a folder name (results/{run}, reports/{run}, logs/{run}); none of these may escape or mix runs
+    *[(f"run name {bad!r}", (lambda bad=bad: run_config(run=bad)), ConfigError,
+       rf"config key run={re.escape(repr(bad))}: expected a name of letters, digits, '_', '.' and '-' that starts with a letter or digit")
+      for bad in ("..", ".", "", "/tmp/x", "../up", "-dash", ".hidden", "a b", "x" * 101, 7)],
     ("unknown top-level key", lambda: run_config(modelz=["vamoh"]), ConfigError, r"'modelz' was unexpected"),
     ("unknown data source", lambda: run_config(**{"data.source": "web"}), ConfigError, r"data.source: 'web' is not one of"),
     ("settings of an unknown dataset", data_setting("mnist", "n_train", 5), ConfigError, r"data.settings has unknown dataset\(s\) \['mnist'\]"),
@@ -105,6 +113,13 @@ CONFIG_CASES = [
     ("Functa inner rates reversed", with_model("functa", "inner_lr_init", [0.5, 0.1]), ConfigError, r"functa.inner_lr_init=\(0.5, 0.1\): expected \(low, high\)"),
     ("misspelt per-dataset key", lambda: run_config(**{"model_settings.vamoh": {"preset": "tiny", "per_dataset": {"polymnist": {"kk": 1}}}}),
      ConfigError, r"model_settings.vamoh: unknown key\(s\) \['kk'\]"),
+    # issue 19: one rule for every per-dataset section: a misspelt dataset is refused, not ignored
+    *[(f"misspelt dataset in {where}", (lambda where=where, value=value, model=model: run_config(**{f"model_settings.{model}": {"preset": "tiny", where: {"polymnst": value}}})),
+       ConfigError, rf"model_settings.{model}.{where} has unknown dataset\(s\) \['polymnst'\]; known: \['celebahq64', 'era5'")
+      for where, value in (("per_dataset", {"K": 2}), ("per_dataset_preset", "tiny")) for model in ("vamoh", "gasp")],
+    *[(f"K {k}", vamoh_setting("K", k), ConfigError,
+       rf"model_settings.vamoh \(entry 'vamoh' on polymnist\): {n} parameters, about {gib} GiB to train .* more than the 64 GiB")
+      for k, n, gib in ((10_000_000, "453,010,009,045", "6,750"), (200_000, r"9,060,\d{3},\d{3}", "135"))],
     ("zero epochs", lambda: run_config(**{"train.epochs": 0}), ConfigError, r"train.epochs=0: expected a positive integer or null"),
     ("negative max steps", lambda: run_config(**{"train.max_steps": -5}), ConfigError, r"train.max_steps=-5: expected a positive integer or null"),
     ("batch larger than the data", lambda: run_config(**{"train.batch_size": 100}), ConfigError,
@@ -149,6 +164,15 @@ CONFIG_CASES = [
      r"published checkpoint file not found: /nowhere/gasp.pt \(config key imported.polymnist.gasp.path\)"),
     ("import without a path", lambda: run_config(imported={"polymnist": {"gasp": {"modulations": "x"}}}), ConfigError,
      r"imported.polymnist.gasp: 'path' is a required property"),
+    # issue 19: what check-config missed
+    ("real data path missing", lambda: run_config(**{"data.settings": {**copy.deepcopy(TINY["data"]["settings"]),
+                                                                       "polymnist": {"source": "real", "path": "/nowhere/PolyMNIST"}}}),
+     FileNotFoundError, r"polymnist data not found: /nowhere/PolyMNIST \(config key data.settings.polymnist.path\)"),
+    ("cache_dir is a file", lambda: run_config(**{"data.cache_dir": str(ROOT / "config" / "tiny.yaml")}), ConfigError,
+     r"data.cache_dir='.*tiny.yaml' is a file; expected a directory"),
+    *[(f"path with a stand-in ({d})", data_setting(d, "path", f"/data/{d}"), ConfigError,
+       rf"data.settings.{d}.path='/data/{d}' is set but the data source is 'standin', so the file would be ignored")
+      for d in ("era5", "celebahq64")],
     ("test split smaller than k", data_setting("polymnist", "n_test", 3), ConfigError,
      r"data.settings.polymnist.n_test=3: precision/recall with k=3 \(eval.prc_neighborhood\) needs more than 3 test images"),
 ]
@@ -200,6 +224,9 @@ def cli_cases(t):
         ("--max-steps -1", fresh + ["--out", str(root / "e.pt"), "--max-steps", "-1"], r"--max-steps -1: expected an integer >= 1"),
         ("--batch-size 0", fresh + ["--out", str(root / "e.pt"), "--batch-size", "0"], r"--batch-size 0: expected an integer >= 1"),
         ("--seed -1", fresh + ["--out", str(root / "e.pt"), "--seed", "-1"], r"--seed -1: expected an integer >= 0"),
+        ("--seed 2**32", fresh + ["--out", str(root / "e.pt"), "--seed", str(2**32)], r"--seed=4294967296: expected an integer in \[0, 2\*\*32 - 1"),
+        ("sample --seed -1", ["sample", "--checkpoint", ck, "--seed", "-1", "--out", str(root / "s.npz")], r"--seed=-1: expected an integer in \[0, 2\*\*32 - 1"),
+        ("sample --seed 2**33", ["sample", "--checkpoint", ck, "--seed", str(2**33), "--out", str(root / "s.npz")], r"--seed=8589934592: expected an integer in"),
         ("unknown dataset", ["train", "--dataset", "mnist", "--out", str(root / "e.pt")], r"--dataset 'mnist' is not one of"),
         ("unknown preset", fresh + ["--out", str(root / "e.pt"), "--preset", "huge"], r"--preset 'huge': vamoh has no such preset"),
         ("bad --set JSON", fresh + ["--out", str(root / "e.pt"), "--set", "{K: 4}"], r"--set '\{K: 4\}' is not valid JSON"),
@@ -219,15 +246,44 @@ def cli_cases(t):
         ("sample --run-id without a store", ["sample", "--run-id", "abc", "--out", str(root / "s.npz")], r"--run-id needs --tracking-uri"),
         ("sample from a directory", ["sample", "--checkpoint", str(root), "--out", str(root / "s.npz")], r"is a directory, not a checkpoint file"),
         ("sample from a missing file", ["sample", "--checkpoint", str(root / "none.pt"), "--out", str(root / "s.npz")], r"checkpoint not found"),
-        ("reconstruct with GASP", ["reconstruct", "--checkpoint", str(t["gasp"]), "--input", str(root / "x.png"), "--out", str(root / "r.png")],
+        ("reconstruct with GASP", ["reconstruct", "--checkpoint", str(t["gasp"]), "--input", str(root / "img.png"), "--out", str(root / "r.png")],
          r"gasp cannot reconstruct: it has no encoder and no inner loop"),
         ("reconstruct a missing input", ["reconstruct", "--checkpoint", ck, "--input", str(root / "none.png"), "--out", str(root / "r.png")],
-         r"--input .*none.png: file not found"),
+         r"--input not found: .*none.png"),
         ("reconstruct with a bad mask", ["reconstruct", "--checkpoint", ck, "--input", str(root / "img.png"), "--mask", "middle",
                                          "--out", str(root / "r.png")], r"--mask 'middle': expected one of \['none', 'centre', 'half', 'outpaint'\]"),
-        ("reconstruct from a text file", ["reconstruct", "--checkpoint", ck, "--input", str(file_parent), "--out", str(root / "r.png")],
-         r"--input .*a_file: not an image PIL can read"),
-        ("recompute a missing file", ["recompute", str(root / "none" / "metrics.json")], r"evaluation output not found"),
+        ("reconstruct from a text file", ["reconstruct", "--checkpoint", ck, "--input", str(file_parent), "--out", str(root / "rt.png")],
+         r"--input: cannot decode image .*a_file"),
+        # issue 19: the output-path rule (by suffix; nothing written elsewhere than asked)
+        *[(f"sample --out {name}", ["sample", "--checkpoint", ck, "--out", str(root / name)],
+           rf"--out .*{re.escape(name)}: unknown suffix .*expected one of \['\.npz'\] \(\.npz: the samples array\)") for name in ("x.txt", "x", "x.png")],
+        *[(f"reconstruct --out {name}", ["reconstruct", "--checkpoint", ck, "--input", str(root / "img.png"), "--out", str(root / name)],
+           rf"--out .*{re.escape(name)}: unknown suffix .*expected one of \['\.png', '\.npz'\]") for name in ("r.jpg", "r.npy", "r")],
+        ("recompute a missing file", ["recompute", str(root / "none" / "metrics.json")], r"metrics file not found"),
+        # issue 19: a directory where a file is expected, devices, sizes, a path that would be ignored
+        ("recompute a directory", ["recompute", str(root)], r"metrics file .* is a directory; expected a file"),
+        ("check-config of a directory", ["check-config", str(root)], r"config file .* is a directory; expected a file"),
+        ("import a directory", ["import", "gasp", str(root), "--dataset", "polymnist", "--out", str(root / "i.pt")],
+         r"published gasp checkpoint .* is a directory; expected a file"),
+        ("import modulations of a directory", ["import", "functa", ck, "--modulations", str(root), "--dataset", "polymnist", "--out", str(root / "i.pt")],
+         r"--modulations .* is a directory; expected a file"),
+        ("reconstruct a directory", ["reconstruct", "--checkpoint", ck, "--input", str(root), "--out", str(root / "r.png")],
+         r"--input .* is a directory; expected a file"),
+        ("reconstruct with a directory mask", ["reconstruct", "--checkpoint", ck, "--input", str(root / "img.png"), "--mask", str(root),
+                                               "--out", str(root / "r.png")], r"--mask .* is a directory; expected a file"),
+        *[(f"{cmd} --device {dev}", [cmd, "--checkpoint", ck, "--device", dev, "--out", str(root / ("s.npz" if cmd == "sample" else "r.png"))]
+           + (["--input", str(root / "img.png")] if cmd == "reconstruct" else []),
+           rf"--device={dev!r}: expected 'auto', 'cpu' or 'cuda\[:N\]'") for cmd in ("sample", "reconstruct") for dev in ("gpu", "cuda:x", "")],
+        ("sample --n 10000000", ["sample", "--checkpoint", ck, "--n", "10000000", "--out", str(root / "s.npz")],
+         r"--n 10000000 --upsample 1: 10,000,000 x 784 points x 3 feature\(s\) = 87.6 GiB of float32 output .* more than the 2 GiB"),
+        ("sample --upsample 1000", ["sample", "--checkpoint", ck, "--n", "16", "--upsample", "1000", "--out", str(root / "s.npz")],
+         r"--n 16 --upsample 1000: 16 x 729,054,001 points"),
+        ("reconstruct --upsample 1000", ["reconstruct", "--checkpoint", ck, "--input", str(root / "img.png"), "--upsample", "1000",
+                                         "--out", str(root / "r.png")], r"--upsample 1000: 1 x 729,054,001 points x 3 feature\(s\) = 8.1 GiB"),
+        ("train --cache-dir a file", ["train", "--dataset", "polymnist", "--cache-dir", str(file_parent), "--out", str(root / "e.pt")],
+         r"--cache-dir .*a_file is a file; expected a directory"),
+        ("train --path with the stand-in", fresh + ["--out", str(root / "e.pt"), "--path", "/data/poly"],
+         r"--path /data/poly is given but --source is 'standin', so it would be ignored"),
         ("check-config of a missing file", ["check-config", str(root / "none.yaml")], r"config file not found"),
         ("import for an unknown dataset", ["import", "gasp", str(root / "g.pt"), "--dataset", "mnist", "--out", str(root / "i.pt")],
          r"--dataset 'mnist' is not one of"),
@@ -359,3 +415,608 @@ def test_a_diverging_training_is_one_line_from_the_command(tmp_path, capsys, mon
     last = err.strip().splitlines()[-1]  # above it only the progress bar
     assert code == 2 and last.startswith("vamoh train: error: vamoh: non-finite {'loss': nan} at step 0 (epoch 0); stopped without saving")
     assert last.endswith("no checkpoint was written yet") and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------------------------ issue 19: nothing silently wrong
+
+
+def test_the_largest_seed_is_accepted():
+    from vamoh.pipeline.runconfig import RunConfig
+
+    assert RunConfig.from_dict({**copy.deepcopy(TINY), "seeds": [0, 2**32 - 1]}).seeds == [0, 4294967295]
+
+
+@pytest.mark.parametrize("name", ["demo", "paper-2", "a.b_c", "R1", "x" * 100])
+def test_safe_run_names_are_accepted(name):
+    from vamoh.pipeline.runconfig import RunConfig
+
+    rc = RunConfig.from_dict({**copy.deepcopy(TINY), "run": name})
+    assert rc.results == Path("results") / name and rc.results.parts == ("results", name)
+
+
+def test_check_config_refuses_a_run_name_that_escapes_the_folder(tmp_path, capsys):
+    """`run: ..` passed check-config and the DAG then wrote results into the working directory's root."""
+    from vamoh.cli import main
+
+    for bad in ("..", ".", "../../etc"):
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(yaml.safe_dump({**copy.deepcopy(TINY), "run": bad}))
+        assert main(["check-config", str(cfg)]) == 2
+        err = capsys.readouterr().err
+        assert f"config key run={bad!r}: expected a name" in err and err.count("\n") == 1
+
+
+def test_a_run_config_built_without_the_schema_still_refuses_unsafe_names():
+    from vamoh.pipeline.runconfig import RunConfig
+
+    with pytest.raises(ConfigError, match=r"run='\.\.': expected a name"):
+        RunConfig({**copy.deepcopy(TINY), "run": ".."})
+    with pytest.raises(ConfigError, match=r"ablations key='\.\.': expected a name"):
+        RunConfig({**copy.deepcopy(TINY), "ablations": {"..": {"model": "vamoh", "variants": {"a": {}, "b": {"K": 1}}, "default": "a"}}})
+
+
+# ---- images are decoded by bit depth and upright, in the two loaders and `vamoh reconstruct` alike
+
+
+def _pattern(h=28, w=28):
+    """An asymmetric 8-bit pattern: a bright top-left quarter, mid-grey elsewhere (rotations and flips all differ)."""
+    img = np.full((h, w), 100, np.uint8)
+    img[: h // 2, : w // 3] = 230
+    return img
+
+
+def _save_16bit(path, grey16):
+    from PIL import Image
+
+    Image.fromarray(grey16.astype(np.uint16)).save(path)  # a 16-bit greyscale PNG (PIL mode I;16)
+
+
+def _save_exif_rotated_jpeg(path, upright):
+    """``upright`` stored rotated 90 degrees counter-clockwise, with EXIF orientation 6 ("rotate 90 CW to display")."""
+    from PIL import Image
+
+    stored = Image.fromarray(np.ascontiguousarray(np.rot90(upright, k=1))).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(path, quality=100, exif=exif.tobytes())
+
+
+def test_decode_image_by_bit_depth_and_orientation(tmp_path):
+    from vamoh.data.files import decode_image, open_rgb
+
+    grey = _pattern().astype(np.uint16) * 257  # the 8-bit pattern at 16 bits: 230 -> 59110, 100 -> 25700
+    _save_16bit(tmp_path / "g16.png", grey)
+    assert decode_image(tmp_path / "g16.png", "t").dtype == np.uint16
+    np.testing.assert_array_equal(open_rgb(tmp_path / "g16.png", "t"), np.repeat(_pattern()[..., None], 3, -1))  # not 255 everywhere
+    _save_16bit(tmp_path / "dark16.png", np.full((4, 4), 257 * 3))
+    assert (open_rgb(tmp_path / "dark16.png", "t") == 3).all()
+    _save_exif_rotated_jpeg(tmp_path / "r.jpg", _pattern())
+    got = open_rgb(tmp_path / "r.jpg", "t")[..., 0].astype(int)
+    assert got.shape == (28, 28) and np.abs(got - _pattern()).max() <= 6  # upright (JPEG rounding only)
+    from PIL import Image
+
+    Image.fromarray(np.ones((4, 4), np.float32)).save(tmp_path / "f.tif")
+    Image.fromarray(np.full((4, 4), 70000, np.int32)).save(tmp_path / "i.tif")
+    for bad in ("f.tif", "i.tif"):
+        with pytest.raises(DataError, match=rf"t: image .*{bad} is in PIL mode '(F|I)' \(32-bit integer or float, no defined range\)"):
+            decode_image(tmp_path / bad, "t")
+
+
+def test_polymnist_and_celeba_loaders_read_16_bit_and_exif_images(tmp_path):
+    from vamoh.data import polymnist
+    from vamoh.data.celeba import load_real as celeba_load
+
+    try:
+        from tests.data_fixtures import tiny_cfg
+    except ImportError:
+        from data_fixtures import tiny_cfg
+    expected = np.repeat(_pattern()[..., None], 3, -1)
+    for split in ("train", "test"):
+        folder = tmp_path / "poly" / split / "m1"
+        folder.mkdir(parents=True)
+        for i in range(2):
+            _save_16bit(folder / f"{i}.{i}.png", _pattern().astype(np.uint16) * 257)
+        _save_exif_rotated_jpeg(folder / "x.jpg", _pattern())  # not a PNG: ignored by the PNG reader
+    raw = polymnist.load_real(tiny_cfg("polymnist", source="real", path=str(tmp_path / "poly"), n_train=None, n_test=None), "png")
+    np.testing.assert_array_equal(raw.arrays["train"][0], expected)
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    big = np.kron(_pattern(), np.ones((4, 4), np.uint8))  # 112 x 112
+    for i in range(9):
+        _save_16bit(faces / f"{i:05d}.png", big.astype(np.uint16) * 257)
+    _save_exif_rotated_jpeg(faces / "00009.jpg", big)
+    raw = celeba_load(tiny_cfg("celebahq64", source="real", path=str(faces), n_train=None, n_test=None), "folder")
+    images = np.concatenate([raw.arrays["train"], raw.arrays["test"]])
+    assert images.shape[0] == 10
+    # the 16-bit files: the pattern's two levels survive (230 top-left, 100 bottom-right), not white
+    assert images[0, 2, 2, 0] == 230 and images[0, -3, -3, 0] == 100
+    # the EXIF-rotated JPEG is used upright: its bright quarter is top-left like the others
+    rotated = images[9].astype(int)
+    assert rotated[2, 2, 0] > 200 and rotated[-3, -3, 0] < 130 and rotated[2, -3, 0] < 130
+
+
+def test_reconstruct_reads_16_bit_and_exif_images(trained, tmp_path):
+    from vamoh.infer import read_input
+    from vamoh.train import load_model
+
+    model, _ = load_model(trained["ck"])
+    expected = np.repeat(_pattern()[..., None], 3, -1) / 255.0
+    _save_16bit(tmp_path / "in16.png", _pattern().astype(np.uint16) * 257)
+    got = read_input(tmp_path / "in16.png", model.info).reshape(28, 28, 3).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    _save_16bit(tmp_path / "in16_56.png", np.kron(_pattern(), np.ones((2, 2), np.uint8)).astype(np.uint16) * 257)  # resized
+    got = read_input(tmp_path / "in16_56.png", model.info).reshape(28, 28, 3).numpy()
+    assert abs(got[3, 3, 0] - 230 / 255) < 0.02 and abs(got[-3, -3, 0] - 100 / 255) < 0.02
+    _save_exif_rotated_jpeg(tmp_path / "r.jpg", _pattern())
+    got = read_input(tmp_path / "r.jpg", model.info).reshape(28, 28, 3).numpy()
+    assert np.abs(got - expected).max() <= 6 / 255
+
+
+# ---- ERA5 units and grids: one validation for the loaders and `vamoh reconstruct --input`
+
+LAT, LON = np.linspace(90, -90, 46), np.linspace(0, 356, 90)
+
+
+def _era5_file(path, temperature, latitude=LAT, longitude=LON):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, latitude=latitude, longitude=longitude, temperature=np.asarray(temperature, np.float32))
+    return path
+
+
+def _era5_real(root):
+    from vamoh.data.registry import build
+
+    try:
+        from tests.data_fixtures import tiny_cfg
+    except ImportError:
+        from data_fixtures import tiny_cfg
+    return build(tiny_cfg("era5", source="real", path=str(root), n_train=None, n_val=None, n_test=None))[0]
+
+
+def _hot(fraction):
+    """A 280 K field whose first ``fraction`` of points are at 330 K (above GASP's 320.93 K ceiling)."""
+    t = np.full(46 * 90, 280.0)
+    t[: int(round(fraction * t.size))] = 330.0
+    return t.reshape(46, 90)
+
+
+@pytest.mark.parametrize("fraction", [0.083, 0.02, 1.0])
+def test_era5_npz_clipping_more_than_one_percent_is_refused(tmp_path, fraction):
+    for split in ("train", "test"):
+        _era5_file(tmp_path / split / "00000.npz", 280.0 * np.ones((46, 90)))
+    _era5_file(tmp_path / "test" / "00001.npz", _hot(fraction))
+    pct = f"{100 * round(fraction * 4140) / 4140:.2f}%"
+    with pytest.raises(DataError, match=rf"ERA5 .*test/00001\.npz key 'temperature': {re.escape(pct)} of the values lie outside GASP's range "
+                                        rf"\[202\.66, 320\.93\] K .*330\.00 K.*at most 1% may be clipped"):
+        _era5_real(tmp_path)
+
+
+def test_era5_npz_clipping_below_one_percent_warns_and_is_recorded(tmp_path):
+    from vamoh.data import DataWarning
+
+    for split in ("train", "test"):
+        _era5_file(tmp_path / split / "00000.npz", _hot(0.005))
+    with pytest.warns(DataWarning, match=r"ERA5 .*train/\*\.npz: 0\.51% of the values lie outside GASP's range"):
+        raw = _era5_real(tmp_path)
+    assert raw.arrays["train"].max() == 1.0 and raw.meta["clipped_fraction"]["train"] == pytest.approx(21 / 4140)
+    assert any("0.51%" in w for w in raw.meta["warnings"])
+
+
+def _pt_file(root, split, t01, latitude=None):
+    lat = np.broadcast_to(LAT[:, None], (46, 90)) if latitude is None else latitude
+    x = np.stack([np.stack([lat, np.broadcast_to(LON[None, :], (46, 90)), t]) for t in t01])
+    torch.save(torch.from_numpy(x.astype(np.float32)), root / f"tensor_{split}_rnd.pt")
+
+
+def test_era5_tensor_in_kelvin_or_with_a_later_sample_flipped_is_refused(tmp_path):
+    ok = np.full((3, 46, 90), 0.5)
+    _pt_file(tmp_path, "test", ok)
+    _pt_file(tmp_path, "train", np.full((3, 46, 90), 280.0))  # kelvin where T01 belongs: was the constant 1.0
+    with pytest.raises(DataError, match=r"tensor_train_rnd\.pt channel 2 \(T01\): 100\.00% of the values lie outside .*is this kelvin rather than T01"):
+        _era5_real(tmp_path)
+    _pt_file(tmp_path, "train", ok)
+    x = torch.load(tmp_path / "tensor_train_rnd.pt")
+    x[2, 0] = x[2, 0].flip(0)  # sample 2 upside down; sample 0 is fine
+    torch.save(x, tmp_path / "tensor_train_rnd.pt")
+    with pytest.raises(DataError, match=r"tensor_train_rnd\.pt channel 0 \(sample 2 of 3\): latitude grid does not match GASP's linspace\(90, -90, 46\)"):
+        _era5_real(tmp_path)
+    x = torch.load(tmp_path / "tensor_train_rnd.pt")
+    x[2, 0] = x[0, 0]
+    x[1, 1, 5, 7] += 1.0  # one longitude of sample 1 off by a degree
+    torch.save(x, tmp_path / "tensor_train_rnd.pt")
+    with pytest.raises(DataError, match=r"channel 1 \(sample 1 of 3\): longitude grid .*first difference at index 7"):
+        _era5_real(tmp_path)
+
+
+@pytest.mark.parametrize("case, make, message", [
+    ("Celsius", lambda p: _era5_file(p, np.full((46, 90), 15.0)), r"values in \[15\.00, 15\.00\], expected kelvin"),
+    ("flipped latitude", lambda p: _era5_file(p, _hot(0), latitude=LAT[::-1]), r"latitude grid does not match GASP's linspace\(90, -90, 46\)"),
+    ("no grid", lambda p: np.savez(p, temperature=np.full((46, 90), 280.0)), r"lacks key\(s\) \['latitude', 'longitude'\]"),
+    ("+80 K", lambda p: _era5_file(p, _hot(0.083)), r"8\.31% of the values lie outside GASP's range"),
+    ("one NaN", lambda p: _era5_file(p, np.where(np.arange(4140).reshape(46, 90) == 9, np.nan, 280.0)), r"1 NaN/inf values of 4140"),
+])
+def test_reconstruct_reads_era5_input_as_the_loader_does(tmp_path, case, make, message):
+    from vamoh.data import DATASETS
+    from vamoh.infer import read_input
+
+    path = tmp_path / "field.npz"
+    make(path)
+    with pytest.raises(DataError, match=message):
+        read_input(path, DATASETS["era5"].info)
+
+
+def test_reconstruct_era5_input_in_range_is_normalised(tmp_path):
+    from vamoh.data import DATASETS
+    from vamoh.infer import read_input
+
+    t = np.linspace(210.0, 310.0, 4140).reshape(46, 90)
+    got = read_input(_era5_file(tmp_path / "f.npz", t), DATASETS["era5"].info).reshape(46, 90).numpy()
+    np.testing.assert_allclose(got, (t - 202.66) / (320.93 - 202.66), atol=1e-5)
+
+
+# ---- non-finite values are refused where data enters, with the file and the count
+
+
+def test_non_finite_inputs_and_masks_are_refused(tmp_path):
+    from vamoh.data import DATASETS
+    from vamoh.infer import completion_mask, read_input
+
+    vox = DATASETS["shapenet"].info
+    S = vox.grid_shape
+    np.save(tmp_path / "allnan.npy", np.full(S, np.nan, np.float32))  # became an empty grid
+    with pytest.raises(DataError, match=rf"--input .*allnan\.npy: {np.prod(S)} NaN/inf values of {np.prod(S)}"):
+        read_input(tmp_path / "allnan.npy", vox)
+    t = torch.ones(S)
+    t[0, 0, :3] = float("inf")
+    torch.save(t, tmp_path / "inf.pt")
+    with pytest.raises(DataError, match=r"--input .*inf\.pt: 3 NaN/inf values of"):
+        read_input(tmp_path / "inf.pt", vox)
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match=r"--input: .*obj\.npy holds Python objects \(dtype object\), expected a numeric array"):
+        read_input(tmp_path / "obj.npy", vox)
+    mask = np.ones((28, 28))
+    mask[:2] = np.nan  # counted as observed before
+    np.save(tmp_path / "m.npy", mask)
+    with pytest.raises(DataError, match=r"--mask .*m\.npy: 56 NaN/inf values of 784"):
+        completion_mask(str(tmp_path / "m.npy"), (28, 28))
+    np.save(tmp_path / "m_ok.npy", np.arange(784).reshape(28, 28) % 2)
+    assert completion_mask(str(tmp_path / "m_ok.npy"), (28, 28)).sum() == 392
+
+
+def test_non_finite_loader_inputs_are_counted(tmp_path):
+    try:
+        from tests.data_fixtures import tiny_cfg
+    except ImportError:
+        from data_fixtures import tiny_cfg
+    from vamoh.data.registry import build
+
+    for split in ("train", "test"):
+        (tmp_path / "p" / split).mkdir(parents=True)
+        x = torch.full((4, 3, 28, 28), 0.5)
+        x[1, 0, 0, :2] = float("nan")
+        torch.save(x, tmp_path / "p" / split / "m1.pt")
+    with pytest.raises(DataError, match=r"PolyMNIST .*train/m1\.pt: 2 NaN/inf values of 9408"):
+        build(tiny_cfg("polymnist", source="real", path=str(tmp_path / "p")))
+    (tmp_path / "s").mkdir()
+    for i in range(3):
+        v = torch.zeros(32, 32, 32)
+        v[0, 0, 0] = float("nan") if i == 0 else 0
+        torch.save(v, tmp_path / "s" / f"{i:05d}.pt")
+    with pytest.raises(DataError, match=r"ShapeNet .*00000\.pt: 1 NaN/inf values of 32768"):
+        build(tiny_cfg("shapenet", source="real", path=str(tmp_path / "s"), n_train=None, n_val=None, n_test=None))
+
+
+# ---- outputs go exactly where asked, and the printed path is the written path
+
+
+def test_outputs_are_written_where_asked_and_printed(trained, tmp_path, capsys):
+    from PIL import Image
+
+    from vamoh.cli import main
+
+    ck = str(trained["ck"])
+    for name in ("S.NPZ", "s.npz"):  # numpy's savez would have written S.NPZ.npz
+        assert main(["sample", "--checkpoint", ck, "--n", "2", "--out", str(tmp_path / name)]) == 0
+        assert capsys.readouterr().out.strip().endswith(f"-> {tmp_path / name}")
+        assert np.load(tmp_path / name)["samples"].shape == (2, 28, 28, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["S.NPZ", "s.npz"]
+    Image.fromarray(np.full((28, 28, 3), 90, np.uint8)).save(tmp_path / "in.png")
+    before = {p.name for p in tmp_path.iterdir()}
+    recon = ["reconstruct", "--checkpoint", ck, "--input", str(tmp_path / "in.png"), "--mask", "centre", "--upsample", "1"]
+    assert main(recon + ["--out", str(tmp_path / "r.npz")]) == 0  # was: the arrays, then overwritten by the PNG figure
+    printed = [line.removeprefix("wrote ") for line in capsys.readouterr().out.split("\n") if line]
+    assert printed == [str(tmp_path / "r.npz")]
+    with np.load(tmp_path / "r.npz") as z:
+        assert z["recon_1x"].shape == (28, 28, 3)
+    assert main(recon + ["--out", str(tmp_path / "f.PNG")]) == 0
+    printed = sorted(line.removeprefix("wrote ") for line in capsys.readouterr().out.split("\n") if line)
+    assert printed == sorted([str(tmp_path / "f.PNG"), str(tmp_path / "f.npz")])
+    assert (tmp_path / "f.PNG").read_bytes()[:4] == b"\x89PNG"
+    assert {p.name for p in tmp_path.iterdir()} - before == {"r.npz", "f.PNG", "f.npz"}
+    for bad in ("q.jpg", "t.txt"):  # a .jpg held PNG bytes
+        assert main(recon + ["--out", str(tmp_path / bad)]) == 2
+        assert not (tmp_path / bad).exists() and not (tmp_path / bad).with_suffix(".npz").exists()
+
+
+# ---- stale state: a cache is not reused after its real source files changed
+
+
+@pytest.mark.parametrize("change", ["replace", "add", "remove", "touch"])
+def test_cache_of_changed_real_files_is_rebuilt_with_a_warning(tmp_path, change):
+    import warnings
+
+    from PIL import Image
+
+    from vamoh.data import DataWarning, load_dataset
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for i in range(10):
+        Image.fromarray(np.full((64, 64, 3), 10 * i, np.uint8)).save(faces / f"{i:05d}.png")
+    cfg = {"name": "celebahq64", "source": "real", "path": str(faces), "n_train": None, "n_test": None}
+    cache = faces / "cache"  # inside the data folder: the cache's own files are not sources
+    def pixels(splits):
+        return np.concatenate([splits[s]._data.numpy() for s in ("train", "test")])
+
+    first = pixels(load_dataset(cfg, cache))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        warnings.filterwarnings("ignore", message=".*expected 30,000")  # the small folder's count warning
+        again = pixels(load_dataset(cfg, cache))  # unchanged files: the cache is reused, silently
+    np.testing.assert_array_equal(first, again)
+    if change == "replace":
+        Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(faces / "00000.png")
+    elif change == "add":
+        Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(faces / "00010.png")
+    elif change == "remove":
+        (faces / "00009.png").unlink()
+    else:  # same bytes, newer time: possibly other content at the same size
+        st = (faces / "00003.png").stat()
+        os.utime(faces / "00003.png", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    with pytest.warns(DataWarning, match=rf"cache .*celebahq64-real.*: the source files at the configured path changed since it was built"):
+        now = load_dataset(cfg, cache)
+    if change == "replace":
+        assert (pixels(now) == 200).any() and not (first == 200).any()
+    assert len(list(cache.glob("*.npz"))) == 1  # rebuilt in place, not beside
+
+
+# ---- checkpoints: a sha256 sidecar verified on every load; the checkpoint evaluated is the job's own
+
+
+def _tiny_payload():
+    return {"model_name": "vamoh", "model_config": {}, "data_info": {}, "model_state": {"w": torch.arange(4000.0)}, "step": 3}
+
+
+@pytest.mark.parametrize("damage", ["flip a bit early", "flip a bit in the weights", "flip the last bit", "truncate", "append a byte"])
+def test_a_damaged_checkpoint_is_refused_by_its_checksum(tmp_path, damage):
+    from vamoh.checkpoint import checksum_path, load_checkpoint, save_checkpoint
+
+    path = save_checkpoint(tmp_path / "c.pt", _tiny_payload())
+    side = checksum_path(path)
+    import hashlib
+
+    assert side.read_text() == f"{hashlib.sha256(path.read_bytes()).hexdigest()}  c.pt\n"  # sha256sum's format
+    data = bytearray(path.read_bytes())
+    if damage.startswith("flip"):
+        i = {"flip a bit early": 100, "flip a bit in the weights": len(data) // 2, "flip the last bit": len(data) - 1}[damage]
+        data[i] ^= 0x01
+    elif damage == "truncate":
+        data = data[: len(data) - 7]
+    else:
+        data += b"\0"
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"checkpoint .*c\.pt is truncated or corrupt: its sha256 [0-9a-f]{16}\.\.\. does not match "
+                                             r"[0-9a-f]{16}\.\.\. recorded in c\.pt\.sha256"):
+        load_checkpoint(path)
+
+
+def test_checkpoint_sidecar_survives_rewrites_moves_and_is_optional_for_legacy_files(tmp_path):
+    from vamoh.checkpoint import checksum_path, load_checkpoint, move_checkpoint, save_checkpoint
+    from vamoh.checks import CheckpointWarning
+
+    a = save_checkpoint(tmp_path / "a.pt", _tiny_payload())
+    old = a.read_bytes()
+    save_checkpoint(a, {**_tiny_payload(), "step": 4})  # a rewrite: the sidecar follows
+    assert load_checkpoint(a)["step"] == 4
+    # killed between the sidecar's first write and the rename: the old file still verifies (new + previous listed)
+    new_digest = checksum_path(a).read_text().split()[0]
+    import hashlib
+
+    a.write_bytes(old)
+    checksum_path(a).write_text(f"{new_digest}  a.pt\n{hashlib.sha256(old).hexdigest()}  a.pt\n")
+    assert load_checkpoint(a)["step"] == 3
+    save_checkpoint(a, {**_tiny_payload(), "step": 5})
+    stale = save_checkpoint(tmp_path / "dst.pt", {**_tiny_payload(), "step": 9})
+    moved = move_checkpoint(a, stale)  # the rule's train_state.pt -> checkpoint.pt
+    assert load_checkpoint(moved)["step"] == 5 and not checksum_path(a).exists() and not a.exists()
+    torch.save({**_tiny_payload(), "format_version": 2}, tmp_path / "legacy.pt")  # no sidecar
+    with pytest.warns(CheckpointWarning, match=r"legacy\.pt has no legacy\.pt\.sha256 checksum beside it .* its integrity is not verified"):
+        assert load_checkpoint(tmp_path / "legacy.pt")["step"] == 3
+
+
+def test_cli_checkpoints_carry_a_checksum_and_a_flipped_bit_is_one_line(trained, tmp_path, capsys):
+    import shutil
+
+    from vamoh.checkpoint import checksum_path
+    from vamoh.cli import main
+
+    assert checksum_path(trained["ck"]).is_file()
+    copy_ = tmp_path / "poly.pt"
+    shutil.copy(trained["ck"], copy_)
+    shutil.copy(checksum_path(trained["ck"]), checksum_path(copy_))
+    data = bytearray(copy_.read_bytes())
+    data[len(data) // 3] ^= 0x10
+    copy_.write_bytes(bytes(data))
+    assert main(["sample", "--checkpoint", str(copy_), "--out", str(tmp_path / "s.npz")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"poly\.pt is truncated or corrupt: its sha256 .* recorded in poly\.pt\.sha256", err) and err.count("\n") == 1
+    assert not (tmp_path / "s.npz").exists()
+
+
+def test_a_checkpoint_from_mlflow_comes_with_its_checksum(trained, tmp_path):
+    import warnings
+
+    from vamoh import tracking
+    from vamoh.checkpoint import checksum_path, load_checkpoint
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracking.init_store(uri)
+    with tracking.job_run(uri, "sums", "train/polymnist/vamoh/seed0") as run:
+        run.log_checkpoint(trained["ck"])
+    local = tracking.download_checkpoint(uri, run.run_id, tmp_path / "dl")
+    assert checksum_path(local).read_text() == checksum_path(trained["ck"]).read_text()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # verified, so no "not verified" warning
+        load_checkpoint(local)
+    data = bytearray(local.read_bytes())
+    data[-100] ^= 1
+    local.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"is truncated or corrupt: its sha256"):
+        load_checkpoint(local)
+
+
+def test_a_checkpoint_of_another_job_is_not_evaluated(trained, tmp_path):
+    import json
+
+    from vamoh.checkpoint import load_checkpoint, save_checkpoint
+    from vamoh.data import read_record
+    from vamoh.pipeline.runconfig import RunConfig
+    from vamoh.pipeline.stages import load_job_model
+
+    rc = RunConfig.from_dict(copy.deepcopy(TINY))
+    ck = trained["ck"]  # vamoh (tiny preset) on polymnist, seed 0
+    cache = next(trained["cache"].glob("polymnist-*.npz"))
+    record = {"sha256": read_record(cache)["content_sha256"]}
+    payload = load_checkpoint(ck)
+    payload.pop("format_version")
+
+    def variant(name, **identity):
+        return save_checkpoint(tmp_path / name, {**payload, "identity": {**payload["identity"], **identity}})
+
+    bad = [
+        ("era5 job", ck, "era5", "vamoh", 0, r"dataset: checkpoint 'polymnist', job 'era5'; data: checkpoint built for .*era5 is"),
+        ("another model entry", ck, "polymnist", "gasp", 0, r"model: checkpoint 'vamoh', job 'gasp'"),
+        ("another seed", ck, "polymnist", "vamoh", 1, r"seed: checkpoint 0, job 1"),
+        ("CelebA-HQ copied over", variant("celeba.pt", dataset="celebahq64"), "polymnist", "vamoh", 0, r"dataset: checkpoint 'celebahq64', job 'polymnist'"),
+        ("other data", variant("data.pt", data_sha256="0" * 64), "polymnist", "vamoh", 0, r"data sha256: checkpoint trained on 0000000000000000\.\.\."),
+        ("other model config", variant("cfg.pt", settings=json.dumps({"model": {"K": 99}})), "polymnist", "vamoh", 0,
+         r"model config of entry 'vamoh': K checkpoint 99, job 3"),
+    ]
+    for name, path, dataset, entry, seed, message in bad:
+        with pytest.raises(CheckpointError, match=rf"checkpoint .* is not the one of this job \({dataset}, {entry}, seed {seed}\), so it is not used: {message}"):
+            load_job_model(rc, path, dataset, entry, seed, "cpu", record)
+    net, _ = load_job_model(rc, ck, "polymnist", "vamoh", 0, "cpu", record)  # its own job: accepted
+    assert net.model_name == "vamoh"
+
+
+def test_cuda_device_for_the_command_where_there_is_none(trained, tmp_path, capsys):
+    from vamoh.cli import main
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    for dev in ("cuda", "cuda:1"):
+        assert main(["sample", "--checkpoint", str(trained["ck"]), "--device", dev, "--out", str(tmp_path / "s.npz")]) == 2
+        assert f"--device={dev!r} but no CUDA device is available; use 'auto' or 'cpu'" in capsys.readouterr().err
+    assert main(["sample", "--checkpoint", str(trained["ck"]), "--device", "auto", "--n", "1", "--out", str(tmp_path / "s.npz")]) == 0
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", r"not a UTF-8 text file \(byte 0: invalid start byte\); expected a YAML run config"),
+    (b"run: a\nseeds: [0]\nrun: b\n", r"line 3, column 1: not valid YAML \(duplicate key 'run' \(first on line 1\); give each key once\)"),
+    (b"eval:\n  num_sets: 2\n  num_sets: 5\n", r"line 3, column 3: not valid YAML \(duplicate key 'num_sets' \(first on line 2\)"),
+])
+def test_check_config_refuses_binary_files_and_duplicate_keys(tmp_path, capsys, content, message):
+    from vamoh.cli import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_bytes(content)
+    assert main(["check-config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and err.count("\n") == 1, err
+
+
+def test_check_config_says_an_empty_config_is_the_full_demo(tmp_path, capsys):
+    from vamoh.cli import main
+
+    for text in ("", "# nothing\n", "{}\n"):
+        (tmp_path / "e.yaml").write_text(text)
+        assert main(["check-config", str(tmp_path / "e.yaml")]) == 0
+        out = capsys.readouterr().out
+        assert "valid (it sets nothing, so it means the full demo: every default of the schema)" in out and "run 'demo': 5 datasets" in out
+    (tmp_path / "s.yaml").write_text("run: small\n")
+    assert main(["check-config", str(tmp_path / "s.yaml")]) == 0
+    assert "it sets nothing" not in capsys.readouterr().out
+
+
+def test_recompute_names_damaged_or_foreign_saved_files(tmp_path, capsys):
+    import json
+
+    from vamoh.cli import main
+
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({"schema": "vamoh.eval.metrics/2", "metrics": {}, "provenance": {"scores": "scores.npz", "data_range": 1.0}}))
+    np.savez(tmp_path / "scores.npz", schema=np.array("vamoh.eval.scores/1"), recon_mse=np.ones(3))  # lacks the completion arrays
+    cases = [("foreign scores", None, r"scores\.npz: no array 'completion_centre_mse' \(it holds \['recon_mse', 'schema'\]\)")]
+    full = (tmp_path / "scores.npz").read_bytes()
+    cases += [("truncated scores", full[: len(full) // 2], r"scores\.npz: cannot read it as the evaluation's \.npz .*truncated, corrupt")]
+    cases += [("text scores", b"hello", r"scores\.npz: cannot read it as the evaluation's \.npz")]
+    for name, content, message in cases:
+        if content is not None:
+            (tmp_path / "scores.npz").write_bytes(content)
+        assert main(["recompute", str(metrics)]) == 2, name
+        err = capsys.readouterr().err
+        assert re.search(message, err) and err.count("\n") == 1, (name, err)
+    for content, message in ((b"{truncated", r"metrics\.json: not a JSON file"), (b"[1, 2]", r"metrics\.json: holds a JSON list, expected an object"),
+                             (b'{"schema": "vamoh.eval.metrics/2"}', r"metrics\.json: no 'provenance'/'metrics'")):
+        metrics.write_bytes(content)
+        assert main(["recompute", str(metrics)]) == 2
+        err = capsys.readouterr().err
+        assert re.search(message, err) and err.count("\n") == 1, err
+
+
+# ---- loader messages
+
+
+def test_loader_messages_for_groups_duplicates_and_small_images(tmp_path):
+    import h5py
+    from PIL import Image
+
+    from vamoh.data import DataWarning
+    from vamoh.data.registry import build
+
+    try:
+        from tests.data_fixtures import tiny_cfg
+    except ImportError:
+        from data_fixtures import tiny_cfg
+    h5 = tmp_path / "3dshapes.h5"
+    with h5py.File(h5, "w") as f:
+        f.create_group("images").create_dataset("x", data=np.zeros(3))
+        f["labels"] = np.zeros((3, 6))
+    with pytest.raises(DataError, match=r"Shapes3D: .*3dshapes\.h5 key\(s\) \['images'\] are HDF5 groups \(holding \['x'\]\), expected datasets"):
+        build(tiny_cfg("shapes3d", source="real", path=str(h5)))
+    for split in ("train", "test"):
+        folder = tmp_path / "poly" / split / "m1"
+        folder.mkdir(parents=True)
+        for name in ("0.3.png", "1.4.png", "1.7.png"):
+            Image.fromarray(np.zeros((28, 28, 3), np.uint8)).save(folder / name)
+    with pytest.raises(DataError, match=r"PolyMNIST: 1\.4\.png and 1\.7\.png in .*train/m1 share the sample index 1"):
+        build(tiny_cfg("polymnist", source="real", path=str(tmp_path / "poly"), format="png"))
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for i, side in enumerate([4, 128, 32, 100, 64, 70, 80, 90, 128, 128]):
+        Image.fromarray(np.full((side, side, 3), 100, np.uint8)).save(faces / f"{i:05d}.png")
+    with pytest.warns(DataWarning, match=r"CelebA-HQ: 2 image\(s\) smaller than 64x64 were upsampled \(the smallest, .*00000\.png, is 4 px"):
+        raw, _ = build(tiny_cfg("celebahq64", source="real", path=str(faces), n_train=None, n_test=None))
+    assert raw.meta["upsampled"] == 2
+
+
+@pytest.mark.parametrize("dataset, rule", [("shapes3d", r"shuffle with split_seed \(0\), keep the first `subset`"), ("celebahq64", r"first 90% train")])
+def test_a_too_small_split_points_at_what_sets_its_size(dataset, rule):
+    """Shapes3D's test split is 10% of data.subset: the message pointed at n_test, which can only make it smaller."""
+    from vamoh.eval.config import eval_config_from_dict
+    from vamoh.eval.reference import check_generation_sizes
+
+    with pytest.raises(DataError, match=rf"{dataset}: the test split has 2 images, .*comes from the data \(.*{rule}.*\), which "
+                                        rf"data.settings.{dataset}.n_test can only cap"):
+        check_generation_sizes(100, 2, eval_config_from_dict({}), dataset)
+    check_generation_sizes(100, 4, eval_config_from_dict({}), dataset)  # k = 3: four are enough

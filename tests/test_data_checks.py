@@ -221,7 +221,7 @@ def test_era5_tensor_grid_message_names_the_channel(tmp_path):
     x[:, 2] = 0.5
     for split in ("train", "test"):
         torch.save(torch.from_numpy(x), tmp_path / f"tensor_{split}_rnd.pt")
-    with pytest.raises(DataError, match=r"tensor_train_rnd\.pt channel 1: longitude grid .* first difference at index 0: found -180, expected 0"):
+    with pytest.raises(DataError, match=r"tensor_train_rnd\.pt channel 1 \(sample 0 of 2\): longitude grid .* first difference at index 0: found -180, expected 0"):
         real("era5", tmp_path)
 
 

@@ -27,9 +27,9 @@ def defaults(tmp_path_factory):
     return splits, time.perf_counter() - start
 
 
-def test_all_five_default_standins_build_in_under_60s_with_documented_sizes(defaults):
-    splits, seconds = defaults
-    assert seconds < 60
+def test_all_five_default_standins_build_with_documented_sizes(defaults):
+    # (how long they take to build is a benchmark, benchmarks/bench_data.py, not a timed test)
+    splits, _ = defaults
     for name, parts in splits.items():
         spec = DATASETS[name]
         assert tuple(len(parts[s]) for s in ("train", "val", "test")) == spec.standin_sizes

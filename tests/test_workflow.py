@@ -70,6 +70,11 @@ def test_lint_is_clean(tmp_path):
         ({"seeds": [0, 0]}, "seeds"),
         ({"tracking": {"uri": "./mlruns"}}, "tracking.uri"),
         ({"resources": {"evaluate_generation": {"mem_mb": 1000}}}, "resources names no rule of this workflow: ['evaluate_generation']"),
+        # issue 19: a run name that escapes results/, aliasing seeds, a misspelt per-dataset key
+        ({"run": ".."}, "config key run='..': expected a name of letters, digits"),
+        ({"seeds": [0, 4294967296]}, "config key seeds.1=4294967296: expected an integer in [0, 2**32 - 1"),
+        ({"model_settings": {"vamoh": {"preset": "tiny", "per_dataset": {"polymnst": {"K": 2}}}}},
+         "model_settings.vamoh.per_dataset has unknown dataset(s) ['polymnst']"),
     ],
 )
 def test_bad_config_stops_before_any_job_in_a_few_lines(tmp_path, changes, quoted):
@@ -79,6 +84,16 @@ def test_bad_config_stops_before_any_job_in_a_few_lines(tmp_path, changes, quote
     assert out.returncode != 0
     assert quoted in text
     assert len(text.splitlines()) < 30, text  # one message, not a schema dump or a long traceback
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_key_given_twice_stops_the_workflow(tmp_path):
+    """Snakemake's YAML reading keeps the last of two equal keys; the workflow refuses the file, naming the line."""
+    cfg = tmp_path / "dup.yaml"
+    cfg.write_text((ROOT / "config" / "tiny.yaml").read_text() + "\nrun: second\n")
+    out = snake(["-n", "--configfile", str(cfg)], tmp_path, timeout=300, check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and re.search(r"dup\.yaml, line \d+, column 1: not valid YAML \(duplicate key 'run' \(first on line \d+\)", text), text[-3000:]
     assert not (tmp_path / "results").exists()
 
 

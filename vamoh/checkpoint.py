@@ -1,5 +1,12 @@
 """Checkpoints: model and optimizer state, the resolved config, the step and the RNG states, written atomically.
 
+Beside every checkpoint ``<name>`` lies ``<name>.sha256`` (``sha256sum`` format), written with it and verified
+on every load: a changed byte (a flipped bit, a partial copy) is a ``CheckpointError`` naming the file. While a
+new version is being renamed into place the sidecar lists the new digest and the previous one, so a process
+killed in between leaves a file that still verifies. A checkpoint without a sidecar (written before this
+check, or copied without it, e.g. downloaded from MLflow) loads with a ``CheckpointWarning`` saying that its
+integrity was not verified.
+
 A checkpoint holds only tensors and plain data (dicts, lists, strings, numbers), and is read with
 ``torch.load(weights_only=True)``: a file that holds anything else (pickled code, a crafted object) is
 refused before any of it runs. The numpy and Python RNG states are stored as tensors and plain tuples
@@ -8,18 +15,21 @@ for that reason.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import pickle
 import random
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .checks import CheckpointError
-from .io import atomic_write
+from .checks import CheckpointError, CheckpointWarning
+from .io import atomic_write, atomic_write_text
 
 FORMAT_VERSION = 2
 REQUIRED_KEYS = ("model_name", "model_config", "data_info", "model_state", "step")
@@ -49,11 +59,76 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def checksum_path(path: str | Path) -> Path:
+    """The sha256 sidecar of checkpoint ``path``: ``<name>.sha256``."""
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
+
+
+def _recorded(side: Path) -> list[str]:
+    """The digests a sidecar lists (the first is the current one); [] when there is none."""
+    if not side.is_file():
+        return []
+    return [line.split()[0] for line in side.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _replace_verified(path: Path, digest: str, put: Any) -> Path:
+    """Put a new version of checkpoint ``path`` (digest ``digest``) in place with ``put()``, keeping the sidecar true
+    at every moment: first it lists the new and the previous digest, then (after the rename) the new one only."""
+    side = checksum_path(path)
+    previous = _recorded(side)[:1] if path.exists() else []
+    atomic_write_text(side, "".join(f"{d}  {path.name}\n" for d in [digest, *previous]))
+    put()
+    atomic_write_text(side, f"{digest}  {path.name}\n")
+    return path
+
+
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` (plus the format version) to ``path`` atomically."""
+    """Write ``payload`` (plus the format version) to ``path`` atomically, with its ``.sha256`` sidecar."""
+    path = Path(path)
     buf = io.BytesIO()
     torch.save({**payload, "format_version": FORMAT_VERSION}, buf)
-    return atomic_write(path, lambda f: f.write(buf.getbuffer()))
+    digest = hashlib.sha256(buf.getbuffer()).hexdigest()
+    return _replace_verified(path, digest, lambda: atomic_write(path, lambda f: f.write(buf.getbuffer())))
+
+
+def move_checkpoint(src: str | Path, dst: str | Path) -> Path:
+    """Rename checkpoint ``src`` to ``dst`` with its sidecar (a stale sidecar of an earlier ``dst`` never survives)."""
+    src, dst = Path(src), Path(dst)
+    digests = _recorded(checksum_path(src))
+    if not digests:
+        checksum_path(dst).unlink(missing_ok=True)
+        os.replace(src, dst)
+        return dst
+    _replace_verified(dst, digests[0], lambda: os.replace(src, dst))
+    checksum_path(src).unlink(missing_ok=True)
+    return dst
+
+
+def verify_checkpoint(path: str | Path) -> str | None:
+    """The checkpoint file's sha256, checked against its sidecar (``CheckpointError`` naming both on a mismatch);
+    None, with a ``CheckpointWarning``, when it has no sidecar."""
+    path = Path(path)
+    side = checksum_path(path)
+    recorded = _recorded(side)
+    if not recorded:
+        warnings.warn(f"checkpoint {path} has no {side.name} checksum beside it (written before checkpoints had one, or copied "
+                      f"without it): its integrity is not verified", CheckpointWarning, stacklevel=3)
+        return None
+    actual = _sha256_file(path)
+    if actual not in recorded:
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupt: its sha256 {actual[:16]}... does not match "
+                              f"{recorded[0][:16]}... recorded in {side.name} (a changed byte, or a partial copy); restore it, "
+                              f"or delete it and {side.name} to start over")
+    return actual
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -63,6 +138,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise FileNotFoundError(f"checkpoint not found: {path}")
     if path.is_dir():
         raise CheckpointError(f"{path} is a directory, not a checkpoint file; name the checkpoint file itself (e.g. {path / 'checkpoint.pt'})")
+    verify_checkpoint(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:

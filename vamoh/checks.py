@@ -7,6 +7,7 @@ what was found and what was expected, so a user can fix the input without readin
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,10 @@ class DataError(ValueError):
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, truncated or does not match the model."""
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint that loads but cannot be verified (written before checksums, or copied without its .sha256)."""
 
 
 class TrainingDivergedError(RuntimeError):
@@ -66,12 +71,62 @@ def check_shape(name: str, shape: Sequence[int], expected: Sequence[int | None],
         raise error(f"{name}: shape {shape}, expected {shown}")
 
 
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SAFE_NAME_MAX = 100
+
+
+def check_name(key: str, value: Any, error: type[Exception] = ConfigError) -> str:
+    """``value`` as a name that becomes one path component (results/{run}/, an entry's folder): letters, digits,
+    '_', '.', '-', starting with a letter or digit, so never '', '.', '..', an absolute path or a path with '/'."""
+    if not isinstance(value, str) or not SAFE_NAME.match(value) or len(value) > SAFE_NAME_MAX:
+        raise error(f"{key}={value!r}: expected a name of letters, digits, '_', '.' and '-' that starts with a letter or digit "
+                    f"(at most {SAFE_NAME_MAX} characters; it becomes a folder name, so '.', '..' and '/' are refused)")
+    return value
+
+
+SEED_LIMIT = 2**32  # numpy's seeds; the training seeds every RNG from one integer, so larger ones would alias
+
+
+def check_seed(key: str, value: Any, error: type[Exception] = ConfigError) -> int:
+    """A seed in [0, 2**32): numpy takes seeds modulo 2**32, so 0 and 2**32 would be the same training."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < SEED_LIMIT:
+        raise error(f"{key}={value!r}: expected an integer in [0, 2**32 - 1 = {SEED_LIMIT - 1}] (larger seeds alias smaller ones "
+                    f"modulo 2**32, so two 'different' seeds would train identically)")
+    return value
+
+
+def check_finite(what: str, values: Any, expected: str = "finite values", error: type[Exception] = DataError) -> None:
+    """Refuse NaN or inf anywhere in ``values`` (a numpy array or a torch tensor), with their count: every place
+    data enters (loaders, the command's inputs and masks) calls this, so a NaN never becomes a silent number."""
+    import numpy as np
+
+    arr = values.detach().cpu().numpy() if hasattr(values, "detach") else np.asarray(values)
+    if arr.dtype.kind not in "fc":  # integers and booleans are always finite
+        if arr.dtype.kind not in "biu":
+            raise error(f"{what}: dtype {arr.dtype}, expected numbers")
+        return
+    bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+    if bad:
+        raise error(f"{what}: {bad} NaN/inf values of {arr.size}, expected {expected}")
+
+
 def check_file(path: str | Path, what: str, key: str | None = None) -> Path:
     """Return ``path`` as a ``Path`` or raise ``FileNotFoundError`` naming it (and the config key)."""
     p = Path(path)
     if not p.exists():
         hint = f" (config key {key})" if key else ""
         raise FileNotFoundError(f"{what} not found: {p}{hint}")
+    return p
+
+
+def check_input_file(path: str | Path, what: str, key: str | None = None) -> Path:
+    """``path`` as an existing regular file: missing -> ``FileNotFoundError``, a directory (or another non-file) ->
+    ``ConfigError``, both naming the file (and the flag or config key)."""
+    p = check_file(path, what, key)
+    if not p.is_file():
+        hint = f" (config key {key})" if key and not key.startswith("-") else (f" ({key})" if key else "")
+        kind = "a directory" if p.is_dir() else "not a regular file"
+        raise ConfigError(f"{what} {p} is {kind}{hint}; expected a file")
     return p
 
 

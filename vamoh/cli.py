@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .checks import CheckpointError, ConfigError, DataError, TrainingDivergedError
+from .checks import CheckpointError, ConfigError, DataError, TrainingDivergedError, check_input_file, check_seed, resolve_device
 
 
 def _info_for(dataset: str):
@@ -53,6 +53,17 @@ def _writable_file(flag: str, path: str | Path) -> Path:
         raise ConfigError(f"{flag} {path}: {existing} is a file, not a directory")
     if not os.access(existing, os.W_OK):
         raise ConfigError(f"{flag} {path}: {existing} is not writable")
+    return path
+
+
+def _output(flag: str, path: str | Path, accepted: dict[str, str]) -> Path:
+    """The one output-path rule of the command: ``path`` must end in one of ``accepted`` (suffix -> what is written
+    there, compared case-insensitively) and be writable; what is written is exactly ``path`` (and the siblings the
+    command prints), never a name with a suffix added."""
+    path = _writable_file(flag, path)
+    if path.suffix.lower() not in accepted:
+        what = "; ".join(f"{s}: {w}" for s, w in accepted.items())
+        raise ConfigError(f"{flag} {path}: unknown suffix {path.suffix or '(none)'!r}; expected one of {list(accepted)} ({what})")
     return path
 
 
@@ -111,7 +122,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         _positive(flag, getattr(args, flag[2:].replace("-", "_")))
     if args.seed < 0:
         raise ConfigError(f"--seed {args.seed}: expected an integer >= 0")
+    check_seed("--seed", args.seed)
     _info_for(args.dataset)
+    if args.cache_dir is not None and Path(args.cache_dir).exists() and not Path(args.cache_dir).is_dir():
+        raise ConfigError(f"--cache-dir {args.cache_dir} is a file; expected a directory")
+    if args.path and args.source == "standin":
+        raise ConfigError(f"--path {args.path} is given but --source is 'standin', so it would be ignored; add --source real")
     out = _writable_file("--out", args.out)
     cls = get_model_class(args.model)
     if args.preset not in cls.presets:
@@ -142,6 +158,7 @@ def _load_for_use(args: argparse.Namespace):
 
     if (args.checkpoint is None) == (args.run_id is None):
         raise ConfigError("name the model with exactly one of --checkpoint PATH or --run-id ID (with --tracking-uri)")
+    device = resolve_device(args.device, "--device")  # 'auto', 'cpu', 'cuda[:N]'; CUDA asked for where there is none is refused
     path = args.checkpoint
     if args.run_id is not None:
         import tempfile
@@ -153,8 +170,43 @@ def _load_for_use(args: argparse.Namespace):
             raise ConfigError("--run-id needs --tracking-uri (e.g. sqlite:///results/demo/mlflow.db)")
         path = tracking.download_checkpoint(check_uri, args.run_id, tempfile.mkdtemp(prefix="vamoh-run-"))
         print(f"checkpoint of run {args.run_id}: {path}")
-    model, _ = load_model(path, args.device)
+    model, _ = load_model(path, device)
     return model.eval()
+
+
+MAX_OUTPUT_BYTES = 2 * 1024**3  # float32 values a sample/reconstruct command may produce (the model's activations are a multiple)
+
+
+def _check_size(flags: str, n: int, grid_shape: tuple[int, ...], upsample: int, sphere: bool, features: int) -> None:
+    """Refuse, before any work, an output larger than ``MAX_OUTPUT_BYTES``, with the estimate."""
+    if sphere:
+        points = ((grid_shape[0] - 1) * upsample + 1) * (grid_shape[1] * upsample)
+    else:
+        points = 1
+        for g in grid_shape:
+            points *= (g - 1) * upsample + 1
+    size = n * points * features * 4
+    if size > MAX_OUTPUT_BYTES:
+        raise ConfigError(f"{flags}: {n:,} x {points:,} points x {features} feature(s) = {size / 1024**3:,.1f} GiB of float32 output "
+                          f"(and a multiple of it while computing), more than the {MAX_OUTPUT_BYTES / 1024**3:.0f} GiB this command allows; "
+                          f"lower --n or --upsample")
+
+
+SAMPLE_OUTPUTS = {".npz": "the samples array"}
+RECONSTRUCT_OUTPUTS = {".png": "the figure, and its arrays beside it as .npz", ".npz": "the arrays only"}
+
+
+def _write_npz(path: Path, **arrays: Any) -> Path:
+    """The arrays at exactly ``path`` (numpy's savez would add '.npz' to a name that does not end in it), atomically."""
+    import io
+
+    import numpy as np
+
+    from .io import atomic_write
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return atomic_write(path, lambda f: f.write(buf.getbuffer()))
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -166,11 +218,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     _positive("--n", args.n, allow_none=False)
     _positive("--upsample", args.upsample, allow_none=False)
-    out = _writable_file("--out", args.out)
+    check_seed("--seed", args.seed)
+    out = _output("--out", args.out, SAMPLE_OUTPUTS)
     model = _load_for_use(args)
+    sphere = model.info.kind == SPHERE_KIND
+    _check_size(f"--n {args.n} --upsample {args.upsample}", args.n, tuple(model.info.grid_shape), args.upsample, sphere, model.info.feature_dim)
     coords, shape = query_grid(tuple(model.info.grid_shape), args.upsample, sphere=model.info.kind == SPHERE_KIND)
     samples = model.sample(args.n, coords, generator=torch.Generator().manual_seed(args.seed))
-    np.savez_compressed(out, samples=samples.clamp(0, 1).reshape(args.n, *shape, samples.shape[-1]).cpu().numpy())
+    _write_npz(out, samples=samples.clamp(0, 1).reshape(args.n, *shape, samples.shape[-1]).cpu().numpy())
     print(f"{args.n} samples of shape {shape} -> {out}")
     return 0
 
@@ -179,10 +234,14 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from .infer import completion_mask, read_input, reconstruct_sample, save_result
 
     _positive("--upsample", args.upsample, allow_none=False)
-    out = _writable_file("--out", args.out)
+    out = _output("--out", args.out, RECONSTRUCT_OUTPUTS)
+    check_input_file(args.input, "--input")
+    if args.mask not in ("none", "centre", "half", "outpaint") and Path(args.mask).exists():
+        check_input_file(args.mask, "--mask")
     model = _load_for_use(args)
     if not model.can_reconstruct:
         raise ConfigError(f"{model.model_name} cannot reconstruct: it has no encoder and no inner loop, only generation (use vamoh sample)")
+    _check_size(f"--upsample {args.upsample}", 1, tuple(model.info.grid_shape), args.upsample, model.info.kind == "field", model.info.feature_dim)
     features = read_input(args.input, model.info)
     mask = completion_mask(args.mask, tuple(model.info.grid_shape))
     result = reconstruct_sample(model, features, mask, args.upsample)
@@ -198,8 +257,10 @@ def cmd_recompute(args: argparse.Namespace) -> int:
 
     bad = 0
     for path in args.metrics:
+        check_input_file(path, "metrics file")
+    for path in args.metrics:
+        again = recompute_metrics(path)  # checks the file first (a foreign or damaged one is named)
         saved = read_json(path)["metrics"]
-        again = recompute_metrics(path)
         problems = compare(saved, again)
         print(f"{path}: {len(again)} metrics recomputed, " + ("all agree" if not problems else f"{len(problems)} differ"))
         for p in problems:
@@ -210,6 +271,9 @@ def cmd_recompute(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     _info_for(args.dataset)
+    check_input_file(args.path, f"published {args.source} checkpoint")
+    if args.modulations is not None:
+        check_input_file(args.modulations, "--modulations")
     out = _writable_file("--out", args.out)
     if args.source == "gasp":
         from baselines.gasp.importer import import_gasp, save_as_suite_checkpoint
@@ -233,9 +297,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
     from .pipeline.plan import plan_lines
 
+    from .pipeline.runconfig import load_yaml
+
+    empty = not load_yaml(args.config)
     rc = RunConfig.from_file(args.config)
     rc.check()
-    print(f"{args.config}: valid")
+    print(f"{args.config}: valid" + (" (it sets nothing, so it means the full demo: every default of the schema)" if empty else ""))
     print("\n".join(plan_lines(rc)))
     return 0
 
@@ -277,14 +344,14 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--n", type=int, default=16)
     s.add_argument("--upsample", type=int, default=1)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", required=True, help="the samples array (.npz)")
     s.set_defaults(fn=cmd_sample)
     r = sub.add_parser("reconstruct", help="super-resolution and completion of your own image, ERA5 field or voxel grid")
     _model_source(r)
-    r.add_argument("--input", required=True, help="an image (.png/.jpg), an ERA5 .npz (temperature in kelvin) or a voxel grid (.pt/.npy)")
+    r.add_argument("--input", required=True, help="an image (.png/.jpg, 8 or 16 bit), an ERA5 .npz (GASP's: latitude, longitude, temperature in kelvin) or a voxel grid (.pt/.npy)")
     r.add_argument("--mask", default="none", help="none | centre | half | outpaint | PATH (.npy or image; non-zero = observed)")
     r.add_argument("--upsample", type=int, default=2)
-    r.add_argument("--out", required=True, help="the figure (.png); the arrays go to the same name with .npz")
+    r.add_argument("--out", required=True, help="the figure (.png; its arrays go beside it with .npz) or the arrays only (.npz)")
     r.set_defaults(fn=cmd_reconstruct)
     c = sub.add_parser("recompute", help="recompute every number of metrics.json files from their saved scores")
     c.add_argument("metrics", nargs="+", help="metrics.json files written by the workflow's evaluate rule")

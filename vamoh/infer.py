@@ -47,32 +47,29 @@ def read_input(path: str | Path, info: DataInfo) -> torch.Tensor:
     if info.kind == "image":
         from PIL import Image
 
-        try:
-            img = Image.open(path).convert("RGB")
-        except Exception as err:  # PIL raises several types for unreadable files
-            raise DataError(f"--input {path}: not an image PIL can read ({err})") from None
-        if img.size != (grid[1], grid[0]):
-            img = img.resize((grid[1], grid[0]), Image.BICUBIC)
-        arr = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]  # (1, 3, H, W)
+        from .data.files import decode_image, to_unit
+
+        pixels = decode_image(path, "--input")  # by bit depth, upright (EXIF orientation)
+        if pixels.shape[:2] != grid[:2]:
+            if pixels.dtype == np.uint8:
+                pixels = np.asarray(Image.fromarray(pixels).resize((grid[1], grid[0]), Image.BICUBIC))
+            else:  # 16-bit: each channel resized in float, kept in [0, 65535]
+                chans = [np.asarray(Image.fromarray(pixels[..., c].astype(np.float32), "F").resize((grid[1], grid[0]), Image.BICUBIC))
+                         for c in range(3)]
+                pixels = np.clip(np.round(np.stack(chans, -1)), 0, 65535).astype(np.uint16)
+        arr = torch.from_numpy(to_unit(pixels)).permute(2, 0, 1)[None]  # (1, 3, H, W)
         return from_grid(arr)
     if info.kind == SPHERE_KIND:
-        from .data.era5 import normalise
+        from .data.era5 import check_t01, normalise, read_field_npz
 
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                check("temperature" in z.files, f"--input {path}: no 'temperature' array (found {z.files}); expected GASP's ERA5 .npz", DataError)
-                t = z["temperature"]
-        except (OSError, ValueError) as err:
-            raise DataError(f"--input {path}: not an .npz file ({err})") from None
-        check(t.shape == grid, f"--input {path}: temperature of shape {t.shape}, expected {grid} (kelvin on ERA5's grid)", DataError)
-        return torch.from_numpy(np.clip(normalise(t), 0, 1)).reshape(1, -1, 1)
-    if path.suffix == ".npy":
-        occ = torch.from_numpy(np.load(path, allow_pickle=False))
-    else:
-        from .data.files import load_tensor
+        kelvin = read_field_npz(path, "--input")  # keys, GASP's grid (not flipped), finite, kelvin: as the loader reads it
+        return torch.from_numpy(check_t01(f"--input {path} key 'temperature'", normalise(kelvin))).reshape(1, -1, 1)
+    from .checks import check_finite
+    from .data.files import load_npy, load_tensor
 
-        occ = load_tensor(path, "voxel grid")
+    occ = torch.from_numpy(load_npy(path, "--input")) if path.suffix == ".npy" else load_tensor(path, "--input voxel grid")
     check(tuple(occ.shape) == grid, f"--input {path}: a grid of shape {tuple(occ.shape)}, expected {grid}", DataError)
+    check_finite(f"--input {path}", occ, "finite occupancies")
     return (occ.float() > 0.5).float().reshape(1, -1, 1)
 
 
@@ -88,11 +85,13 @@ def completion_mask(mask: str, grid_shape: tuple[int, ...]) -> torch.Tensor:
     path = Path(mask)
     check(path.is_file(), f"--mask {mask!r}: expected one of {list(MASKS)} or the path of a mask file", ConfigError)
     if path.suffix == ".npy":
-        arr = np.load(path, allow_pickle=False)
-    else:
-        from PIL import Image
+        from .data.files import load_npy
 
-        arr = np.asarray(Image.open(path).convert("L"))
+        arr = load_npy(path, "--mask")  # numeric and finite: a NaN is not "observed"
+    else:
+        from .data.files import decode_image
+
+        arr = decode_image(path, "--mask").any(axis=-1)  # upright, any bit depth
     check(tuple(arr.shape) == tuple(grid_shape), f"--mask {path}: shape {arr.shape}, expected {tuple(grid_shape)} (the model's grid)", DataError)
     out = torch.from_numpy(np.asarray(arr) != 0).reshape(-1)
     check(bool(out.any()), f"--mask {path}: no point is observed", DataError)
@@ -123,8 +122,9 @@ def reconstruct_sample(model: Any, features: torch.Tensor, mask: torch.Tensor, u
 
 
 def save_result(out: dict[str, np.ndarray], path: str | Path, title: str) -> list[Path]:
-    """The arrays as ``<path stem>.npz`` and one figure at ``path`` (input with the hidden part grey, reconstructions,
-    and the entropy / segmentation maps when present)."""
+    """What was written, by ``path``'s suffix: '.npz' -> the arrays there only; '.png' -> one figure at ``path`` (input
+    with the hidden part grey, reconstructions, and the entropy / segmentation maps when present) and the arrays
+    beside it as ``<path stem>.npz``. Any other suffix is refused before anything is written."""
     import io
 
     import matplotlib
@@ -136,10 +136,15 @@ def save_result(out: dict[str, np.ndarray], path: str | Path, title: str) -> lis
     from .report.figures import MISSING_GREY, to_rgb
 
     path = Path(path)
-    npz = path.with_suffix(".npz")
+    suffix = path.suffix.lower()
+    check(suffix in (".png", ".npz"), f"--out {path}: unknown suffix {path.suffix or '(none)'!r}; expected '.png' (figure + .npz) or '.npz' (arrays)",
+          ConfigError)
+    npz = path if suffix == ".npz" else path.with_suffix(".npz")
     buf = io.BytesIO()
     np.savez_compressed(buf, **out)
     atomic_write(npz, lambda f: f.write(buf.getbuffer()))
+    if suffix == ".npz":
+        return [npz]
     kind = "voxels" if out["input"].ndim == 4 else ("image" if out["input"].shape[-1] == 3 else "field")
     shown = to_rgb(np.where(out["mask"][..., None], out["input"], 0) if kind == "voxels" else out["input"], kind).copy()
     if kind != "voxels":

@@ -72,6 +72,7 @@ DATASET_CONTEXT_TAG = "mlflow.data.context"
 TAG_IS_STANDIN = "vamoh.is_standin"  # input tag on a dataset input: "true" for stand-in data
 DATASET_DIGEST_CHARS = 12  # of the checksum, as the dataset's MLflow digest (the UI shows it; the store allows 36)
 CHECKPOINT_ARTIFACT_DIR = "checkpoint"  # a run's checkpoint file lives at checkpoint/<file name>
+CHECKSUM_ARTIFACT_DIR = "checkpoint_sha256"  # and its sha256 sidecar at checkpoint_sha256/<file name>.sha256
 # MLflow's per-request limits (mlflow.utils.validation); restated so the module imports without mlflow
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
@@ -415,6 +416,9 @@ class JobRun:
         if not p.is_file():
             raise CheckpointError(f"checkpoint file not found: {p} (nothing to log for run {self.run_id})")
         self.log_artifact(p, CHECKPOINT_ARTIFACT_DIR)
+        side = p.with_name(p.name + ".sha256")
+        if side.is_file():  # its checksum travels with it (download_checkpoint verifies against it)
+            self.log_artifact(side, CHECKSUM_ARTIFACT_DIR)
         return f"{CHECKPOINT_ARTIFACT_DIR}/{p.name}"
 
 
@@ -590,6 +594,9 @@ def download_checkpoint(uri: str, run_id: str, dst_dir: str | Path, name: str | 
     dst = Path(dst_dir)
     dst.mkdir(parents=True, exist_ok=True)
     local = retry_locked(c.download_artifacts, run_id, f"{CHECKPOINT_ARTIFACT_DIR}/{files[0]}", str(dst))
+    sums = [Path(f.path).name for f in retry_locked(c.list_artifacts, run_id, CHECKSUM_ARTIFACT_DIR) if not f.is_dir]
+    if f"{files[0]}.sha256" in sums:
+        retry_locked(c.download_artifacts, run_id, f"{CHECKSUM_ARTIFACT_DIR}/{files[0]}.sha256", str(dst))
     return Path(local)
 
 

@@ -7,7 +7,9 @@ an npz without sidecar, which the next call rebuilds). Both files are written at
 in the same directory, fsync, os.replace), and a lock file serialises concurrent preparers.
 
 The cache key is the data config (minus keys that do not change the arrays) and, for real data,
-the resolved path; changes inside the real files are not detected: delete the cache to re-read.
+the resolved path. For real data the sidecar also records the source files' identity (count, bytes,
+and a digest of every file's name, size and mtime): a file replaced, added or removed at that path
+rebuilds the cache with a DataWarning saying so, instead of reusing data read from the old files.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..config import to_dict
 from ..io import atomic_write, atomic_write_json, file_lock
 from .config import DataConfig, make_config
 from .dataset import FunctionDataset
+from .files import source_identity
 from .registry import build, get_spec
 from .spec import SPLITS
 
@@ -92,10 +95,11 @@ def prepare(cfg: DataConfig | dict[str, Any], cache_dir: str | Path | None = Non
     cache_dir = Path(cache_dir or os.environ.get("VAMOH_DATA_CACHE", DEFAULT_CACHE_DIR))
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_path(cfg, cache_dir)
-    if _is_complete(path):
+    sources = source_identity(cfg.path, exclude=cache_dir) if cfg.source == "real" else None
+    if _is_complete(path) and _same_sources(path, sources):
         return path
     with _locked(path):
-        if _is_complete(path):  # another process finished it while we waited
+        if _is_complete(path) and _same_sources(path, sources, warn=True):  # another process finished it while we waited
             return path
         raw, facts = build(cfg)
         arrays: dict[str, np.ndarray] = {}
@@ -124,8 +128,30 @@ def prepare(cfg: DataConfig | dict[str, Any], cache_dir: str | Path | None = Non
         arrays["meta_json"] = np.array(json.dumps(meta, sort_keys=True, default=_json_default))
         atomic_write(path, lambda f: np.savez(f, **arrays))
         atomic_write_json(_sidecar(path), {"sha256": sha256_file(path), "content_sha256": arrays_sha256(arrays), "bytes": path.stat().st_size,
-                                           "file": path.name, "meta": json.loads(str(arrays["meta_json"]))})
+                                           "file": path.name, "meta": json.loads(str(arrays["meta_json"])),
+                                           **({"sources": sources} if sources is not None else {})})
     return path
+
+
+def _same_sources(path: Path, sources: dict[str, Any] | None, warn: bool = False) -> bool:
+    """Whether the complete cache ``path`` was built from the source files ``sources`` (always, for stand-ins);
+    ``warn``: say why it is rebuilt when it was not."""
+    if sources is None:
+        return True
+    recorded = json.loads(_sidecar(path).read_text()).get("sources")
+    if recorded == sources:
+        return True
+    if warn:
+        import warnings
+
+        from .files import DataWarning
+
+        was = "no record of its source files (an older cache)" if recorded is None else (
+            f"{recorded['files']} files, {recorded['bytes']:,} bytes")
+        warnings.warn(f"cache {path}: the source files at the configured path changed since it was built (then: {was}; now: "
+                      f"{sources['files']} files, {sources['bytes']:,} bytes, or the same count with other sizes or times); "
+                      f"rebuilding it from the files there now", DataWarning, stacklevel=3)
+    return False
 
 
 def _json_default(obj: Any) -> Any:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .files import IMAGE_SUFFIXES, check_count, list_files, open_rgb, require_dir
+from .files import IMAGE_SUFFIXES, check_count, list_files, open_rgb, require_dir, warn_data
 from .spec import SPLITS, DatasetSpec, RawSplits, cap, fraction_split
 
 if TYPE_CHECKING:
@@ -196,15 +196,23 @@ def load_real(cfg: DataConfig, fmt: str) -> RawSplits:
     blocks = dict(zip(("train", "test"), fraction_split(len(files), (0.9, 0.1))))
     arrays = {"val": np.zeros((0, SIZE, SIZE, 3), np.uint8)}
     cropped = 0
+    small: list[tuple[int, Path]] = []  # (side after the square crop, file) of images upsampled to SIZE
     for split, idx in blocks.items():
         idx = cap(idx, getattr(cfg, f"n_{split}"))
         out = np.empty((len(idx), SIZE, SIZE, 3), np.uint8)
         for j, i in enumerate(idx):
             img = np.asarray(open_rgb(files[i], "CelebA-HQ"))
             cropped += img.shape[0] != img.shape[1]
+            if min(img.shape[:2]) < SIZE:
+                small.append((min(img.shape[:2]), files[i]))
             out[j] = resize(_square(img)[None], cfg)[0]
         arrays[split] = out
     meta["centre_cropped"] = int(cropped)
+    meta["upsampled"] = len(small)
+    if small:
+        side, worst = min(small)
+        warn_data(meta, f"CelebA-HQ: {len(small)} image(s) smaller than {SIZE}x{SIZE} were upsampled (the smallest, {worst}, "
+                        f"is {side} px on its short side): their pixels are interpolated, not CelebA-HQ's detail")
     return RawSplits(arrays, meta=meta)
 
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..checks import DataError
-from .files import check_array, list_files, load_npz, load_tensor, require_dir
+from ..checks import DataError, check_finite
+from .files import check_array, list_files, load_npz, load_tensor, require_dir, warn_data
 from .pp import read_pp
 from .spec import SPLITS, DatasetSpec, RawSplits, cap
 
@@ -33,6 +33,9 @@ T_MIN, T_MAX = 202.66, 320.93  # kelvin, GASP's normalisation constants
 LATITUDE = np.linspace(90.0, -90.0, 46)  # degrees, north to south
 LONGITUDE = np.linspace(0.0, 356.0, 90)  # degrees east
 GRID_TOL = 1e-3  # degrees; a grid further off than this is a different grid
+KELVIN_PLAUSIBLE = (100.0, 400.0)  # kelvin; values outside are another unit (Celsius, T01), not temperatures in kelvin
+CLIP_TOL = 1e-4  # in T01 (about 0.01 K): float rounding at GASP's range ends is not clipping
+CLIP_ERROR = 0.01  # real data: more than 1% of a file's values outside GASP's range is an error; any at all a warning
 N_TRAIN_MEMBERS, N_VAL_MEMBERS = 10, 1  # of the 13 GloSea4 members; the remaining 2 are the test split
 
 SPEC = DatasetSpec(
@@ -203,22 +206,72 @@ def _check_grid(what: str, name: str, found: np.ndarray, expected: np.ndarray, r
         )
 
 
+def read_field_npz(path: Path, what: str = "ERA5") -> np.ndarray:
+    """One GASP ``.npz`` field as (46, 90) float64 kelvin: its keys, its latitude/longitude grid (GASP's, north to south,
+    so a flipped grid is refused rather than used upside down), finite values and a kelvin range all checked.
+    The loader and ``vamoh reconstruct --input`` both read fields with this."""
+    z = load_npz(path, ("latitude", "longitude", "temperature"), what)
+    check_array(f"{what} {path} key 'temperature'", z["temperature"], (46, 90), ("f", "i", "u"))
+    _check_grid(f"{what} {path}", "latitude", z["latitude"], LATITUDE, "linspace(90, -90, 46)")
+    _check_grid(f"{what} {path}", "longitude", z["longitude"], LONGITUDE, "linspace(0, 356, 90)")
+    t = z["temperature"].astype(np.float64)
+    check_finite(f"{what} {path} key 'temperature'", t, "finite temperatures in kelvin")
+    low, high = KELVIN_PLAUSIBLE
+    if not (low < t.min() and t.max() < high):
+        raise DataError(f"{what} {path} key 'temperature': values in [{t.min():.2f}, {t.max():.2f}], expected kelvin (roughly 180..340)")
+    return t
+
+
+def check_t01(what: str, t01: np.ndarray, meta: dict | None = None) -> np.ndarray:
+    """GASP-normalised fields clipped to [0, 1] (the continuous Bernoulli's support), refusing what clipping would hide.
+
+    Non-finite values are refused with their count. The fraction of values outside [0, 1] (beyond ``CLIP_TOL``) is
+    an error above ``CLIP_ERROR`` (1%): a field in another unit (kelvin where T01 is expected), offset or scaled is
+    refused rather than flattened; any smaller fraction is a ``DataWarning`` naming it (and recorded in ``meta``).
+    """
+    check_finite(what, t01, "finite normalised temperatures")
+    t01 = np.asarray(t01)
+    if not t01.size:
+        return t01.astype(np.float32)
+    outside = float(np.mean((t01 < -CLIP_TOL) | (t01 > 1 + CLIP_TOL)))
+    if outside:
+        lo, hi = to_kelvin(t01.min()), to_kelvin(t01.max())
+        text = (f"{what}: {outside:.2%} of the values lie outside GASP's range [{T_MIN}, {T_MAX}] K (T01 in [0, 1]) and would be "
+                f"clipped; found {lo:.2f}..{hi:.2f} K (T01 {float(t01.min()):.4g}..{float(t01.max()):.4g})")
+        if outside > CLIP_ERROR:
+            hint = " (T01 values above 1 everywhere: is this kelvin rather than T01 = (T - 202.66) / 118.27?)" if t01.min() > 1 else ""
+            raise DataError(f"{text}; at most {CLIP_ERROR:.0%} may be clipped{hint}")
+        warn_data(meta if meta is not None else {}, text)
+    return np.clip(t01, 0.0, 1.0).astype(np.float32)
+
+
 def _read_npz_split(directory: Path) -> np.ndarray:
     files = list_files(directory, (".npz",), "ERA5 npz split")
     out = np.empty((len(files), 46, 90), np.float64)
     for i, path in enumerate(files):
-        z = load_npz(path, ("latitude", "longitude", "temperature"), "ERA5")
-        check_array(f"ERA5 {path} key 'temperature'", z["temperature"], (46, 90), ("f", "i", "u"))
-        _check_grid(f"ERA5 {path}", "latitude", z["latitude"], LATITUDE, "linspace(90, -90, 46)")
-        _check_grid(f"ERA5 {path}", "longitude", z["longitude"], LONGITUDE, "linspace(0, 356, 90)")
-        t = z["temperature"].astype(np.float64)
-        bad = int(np.sum(~np.isfinite(t)))
-        if bad:
-            raise DataError(f"ERA5 {path} key 'temperature': {bad} NaN/inf values of {t.size}, expected finite temperatures in kelvin")
-        if not (100.0 < t.min() and t.max() < 400.0):
-            raise DataError(f"ERA5 {path} key 'temperature': values in [{t.min():.2f}, {t.max():.2f}], expected kelvin (roughly 180..340)")
-        out[i] = t
+        out[i] = read_field_npz(path)
+        t01 = normalise(out[i])
+        if np.mean((t01 < -CLIP_TOL) | (t01 > 1 + CLIP_TOL)) > CLIP_ERROR:
+            check_t01(f"ERA5 {path} key 'temperature'", t01)  # the file is named; smaller fractions are counted per split
     return out
+
+
+def _check_grid_channel(what: str, x: np.ndarray, channel: int) -> None:
+    """Channel 0 (latitude) or 1 (longitude) of every sample of an (N, 3, 46, 90) tensor, against GASP's grid."""
+    name, expected, rule = (("latitude", LATITUDE, "linspace(90, -90, 46)") if channel == 0 else ("longitude", LONGITUDE, "linspace(0, 356, 90)"))
+    grid = LATITUDE[:, None] if channel == 0 else LONGITUDE[None, :]
+    dev = np.abs(x[:, channel] - grid)
+    dev = np.where(np.isfinite(dev), dev, np.inf)
+    bad = np.flatnonzero(dev.max(axis=(1, 2)) > GRID_TOL)
+    if len(bad):
+        s = int(bad[0])
+        if channel == 0:
+            col = int(np.argmax(dev[s].max(axis=0)))
+            found = x[s, 0, :, col]
+        else:
+            row = int(np.argmax(dev[s].max(axis=1)))
+            found = x[s, 1, row, :]
+        _check_grid(f"{what} channel {channel} (sample {s} of {len(x)})", name, found, expected, rule)
 
 
 def _read_pt_split(path: Path) -> np.ndarray:
@@ -226,12 +279,10 @@ def _read_pt_split(path: Path) -> np.ndarray:
     check_array(f"ERA5 {path}", x, (None, 3, 46, 90), ("f",))
     x = x.double().numpy()
     if len(x):
-        # Channels 0/1 repeat the grid in every sample (degrees); check the first sample.
-        _check_grid(f"ERA5 {path} channel 0", "latitude", x[0, 0, :, 0], LATITUDE, "linspace(90, -90, 46)")
-        _check_grid(f"ERA5 {path} channel 1", "longitude", x[0, 1, 0, :], LONGITUDE, "linspace(0, 356, 90)")
-    bad = int(np.sum(~np.isfinite(x[:, 2])))
-    if bad:
-        raise DataError(f"ERA5 {path} channel 2 (T01): {bad} NaN/inf values, expected finite normalised temperatures")
+        # Channels 0/1 repeat the grid in every sample (degrees); every sample is checked.
+        _check_grid_channel(f"ERA5 {path}", x, 0)
+        _check_grid_channel(f"ERA5 {path}", x, 1)
+    check_finite(f"ERA5 {path} channel 2 (T01)", x[:, 2], "finite normalised temperatures")
     return x[:, 2]
 
 
@@ -257,7 +308,10 @@ def load_real(cfg: DataConfig, fmt: str) -> RawSplits:
                     continue
                 raise FileNotFoundError(f"ERA5 tensor file not found: {path} (config key data.path)")
             t01 = _read_pt_split(path)
-        arrays[split] = _clip01(cap(t01, n), meta, split)
+        where = f"ERA5 {root / split}/*.npz" if fmt == "npz" else f"ERA5 {root / f'tensor_{split}_rnd.pt'} channel 2 (T01)"
+        t01 = cap(t01, n)
+        check_t01(where, t01, meta)  # an error above CLIP_ERROR, a warning below
+        arrays[split] = _clip01(t01, meta, split)
     return RawSplits(arrays, extra={"latitude": LATITUDE.copy(), "longitude": LONGITUDE.copy()}, meta=meta)
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..checks import DataError
+from ..checks import DataError, check_finite
 from .files import check_array, check_count, list_files, load_tensor, open_rgb, require_dir
 from .spec import MODALITIES, DatasetSpec, RawSplits, cap
 
@@ -166,6 +166,9 @@ def _read_png_folder(folder: Path) -> tuple[np.ndarray, np.ndarray]:
             raise DataError(f"PolyMNIST: file name {path} does not match '{{index}}.{{digit}}.png'")
         entries.append((int(m.group(1)), int(m.group(2)), path))
     entries.sort()
+    for (i, _, first), (j, _, second) in zip(entries, entries[1:]):
+        if i == j:  # two digits for one sample: the order of the modalities' samples would be ambiguous
+            raise DataError(f"PolyMNIST: {first.name} and {second.name} in {folder} share the sample index {i}; expected one file per index")
     images = np.empty((len(entries), 28, 28, 3), np.uint8)
     for i, (_, _, path) in enumerate(entries):
         img = np.asarray(open_rgb(path, "PolyMNIST"))
@@ -178,6 +181,7 @@ def _read_png_folder(folder: Path) -> tuple[np.ndarray, np.ndarray]:
 def _read_pt(path: Path) -> np.ndarray:
     x = load_tensor(path, "PolyMNIST")
     check_array(f"PolyMNIST {path}", x, (None, 3, 28, 28), ("f",))
+    check_finite(f"PolyMNIST {path}", x, "pixel values in [0, 1]")
     if len(x) and (not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1):
         raise DataError(f"PolyMNIST {path}: values in [{x.min().item():.3g}, {x.max().item():.3g}], expected [0, 1]")
     return np.round(x.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)

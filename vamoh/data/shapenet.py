@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..checks import DataError
+from ..checks import DataError, check_finite
 from .files import check_array, list_files, load_tensor, require_dir
 from .spec import SPLITS, DatasetSpec, RawSplits, cap, fraction_split
 
@@ -148,6 +148,7 @@ def load_real(cfg: DataConfig, fmt: str) -> RawSplits:
         for j, i in enumerate(idx):
             x = load_tensor(files[i], "ShapeNet")
             check_array(f"ShapeNet {files[i]}", x, (S, S, S), ("b", "u", "i", "f"))
+            check_finite(f"ShapeNet {files[i]}", x, "occupancy in [0, 1]")
             x = x.float()
             if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
                 raise DataError(f"ShapeNet {files[i]}: values in [{x.min().item():.3g}, {x.max().item():.3g}], expected occupancy in [0, 1]")

@@ -250,6 +250,9 @@ def load_real(cfg: DataConfig, fmt: str) -> RawSplits:
         missing = [k for k in ("images", "labels") if k not in f]
         if missing:
             raise DataError(f"Shapes3D: {path} lacks key(s) {missing}; found keys {sorted(f.keys())}, expected ['images', 'labels']")
+        groups = [k for k in ("images", "labels") if not isinstance(f[k], h5py.Dataset)]
+        if groups:
+            raise DataError(f"Shapes3D: {path} key(s) {groups} are HDF5 groups (holding {sorted(f[groups[0]].keys())[:5]}), expected datasets (arrays)")
         images, labels = f["images"], f["labels"]
         check_array(f"Shapes3D {path} key 'images'", images, (None, 64, 64, 3), ("u",))
         check_array(f"Shapes3D {path} key 'labels'", labels, (images.shape[0], 6), ("f",))

@@ -45,7 +45,12 @@ def read_json(path: str | Path, schema: str | None = None) -> dict[str, Any]:
     """Read one of our JSON outputs; with ``schema`` check its tag."""
     path = Path(path)
     check(path.exists(), f"evaluation output not found: {path}", DataError)
-    data = json.loads(path.read_text(encoding="utf-8"))
+    check(path.is_file(), f"evaluation output {path} is a directory; expected a JSON file", DataError)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{path}: not a JSON file ({err}); the file is truncated, corrupt or not one of our outputs") from None
+    check(isinstance(data, dict), f"{path}: holds a JSON {type(data).__name__}, expected an object", DataError)
     if schema is not None:
         check(data.get("schema") == schema, f"{path}: schema {data.get('schema')!r}, expected {schema!r}", DataError)
     return data

@@ -27,10 +27,26 @@ from .io import metric_entry, read_json
 from .recon import psnr_from_mse, summary
 
 
+class _Saved(dict):
+    """The arrays of a saved .npz; a missing one is a DataError naming the file and the array (a foreign or
+    older file), not a KeyError."""
+
+    path: Path
+
+    def __missing__(self, key: str) -> Any:
+        raise DataError(f"{self.path}: no array {key!r} (it holds {sorted(self)}); expected the file the evaluate stage wrote")
+
+
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
     check(path.is_file(), f"saved scores not found: {path} (written by the evaluate stage beside metrics.json)", DataError)
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            out = _Saved({k: z[k] for k in z.files})
+    except Exception as err:  # zipfile, zlib, pickle refusals: the file is damaged or not ours
+        raise DataError(f"{path}: cannot read it as the evaluation's .npz ({type(err).__name__}: {err}); the file is truncated, "
+                        f"corrupt or not written by the evaluate stage: rerun the evaluation") from None
+    out.path = path
+    return out
 
 
 def _reference_path(metrics_path: Path, recorded: str) -> Path:
@@ -65,6 +81,7 @@ def recompute_metrics(metrics_path: str | Path) -> dict[str, dict[str, Any]]:
     """Metric entries recomputed from the evidence of the evaluation that wrote ``metrics_path``."""
     metrics_path = Path(metrics_path)
     data = read_json(metrics_path, keys.METRICS_SCHEMA)
+    check("provenance" in data and "metrics" in data, f"{metrics_path}: no 'provenance'/'metrics' (keys {sorted(data)}); expected a metrics.json of the evaluate stage", DataError)
     prov = data["provenance"]
     scores = _load_npz(metrics_path.with_name(prov["scores"]))
     check(str(scores.get("schema")) == keys.SCORES_SCHEMA, f"{metrics_path.with_name(prov['scores'])}: schema {scores.get('schema')!r}, expected {keys.SCORES_SCHEMA!r}", DataError)

@@ -70,10 +70,14 @@ def blur_images(images: np.ndarray) -> np.ndarray:
 
 def check_generation_sizes(n_train: int, n_test: int, cfg: EvalConfig, dataset: str) -> None:
     """Every real split must hold more samples than the k of precision/recall (k-NN radii need k others)."""
+    from ..data import DATASETS
+
     k = cfg.prc_neighborhood
+    rule = DATASETS[dataset].split_rule if dataset in DATASETS else "the dataset's split rule"
     for split, n in (("train", n_train), ("test", n_test)):
         check(n > k, f"{dataset}: the {split} split has {n} images, but precision/recall with k={k} needs more than {k} "
-                     f"(eval.prc_neighborhood); use more {split} images (data.settings.{dataset}.n_{split})", DataError)
+                     f"(eval.prc_neighborhood); use more {split} images: the split's size comes from the data ({rule}), "
+                     f"which data.settings.{dataset}.n_{split} can only cap", DataError)
 
 
 # ----------------------------------------------------------------------------------------- extractor

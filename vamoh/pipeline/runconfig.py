@@ -21,12 +21,33 @@ from ..interface import FunctionModel as FunctionModelBase
 SCHEMA = Path(__file__).resolve().parent / "config.schema.yaml"  # inside the package: found from a wheel too
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: PyYAML's own error follows
+                continue
+            if first != key_node.start_mark.line + 1:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r} (first on line {first}); give each key once",
+                                                        key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"config file not found: {path}")
+    from ..checks import check_input_file
+
+    path = check_input_file(path, "config file")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {err.start}: {err.reason}); expected a YAML run config") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(path)
@@ -40,8 +61,16 @@ def validate_with_schema(config: dict[str, Any]) -> dict[str, Any]:
     """Validate against the JSON schema and fill defaults (what snakemake's validate does), quoting the bad value."""
     import jsonschema
 
+    from ..checks import check_name, check_seed
+
     schema = yaml.safe_load(SCHEMA.read_text())
     config = copy.deepcopy(config)
+    if "run" in config:  # before the schema, whose pattern message does not say why
+        check_name("config key run", config["run"])
+    if isinstance(config.get("seeds"), list):
+        for i, seed in enumerate(config["seeds"]):
+            if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0:  # the schema names the other errors
+                check_seed(f"config key seeds.{i}", seed)
 
     def fill(instance: Any, sch: dict[str, Any]) -> None:
         if isinstance(instance, dict):
@@ -64,6 +93,16 @@ def validate_with_schema(config: dict[str, Any]) -> dict[str, Any]:
 @dataclass
 class RunConfig:
     raw: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        # names that become path components are checked however the RunConfig was made (results/{run}/...)
+        from ..checks import check_name
+
+        check_name("run", self.raw.get("run"))
+        for question, spec in (self.raw.get("ablations") or {}).items():
+            check_name("ablations key", question)
+            for variant in (spec or {}).get("variants") or {}:
+                check_name(f"ablations.{question}.variants key", variant)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "RunConfig":
@@ -215,9 +254,7 @@ class RunConfig:
     def data_config(self, dataset: str):
         from ..data import DATASETS, make_config
 
-        unknown = set(self.raw["data"]["settings"]) - set(DATASETS)
-        if unknown:
-            raise ConfigError(f"data.settings has unknown dataset(s) {sorted(unknown)}; known: {sorted(DATASETS)}")
+        _check_dataset_keys("data.settings", self.raw["data"]["settings"])
         settings = dict(self.raw["data"]["settings"].get(dataset, {}))
         settings.setdefault("source", self.raw["data"]["source"])
         try:
@@ -247,6 +284,8 @@ class RunConfig:
         e = self.entry(entry)
         cls = e.cls
         settings = self.raw["model_settings"].get(e.model, {})
+        for key in ("per_dataset", "per_dataset_preset"):
+            _check_dataset_keys(f"model_settings.{e.model}.{key}", settings.get(key, {}))
         preset = preset or settings.get("per_dataset_preset", {}).get(dataset) or settings.get("preset", "paper")
         preset_name = dataset if preset == "paper" else preset
         if preset_name not in cls.presets:
@@ -319,11 +358,30 @@ class RunConfig:
         unknown_models = set(self.raw["model_settings"]) - set(available_models())
         if unknown_models:
             raise ConfigError(f"model_settings has unknown model(s) {sorted(unknown_models)}; known: {available_models()}")
+        for model, settings in self.raw["model_settings"].items():  # also for models this run does not train: a typo is a typo
+            for key in ("per_dataset", "per_dataset_preset"):
+                _check_dataset_keys(f"model_settings.{model}.{key}", settings.get(key, {}))
         entries = self.entries
         for dataset in set(self.raw["data"]["settings"]) - set(self.datasets):
             self.data_config(dataset)  # settings of a dataset this run skips are still checked: a typo is a typo
+        cache_dir = self.raw["data"]["cache_dir"]
+        if cache_dir and Path(cache_dir).exists() and not Path(cache_dir).is_dir():
+            raise ConfigError(f"data.cache_dir={cache_dir!r} is a file; expected a directory (or null: results/{self.run}/data_cache)")
+        for dataset, settings in self.raw["data"]["settings"].items():
+            source = settings.get("source", self.raw["data"]["source"])
+            if source == "standin" and settings.get("path") is not None:
+                raise ConfigError(f"data.settings.{dataset}.path={settings['path']!r} is set but the data source is 'standin', so the "
+                                  f"file would be ignored; set data.source (or data.settings.{dataset}.source) to 'real', or remove the path")
+        for dataset in self.datasets:
+            for name, e in entries.items():
+                if not e.imported:
+                    _check_model_size(f"model_settings.{e.model} (entry {name!r} on {dataset})", e.cls, self.model_config(name, dataset)[0], dataset)
         for dataset in self.datasets:
             data = self.data_config(dataset)
+            if data.source == "real":
+                from ..checks import check_file
+
+                check_file(data.path, f"{dataset} data", f"data.settings.{dataset}.path")  # before any job, not in prepare_data
             for name in entries:
                 for seed in self.seeds:
                     self.model_config(name, dataset, seed)
@@ -409,6 +467,63 @@ class Ablation:
     generation: bool  # whether the question needs generation metrics (FID); False skips them for its entries
     metrics: list[str]  # what the report shows (vamoh.report.ablations.METRICS keys); [] = its standard set
     entries: dict[str, str]  # variant name -> entry name ("vamoh-mixture-K1"; the model's own entry when no overrides)
+
+
+MAX_TRAINING_BYTES = 64 * 1024**3  # weights, gradients and Adam's two moments in float32: 16 bytes per parameter
+SIZE_CHECK_FACTOR = 10  # a model config with a number this many times its presets' largest (K, a width) has its parameters counted
+
+
+def _check_model_size(where: str, cls: Any, config: Any, dataset: str) -> None:
+    """Refuse, before any job, a model whose training state alone exceeds ``MAX_TRAINING_BYTES`` (e.g. K: 10000000),
+    counting its parameters on PyTorch's meta device (no memory is allocated). Counting costs seconds (the meta
+    device's first use imports PyTorch's reference operators), so only a config with a value more than
+    ``SIZE_CHECK_FACTOR`` times the largest of that key in any of the model's presets (K, a width; seeds aside) is
+    counted: the presets and the configs built on them cost nothing here.
+    A model that cannot be built on the meta device is left to its own checks."""
+    import torch
+
+    from ..config import to_dict
+    from ..data import DATASETS
+
+    def numbers(value: Any) -> list[float]:
+        if isinstance(value, bool):
+            return []
+        if isinstance(value, (int, float)):
+            return [value]
+        if isinstance(value, (list, tuple)):
+            return [x for v in value for x in numbers(v)]
+        return []
+
+    largest: dict[str, float] = {}  # per key, the largest number of any of the model's presets
+    for preset in cls.presets.values():
+        for k, v in to_dict(preset).items():
+            largest[k] = max([largest.get(k, 0), *numbers(v)])
+    beyond = [k for k, v in to_dict(config).items() if k != "seed" and any(x > SIZE_CHECK_FACTOR * max(largest.get(k, 0), 1) for x in numbers(v))]
+    if not beyond:
+        return
+
+    try:
+        with torch.device("meta"):
+            model = cls(config, DATASETS[dataset].info)
+        n = sum(p.numel() for p in model.parameters())
+    except Exception:  # noqa: BLE001 - an operator without a meta implementation: no estimate
+        return
+    size = 16 * n
+    if size > MAX_TRAINING_BYTES:
+        raise ConfigError(f"{where}: {n:,} parameters, about {size / 1024**3:,.0f} GiB to train (weights, gradients and Adam's two "
+                          f"moments in float32: 16 bytes a parameter), more than the {MAX_TRAINING_BYTES / 1024**3:.0f} GiB this suite "
+                          f"allows; lower K or the widths")
+
+
+def _check_dataset_keys(where: str, mapping: dict[str, Any]) -> None:
+    """The one rule for per-dataset sections (data.settings, model_settings.<model>.per_dataset and per_dataset_preset):
+    every key is a registered dataset name, so a misspelt one (polymnst) is refused rather than silently ignored.
+    Datasets the run does not have are allowed (a config can carry settings for a dataset it runs elsewhere)."""
+    from ..data import DATASETS
+
+    unknown = set(mapping) - set(DATASETS)
+    if unknown:
+        raise ConfigError(f"{where} has unknown dataset(s) {sorted(unknown)}; known: {sorted(DATASETS)}")
 
 
 def _canonical(obj: Any) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -66,6 +65,43 @@ def _log_dataset(run: Any, record: dict[str, Any]) -> None:
                               checksum=record.get("sha256") or "", label=record["label"], source=record["path"])
 
 
+def load_job_model(rc: RunConfig, checkpoint: str | Path, dataset: str, entry: str, seed: int, device: Any,
+                   record: dict[str, Any] | None = None):
+    """(model, payload) of ``checkpoint``, after checking that it is this job's: a checkpoint of another dataset,
+    model entry, seed or data (one copied over another, a stale file) is refused naming what differs, not evaluated."""
+    from ..checks import CheckpointError
+    from ..data import DATASETS
+    from ..train import load_model
+
+    net, payload = load_model(checkpoint, device)
+    e = rc.entry(entry)
+    ident = payload.get("identity") or {}
+    problems = []
+    if payload["model_name"] != e.model:
+        problems.append(f"model: checkpoint {payload['model_name']!r}, job {e.model!r}")
+    if ident.get("dataset", dataset) != dataset:
+        problems.append(f"dataset: checkpoint {ident['dataset']!r}, job {dataset!r}")
+    info = {k: v for k, v in payload["data_info"].items() if k != "train_points"}
+    expected = {k: v for k, v in to_dict(DATASETS[dataset].info).items() if k != "train_points"}
+    if json.loads(json.dumps(info, default=str)) != json.loads(json.dumps(expected, default=str)):
+        problems.append(f"data: checkpoint built for {info}, {dataset} is {expected}")
+    if not e.imported:
+        if "seed" in ident and ident["seed"] != seed:
+            problems.append(f"seed: checkpoint {ident['seed']}, job {seed}")
+        if record is not None and ident.get("data_sha256", record["sha256"]) != record["sha256"]:
+            problems.append(f"data sha256: checkpoint trained on {str(ident['data_sha256'])[:16]}..., job's data {record['sha256'][:16]}...")
+        if "settings" in ident:
+            saved = json.loads(ident["settings"]).get("model", {})
+            now = json.loads(json.dumps(to_dict(rc.model_config(entry, dataset, seed)[0]), default=str))
+            differ = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+            if differ:
+                problems.append(f"model config of entry {entry!r}: " + ", ".join(f"{k} checkpoint {saved.get(k)!r}, job {now.get(k)!r}" for k in differ[:5]))
+    if problems:
+        raise CheckpointError(f"checkpoint {checkpoint} is not the one of this job ({dataset}, {entry}, seed {seed}), so it is not "
+                              f"used: {'; '.join(problems)}. Rerun the job's training (or restore the right file)")
+    return net, payload
+
+
 # ---------------------------------------------------------------------------------------------- data
 
 
@@ -110,6 +146,7 @@ def train(rc: RunConfig, dataset: str, entry: str, seed: int, data_record: str |
     job (the same settings, data checksum and seed), otherwise training starts over. When training is
     complete the state is renamed to the declared checkpoint: a forced rerun finds no state and retrains.
     """
+    from ..checkpoint import move_checkpoint
     from ..train import Trainer
 
     torch.set_num_threads(threads)
@@ -137,7 +174,7 @@ def train(rc: RunConfig, dataset: str, entry: str, seed: int, data_record: str |
             run.log_history(history)  # the whole curve, also the part before a resume (rows already logged are skipped)
             run.log_artifact(history_out)
             run.log_artifact(summary_out)
-        os.replace(state, checkpoint_out)
+        move_checkpoint(state, checkpoint_out)  # with its sha256 sidecar
         if run is not None:
             run.log_checkpoint(checkpoint_out)
     return summary
@@ -213,11 +250,10 @@ def import_checkpoint(rc: RunConfig, dataset: str, entry: str, seed: int, data_r
 def functaset(rc: RunConfig, dataset: str, entry: str, seed: int, data_record: str | Path, checkpoint: str | Path,
               out: str | Path, threads: int = 1) -> dict[str, Any]:
     """The prior stage's first half (Functa: the modulation of every train and test sample, in an inspectable file)."""
-    from ..train import load_model
 
     torch.set_num_threads(threads)
     splits, record = load_data(data_record)
-    net, _ = load_model(checkpoint, resolve_device(rc.raw["device"], "device"))
+    net, _ = load_job_model(rc, checkpoint, dataset, entry, seed, resolve_device(rc.raw["device"], "device"), record)
     with _job_run(rc, f"functaset/{dataset}/{entry}/seed{seed}", {"dataset": dataset, "model": entry, "seed": seed, "stage": "functaset"}) as run:
         meta = net.write_prior_data({"train": splits["train"], "test": splits["test"]}, out, batch_size=EVAL_BATCH)
         if run is not None:
@@ -229,10 +265,9 @@ def fit_prior(rc: RunConfig, dataset: str, entry: str, seed: int, checkpoint: st
               out: str | Path, threads: int = 1) -> dict[str, Any]:
     """The prior stage's second half (Functa: a normalizing flow on the train modulations), saved into a full checkpoint."""
     from ..checkpoint import save_checkpoint
-    from ..train import load_model
 
     torch.set_num_threads(threads)
-    net, payload = load_model(checkpoint, resolve_device(rc.raw["device"], "device"))
+    net, payload = load_job_model(rc, checkpoint, dataset, entry, seed, resolve_device(rc.raw["device"], "device"))
     with _job_run(rc, f"fit_prior/{dataset}/{entry}/seed{seed}", {"dataset": dataset, "model": entry, "seed": seed, "stage": "fit_prior"}) as run:
         stats = net.fit_prior(str(prior_data), seed=seed)
         if run is not None:
@@ -282,13 +317,12 @@ def evaluate(rc: RunConfig, dataset: str, entry: str, seed: int, data_record: st
     from ..eval.arrays import figure_arrays
     from ..eval.evaluate import evaluate_model, write_evaluation
     from ..eval.reference import ReferenceData
-    from ..train import load_model
 
     torch.set_num_threads(threads)
     cfg = rc.eval_config()
     device = resolve_device(cfg.device, "eval.device")  # one device rule: the model's tensors live here
     splits, record = load_data(data_record)
-    net, _ = load_model(checkpoint, device)
+    net, _ = load_job_model(rc, checkpoint, dataset, entry, seed, device, record)
     net.eval()
     e = rc.entry(entry)
     label = type(net).display_label(net.config) + (" (official checkpoint)" if e.imported else "")
@@ -322,7 +356,6 @@ def timing(rc: RunConfig, dataset: str, seed: int, data_record: str | Path, chec
     width 512, depth 15), whose speed does not depend on their weights.
     """
     from ..eval.evaluate import evaluate_timing, timing_candidates, write_timing_file
-    from ..train import load_model
 
     torch.set_num_threads(threads)
     cfg = rc.eval_config()
@@ -336,7 +369,7 @@ def timing(rc: RunConfig, dataset: str, seed: int, data_record: str | Path, chec
         if not e.cls.can_reconstruct or e.imported:  # Tables 2/5 time the models the run trains
             continue
         if architecture == "trained":
-            net, _ = load_model(checkpoints[name], device)
+            net, _ = load_job_model(rc, checkpoints[name], dataset, name, seed, device, record)
         else:
             net = build_model(rc, name, dataset, splits["train"].info, seed, paper=True).to(device)
         models[name] = net.eval()

@@ -2,10 +2,12 @@
 import json
 
 from vamoh.data import DATASETS
-from vamoh.pipeline.runconfig import RunConfig
+from vamoh.pipeline.runconfig import RunConfig, load_yaml
 
 # Validated against the package's schema (workflow/schemas/config.schema.yaml links to it) and every typed
 # config built now: a bad key, value or missing file stops the workflow before any job, in one line.
+for _configfile in workflow.configfiles:  # Snakemake keeps the last of a key given twice: refuse it, naming the line
+    load_yaml(_configfile)
 RC = RunConfig.from_dict(config)
 RC.check()  # (the Snakefile checks `resources` against its rules, then prints the plan)
 RUN = RC.run
