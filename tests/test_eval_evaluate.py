@@ -273,3 +273,21 @@ def test_a_failing_extractor_is_flagged_in_table1(data):
     t = table1(tidy_frame(rows + [model_row]))
     assert t.notes[0].startswith("FLAGGED") and "fails its quality gate" in t.notes[0]
     assert any("FAILS the +6 dB quality gate" in n for n in t.notes)
+
+
+def test_recompute_refuses_scores_that_are_not_the_ones_the_numbers_came_from(data, tmp_path):
+    """metrics.json records its scores file's sha256: another evaluation's scores.npz put in its place (same layout, same
+    keys: every check of shape and schema passes) is refused by name instead of "recomputing" other numbers."""
+    from vamoh.checks import DataError
+
+    for seed, where in ((0, tmp_path / "a"), (1, tmp_path / "b")):
+        where.mkdir()
+        ev = evaluate_model(ToyModel(), data["data"], data["cfg"], entry="vamoh", label="VAMoH", seed=seed, run="t", reference=data["ref"])
+        write_evaluation(ev, where / "metrics.json", where / "scores.npz")
+    prov = read_json(tmp_path / "a" / "metrics.json", keys.METRICS_SCHEMA)["provenance"]
+    import hashlib
+
+    assert prov["scores_sha256"] == hashlib.sha256((tmp_path / "a" / "scores.npz").read_bytes()).hexdigest()
+    (tmp_path / "b" / "scores.npz").replace(tmp_path / "a" / "scores.npz")
+    with pytest.raises(DataError, match="sha256"):
+        recompute_metrics(tmp_path / "a" / "metrics.json")

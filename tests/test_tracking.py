@@ -91,6 +91,28 @@ def test_retry_locked_survives_a_real_sqlite_lock(tmp_path):
     assert len(calls) == 1, "errors other than a lock must not be retried"
 
 
+def test_a_store_that_stays_locked_is_one_clear_error(tmp_path):
+    """A lock held through every retry (a real SQLite exclusive transaction) ends in one line saying what holds the
+    store and what to do, not sqlalchemy's traceback; the original error is kept as its cause."""
+    db = tmp_path / "x.db"
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("CREATE TABLE t (v INTEGER)")
+    holder.execute("BEGIN EXCLUSIVE")
+    calls = []
+
+    def insert():
+        calls.append(1)
+        with sqlite3.connect(db, timeout=0.01) as con:
+            con.execute("INSERT INTO t VALUES (1)")
+
+    try:
+        with pytest.raises(tracking.StoreLockedError, match="stayed locked through 3 attempts") as err:
+            tracking.retry_locked(insert, attempts=3, base_delay=0.01)
+    finally:
+        holder.execute("COMMIT")
+    assert len(calls) == 3 and isinstance(err.value.__cause__, sqlite3.OperationalError)
+
+
 # --------------------------------------------------------------------------------------------
 # concurrent jobs
 

@@ -378,3 +378,21 @@ def test_where_results_are_logged_reruns_no_computation(tiny_run, tmp_path, trac
     assert counts.get("init_tracking", 0) == 1 and counts.get("report", 0) == 1, counts
     for rule in ("prepare_data", "reference", "train", "functaset", "fit_prior", "evaluate", "timing", "aggregate", "tables", "figures", "summary"):
         assert counts.get(rule, 0) == 0, (rule, counts)
+
+
+@pytest.mark.parametrize("name, rule", [("polymnist/vamoh/seed0/scores.npz", "evaluate"), ("polymnist/vamoh/seed0/history.csv", "train"),
+                                        ("polymnist/reference/features.npz", "reference")], ids=["scores", "history", "features"])
+def test_a_deleted_intermediate_output_reruns_its_job(tiny_run, tmp_path, name, rule):
+    """What `vamoh recompute` reads and each training's curve are final targets: a deleted one reruns its job (and what
+    depends on it) instead of staying missing behind "Nothing to be done"."""
+    work, _ = tiny_run
+    path = work / "results" / "tiny" / name
+    aside = tmp_path / path.name
+    path.rename(aside)  # a rename keeps the file's mtime, so putting it back leaves the run as it was
+    try:
+        out = snake(["-n", "--configfile", str(ROOT / "config/tiny.yaml")], work, timeout=300)
+        counts = job_counts(out.stdout)
+        assert counts.get(rule, 0) == 1, counts
+        assert counts.get("prepare_data", 0) == 0, counts
+    finally:
+        aside.rename(path)

@@ -132,6 +132,10 @@ def artifact_root(uri: str) -> str | None:
     return (sqlite_path(uri).parent / ARTIFACT_DIRNAME).as_uri()
 
 
+class StoreLockedError(RuntimeError):
+    """The tracking store refused every retry of a write because another process holds its lock."""
+
+
 def is_lock_error(exc: BaseException) -> bool:
     text = str(exc).lower()
     return any(m in text for m in LOCK_MESSAGES)
@@ -150,12 +154,21 @@ def retry_locked(fn: Callable[..., T], *args: Any, attempts: int = 12, base_dela
 
     Other errors propagate at once. A locked write was rolled back, so repeating it is safe.
     """
+    waited = 0.0
     for attempt in range(attempts):
         try:
             return fn(*args, **kwargs)
         except Exception as e:
-            if not retry_if(e) or attempt == attempts - 1:
+            if not retry_if(e):
                 raise
+            if attempt == attempts - 1:
+                if is_lock_error(e):  # one clear line instead of sqlalchemy's traceback
+                    raise StoreLockedError(f"the MLflow store stayed locked through {attempts} attempts over {waited:.0f} s: another "
+                                           "process holds its write lock (a running job, a stuck `mlflow server`, or a killed "
+                                           f"process's journal). Stop that process, or rerun when it is done. Last error: {e}") from e
+                raise
+            delay = min(max_delay, base_delay * 2**attempt) * (0.5 + random.random())
+            waited += delay
             delay = min(max_delay, base_delay * 2**attempt) * (0.5 + random.random())
             log.debug("store refused the write (%s); retry %d in %.2f s", e, attempt + 1, delay)
             time.sleep(delay)

@@ -304,7 +304,11 @@ def write_evaluation(ev: Evaluation, metrics_path: str | Path, scores_path: str 
     buf = io.BytesIO()
     np.savez_compressed(buf, schema=np.array(keys.SCORES_SCHEMA), **ev.evidence)
     atomic_write(scores_path, lambda f: f.write(buf.getbuffer()))
-    provenance = {**ev.provenance, "scores": Path(scores_path).name, "inference_variants": ev.variants}
+    import hashlib
+
+    # the scores file's digest binds metrics.json to the evidence it was computed from (vamoh recompute checks it)
+    provenance = {**ev.provenance, "scores": Path(scores_path).name, "scores_sha256": hashlib.sha256(buf.getbuffer()).hexdigest(),
+                  "inference_variants": ev.variants}
     write_metrics(metrics_path, ev.metrics, provenance)
 
 

@@ -83,7 +83,14 @@ def recompute_metrics(metrics_path: str | Path) -> dict[str, dict[str, Any]]:
     data = read_json(metrics_path, keys.METRICS_SCHEMA)
     check("provenance" in data and "metrics" in data, f"{metrics_path}: no 'provenance'/'metrics' (keys {sorted(data)}); expected a metrics.json of the evaluate stage", DataError)
     prov = data["provenance"]
-    scores = _load_npz(metrics_path.with_name(prov["scores"]))
+    scores_path = metrics_path.with_name(prov["scores"])
+    if prov.get("scores_sha256") and scores_path.is_file():
+        import hashlib
+
+        digest = hashlib.sha256(scores_path.read_bytes()).hexdigest()
+        check(digest == prov["scores_sha256"], f"{scores_path}: sha256 {digest[:12]}…, but {metrics_path} was computed from a scores file "
+              f"with sha256 {prov['scores_sha256'][:12]}…: the evidence is not what these numbers came from (rerun the evaluate job)", DataError)
+    scores = _load_npz(scores_path)
     check(str(scores.get("schema")) == keys.SCORES_SCHEMA, f"{metrics_path.with_name(prov['scores'])}: schema {scores.get('schema')!r}, expected {keys.SCORES_SCHEMA!r}", DataError)
     out: dict[str, dict[str, Any]] = {}
     if "gen_features" in scores:

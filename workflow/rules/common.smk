@@ -97,4 +97,8 @@ TABLES = ["table1", "table2", "table3", "table4", "table5", "reconstruction", "m
 
 
 def all_outputs():
-    return [f"{REP}/{t}.md" for t in TABLES] + [f"{REP}/summary.md", f"{REP}/figures", f"{RES}/report.done"]
+    # beside the reports, what `vamoh recompute` re-derives every number from (scores.npz, the reference features)
+    # and each training's curve: deleting one of them makes its job rerun instead of leaving it missing
+    recompute_inputs = (per_job("scores.npz") + per_job("history.csv", trained_only=True)
+                        + expand(ref("features.npz", "{dataset}"), dataset=RC.datasets))
+    return [f"{REP}/{t}.md" for t in TABLES] + [f"{REP}/summary.md", f"{REP}/figures", f"{RES}/report.done"] + recompute_inputs
