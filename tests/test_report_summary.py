@@ -254,3 +254,12 @@ def test_untimed_datasets_get_one_row_each():
     verdicts, _ = build_summary(pd.DataFrame(rows))
     shapes = [v for v in verdicts if v.claim.startswith("Speed") and v.dataset == "shapes3d"]
     assert len(shapes) == 1 and shapes[0].verdict == NOT_TESTABLE and "not timed" in shapes[0].reason
+
+
+def test_a_generator_of_near_copies_is_not_testable():
+    rows = generation_rows("celebahq64", {"gasp": 20, "functa": 40, "vamoh": 60})
+    rows.append(row("celebahq64", "functa", keys.MEMORISATION_CLOSE, [0.185]))  # the demo's Functa (3) on CelebA-HQ
+    rows.append(row("celebahq64", "vamoh", keys.MEMORISATION_CLOSE, [0.05]))
+    verdicts, _ = build_summary(pd.DataFrame(rows), [reference("celebahq64")], [trained("celebahq64", "gasp", 0.8)])
+    v = by(verdicts, "Generation: Functa (3) has a lower FID than VAMoH", "celebahq64")[0]
+    assert v.verdict == NOT_TESTABLE and "copies its training set: 18.5%" in v.reason and "VAMoH copies" not in v.reason

@@ -13,7 +13,8 @@ Preconditions (the learned-gates): no comparison uses a model that has not learn
 - reconstruction: the model beats the train-mean baseline by CLEAR_MARGIN_DB;
 - generation: its FID is below every baseline generator of the reference stage (the train-mean image
   repeated, one real image repeated, heavily blurred real images, uniform noise) and above the real floor; its
-  samples are spread like the data (SPREAD_MIN of the real set's feature spread); an adversarial model's
+  samples are spread like the data (SPREAD_MIN of the real set's feature spread) and are not near-copies of the
+  training set (MEMORISATION_CLOSE_MAX); an adversarial model's
   discriminator left chance (D_ACCURACY_MIN and D_GAP_MIN over the last 20% of training); the feature extractor passes its
   quality gate, and for precision/recall it also tells noise from data (NOISE_PRECISION_MAX).
 
@@ -58,6 +59,10 @@ SPREAD_MIN = 0.5  # diverse samples: the generated set's feature spread at least
 # both), the learning "demo" preset 0.68-0.82 / 0.15-0.42 (docs/baselines.md, "GASP at demo scale").
 D_ACCURACY_MIN = 0.65
 D_GAP_MIN = 0.1
+# memorisation: the share of generated samples nearer a training example than the test split's own 5th percentile
+# of nearest-training distances (eval.memorisation_quantile) is about 5% for a generator that does not copy; three
+# times that is a generator whose samples are near-copies
+MEMORISATION_CLOSE_MAX = 0.15
 NOISE_PRECISION_MAX = 0.1  # precision/recall mean something only when uniform noise gets (almost) no precision
 OVERFIT_MARGIN = 0.10  # tr vs tst: the model's FID gap beyond the real floor's, as a share of its FID tr
 SPEED_P = 0.05  # one-sided Mann-Whitney p below which one model's calls are faster than the other's
@@ -178,6 +183,10 @@ def generation_gate(ev: Evidence, d: str, model: str, split: str = "train") -> l
     spread = ev.mean(d, model, f"{keys.SPREAD}_{split}")
     if spread is not None and spread < SPREAD_MIN:
         reasons.append(f"{name}'s samples are not diverse: feature spread {spread:.2f} of the real set's (< {SPREAD_MIN:g})")
+    close = ev.mean(d, model, keys.MEMORISATION_CLOSE)
+    if close is not None and close > MEMORISATION_CLOSE_MAX:
+        reasons.append(f"{name} copies its training set: {close:.1%} of its samples are closer to a training example than the test "
+                       f"set's 5th percentile (about 5% expected; gate {MEMORISATION_CLOSE_MAX:.0%})")
     for what, value, threshold in discriminator_accuracy(ev, d, model):
         if value < threshold:
             reasons.append(f"{name}'s discriminator stayed at chance ({what} {value:.2f} < {threshold:g} over the last {TAIL:.0%} of training)")
@@ -599,7 +608,8 @@ def build_summary(tidy: pd.DataFrame | str | Path, references: list[dict[str, An
     context.append(f"A model enters a comparison only after it has learned what is compared: reconstruction beats the train mean by "
                    f"{CLEAR_MARGIN_DB:g} dB; generation has a FID below every baseline generator (train-mean image, one real image "
                    f"repeated, blurred real images, uniform noise) and above the real floor, samples spread at least {SPREAD_MIN:g} of the "
-                   f"data's, and (GASP) a discriminator that left chance (accuracy ≥ {D_ACCURACY_MIN:g} and D(real) − D(fake) ≥ {D_GAP_MIN:g}). 'Comparable' PSNR = at most "
+                   f"data's and not near-copies of the train set (at most {MEMORISATION_CLOSE_MAX:.0%} closer than the test set's 5th "
+                   f"percentile), and (GASP) a discriminator that left chance (accuracy ≥ {D_ACCURACY_MIN:g} and D(real) − D(fake) ≥ {D_GAP_MIN:g}). 'Comparable' PSNR = at most "
                    f"{COMPARABLE_DB:g} dB lower, about 1.5–3× the seed SD of reconstruction PSNR measured by the ablations.")
     budget = "; ".join(f"{LABEL.get(m, m)} {int(min(st))}–{int(max(st))}" for m, st in _steps_by_model(ev).items())
     if budget:
