@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .checks import CheckpointError, CheckpointWarning
-from .io import atomic_write, atomic_write_text
+from .io import atomic_write, atomic_write_text, sha256_file
 
 FORMAT_VERSION = 2
 REQUIRED_KEYS = ("model_name", "model_config", "data_info", "model_state", "step")
@@ -70,14 +70,6 @@ def _recorded(side: Path) -> list[str]:
     if not side.is_file():
         return []
     return [line.split()[0] for line in side.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _replace_verified(path: Path, digest: str, put: Any) -> Path:
@@ -123,7 +115,7 @@ def verify_checkpoint(path: str | Path) -> str | None:
         warnings.warn(f"checkpoint {path} has no {side.name} checksum beside it (written before checkpoints had one, or copied "
                       f"without it): its integrity is not verified", CheckpointWarning, stacklevel=3)
         return None
-    actual = _sha256_file(path)
+    actual = sha256_file(path)
     if actual not in recorded:
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt: its sha256 {actual[:16]}... does not match "
                               f"{recorded[0][:16]}... recorded in {side.name} (a changed byte, or a partial copy); restore it, "

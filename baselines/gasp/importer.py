@@ -41,7 +41,6 @@ initialisation from the preset, and nothing in sampling or evaluation uses it.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import pickle
 import re
@@ -55,6 +54,7 @@ from torch import Tensor, nn
 from vamoh.checks import CheckpointError, ConfigError, check_file
 from vamoh.checkpoint import save_checkpoint
 from vamoh.config import from_dict
+from vamoh.io import sha256_file
 from vamoh.interface import DataInfo, FunctionModel
 
 from .model import GASP, PRESETS
@@ -319,17 +319,9 @@ def _load_generator(model: GASP, arch: dict[str, Any]) -> None:
         model.rff.B.copy_(arch["frequency_matrix"].float())
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def imported_from(source: str, *paths: str | Path | None) -> dict[str, Any]:
     """Provenance recorded in the suite checkpoint: the source repository and each file's name and SHA-256."""
-    files = [{"name": Path(p).name, "sha256": _sha256(Path(p))} for p in paths if p is not None]
+    files = [{"name": Path(p).name, "sha256": sha256_file(p)} for p in paths if p is not None]
     return {"source": source, "files": files}
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..checks import DataError
 from ..config import to_dict
-from ..io import atomic_write, atomic_write_json, file_lock
+from ..io import atomic_write, atomic_write_json, file_lock, sha256_file  # sha256_file: also this module's API
 from .config import DataConfig, make_config
 from .dataset import FunctionDataset
 from .files import source_identity
@@ -62,14 +62,6 @@ def arrays_sha256(arrays: dict[str, np.ndarray]) -> str:
         a = np.ascontiguousarray(arrays[name])
         h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
         h.update(a.tobytes())
-    return h.hexdigest()
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
     return h.hexdigest()
 
 

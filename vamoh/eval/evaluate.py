@@ -9,6 +9,7 @@ per-sample errors, seeds), which ``write_evaluation`` saves and ``vamoh.eval.rec
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -304,8 +305,6 @@ def write_evaluation(ev: Evaluation, metrics_path: str | Path, scores_path: str 
     buf = io.BytesIO()
     np.savez_compressed(buf, schema=np.array(keys.SCORES_SCHEMA), **ev.evidence)
     atomic_write(scores_path, lambda f: f.write(buf.getbuffer()))
-    import hashlib
-
     # the scores file's digest binds metrics.json to the evidence it was computed from (vamoh recompute checks it)
     provenance = {**ev.provenance, "scores": Path(scores_path).name, "scores_sha256": hashlib.sha256(buf.getbuffer()).hexdigest(),
                   "inference_variants": ev.variants}

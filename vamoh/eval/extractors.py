@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
 from ..checks import CheckpointError, ConfigError, DataError, check, check_positive
+from ..io import sha256_file  # also this module's API (tests, callers)
 
 SUITE_EXTRACTOR = "vamoh-suite-ae"  # name in torch-fidelity's registry
 SUITE_FEATURE = "bottleneck"  # the one feature layer it provides
@@ -100,14 +101,6 @@ def images_to_tensor(images: np.ndarray) -> Tensor:
     if t.shape[1] == 1:
         t = t.expand(-1, 3, -1, -1)
     return t.contiguous()
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def weights_digest(payload: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..checks import DataError, check
+from ..io import sha256_file
 from . import keys
 from .completion import COMPLETION_TASKS
 from .fid import SetMetricSettings, score_sets
@@ -85,9 +86,7 @@ def recompute_metrics(metrics_path: str | Path) -> dict[str, dict[str, Any]]:
     prov = data["provenance"]
     scores_path = metrics_path.with_name(prov["scores"])
     if prov.get("scores_sha256") and scores_path.is_file():
-        import hashlib
-
-        digest = hashlib.sha256(scores_path.read_bytes()).hexdigest()
+        digest = sha256_file(scores_path)
         check(digest == prov["scores_sha256"], f"{scores_path}: sha256 {digest[:12]}…, but {metrics_path} was computed from a scores file "
               f"with sha256 {prov['scores_sha256'][:12]}…: the evidence is not what these numbers came from (rerun the evaluate job)", DataError)
     scores = _load_npz(scores_path)

@@ -40,7 +40,7 @@ from ..eval.paper import PAPER_TIMING, PAPER_TIMING_DEVICE
 from ..eval.tidy import CALLS_SUFFIX, read_tidy
 from ..io import atomic_write_text
 from .labels import DATASET_ORDER, dataset_name, ordered, paper_key
-from .stats import Interval, faster_test, paired, seed_sd, seeded_interval, t_interval
+from .stats import Interval, faster_test, paired, seed_sd, seeded_interval
 from .tables import CLEAR_MARGIN_DB
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_TESTABLE = "reproduced", "not reproduced", "inconclusive", "not testable at this scale"
@@ -50,7 +50,6 @@ VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_TESTABLE)
 # reports/ablations), so a model within it cannot be told apart from the other by retraining; each verdict
 # prints this run's own seed SD of the difference beside it.
 COMPARABLE_DB = 1.0
-SIMILAR_DB = COMPARABLE_DB  # the former name
 LOW_ENTROPY = 0.5  # "low entropy for most points": mean H / ln K below this
 SPREAD_MIN = 0.5  # diverse samples: the generated set's feature spread at least half the real set's (collapse = 0)
 # An adversarial model's discriminator left chance (accuracy 0.5, D(real) = D(fake)) when, over the last TAIL of
@@ -103,24 +102,6 @@ class Evidence:
     def has(self, dataset: str, model: str) -> bool:
         t = self.t
         return bool(((t["dataset"] == dataset) & (t["model"] == model)).any())
-
-
-def _per_sample(t: pd.DataFrame, dataset: str, model: str, metric: str) -> np.ndarray | None:
-    rows = t[(t["dataset"] == dataset) & (t["model"] == model) & (t["metric"] == metric) & t["mean"].notna()]
-    if rows.empty:
-        return None
-    return np.asarray([x for v in rows.sort_values("seed")["values"] for x in v], dtype=np.float64)
-
-
-def _mean(t: pd.DataFrame, dataset: str, model: str, metric: str) -> float | None:
-    v = _per_sample(t, dataset, model, metric)
-    return None if v is None or not np.isfinite(v).any() else float(np.mean(v[np.isfinite(v)]))
-
-
-def interval(values: np.ndarray) -> tuple[float, float, float]:
-    """(mean, low, high): the 95% Student-t interval of the finite values (NaN bounds with fewer than 2)."""
-    m, lo, hi, _ = t_interval(values)
-    return m, lo, hi
 
 
 def side(low: float, high: float, threshold: float, above: bool = True) -> str:
@@ -389,9 +370,10 @@ def segmentation_claims(t: pd.DataFrame, datasets: list[str], *, kappa_margin: f
     claim = "Segmentation: the mixture's most probable component forms coherent regions that follow the input, with low entropy"
     paper = "Figures 10, 25: low entropy except at borders; segmentation-like maps"
 
+    ev = Evidence(t)
+
     def per_seed(d: str, metric: str) -> dict[int, np.ndarray] | None:
-        rows = t[(t["dataset"] == d) & (t["model"] == "vamoh") & (t["metric"] == metric) & t["mean"].notna()]
-        return {int(s): np.asarray(v, dtype=np.float64) for s, v in zip(rows["seed"], rows["values"])} or None
+        return ev.per_seed(d, "vamoh", metric) or None
 
     methods: list[str] = []
 
