@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .files import IMAGE_SUFFIXES, check_count, list_files, open_rgb, require_dir, warn_data
-from .spec import SPLITS, DatasetSpec, RawSplits, cap, fraction_split
+from .spec import SPLITS, DatasetSpec, RawSplits, SuperResTruth, cap, check_superres_count, fraction_split
 
 if TYPE_CHECKING:
     from .config import DataConfig
@@ -173,6 +173,29 @@ def build_standin(cfg: DataConfig) -> RawSplits:
     arrays = {"train": resize(train, cfg), "val": np.zeros((0, SIZE, SIZE, 3), np.uint8), "test": resize(test, cfg)}
     parts = {"train": train_parts, "val": np.zeros((0, SIZE, SIZE), np.int8), "test": test_parts}
     return RawSplits(arrays, meta={"resize": resize_description(cfg), "source_size": SOURCE_SIZE, "part_names": list(PART_NAMES)}, parts=parts)
+
+
+def render_superres(cfg: DataConfig, split: str, count: int, factor: int) -> SuperResTruth:
+    """The first ``count`` faces of the stand-in's ``split`` at ``factor`` times 64x64, by the stored faces' own recipe
+    at the larger size: drawn from the same random draws at twice the output size (``SOURCE_SIZE * factor``) and
+    resized to ``SIZE * factor`` with the configured method. (count, 64 * factor, 64 * factor, 3) uint8, cell-centred
+    (``face`` places its shapes in 128-px units whatever the drawing size).
+
+    Block-averaging ``factor`` x ``factor`` pixels gives the stored face up to the resize filter (bicubic's support
+    spans more than one block) and rounding: tests/test_data_superres.py measures the difference (0..255 levels) and
+    bounds it. Costs ``factor**2`` times the stored face per sample (its drawing and resize have that many pixels).
+    """
+    sizes = _standin_sizes(cfg)
+    check_superres_count(SPEC.label, split, count, sizes[split])
+    first = {"train": 0, "val": sizes["train"], "test": sizes["train"]}[split]  # build_standin's face indices
+    draw, size = SOURCE_SIZE * factor, SIZE * factor
+    values = np.empty((count, size, size, 3), np.uint8)
+    for lo in range(0, count, 16):  # resized 16 at a time: one torch call per chunk, the drawings' memory bounded
+        idx = range(lo, min(lo + 16, count))
+        values[lo : idx.stop] = resize(np.stack([face(np.random.default_rng([cfg.seed, first + i]), size=draw) for i in idx]), cfg, size=size)
+    return SuperResTruth(values, f"procedural faces drawn at {draw}x{draw} from the same random draws and resized to {size}x{size} "
+                                 f"with {resize_description(cfg)}, as the stored {SIZE}x{SIZE} ones are drawn at "
+                                 f"{SOURCE_SIZE}x{SOURCE_SIZE} and resized")
 
 
 # ----------------------------------------------------------------------------- real format

@@ -54,6 +54,11 @@ SPEC = DatasetSpec(
     storage_dtype="float32",
 )
 
+# Why ``registry.superres_truth`` has no finer render of this stand-in (see ``spec.SuperResTruth``).
+SUPERRES_UNAVAILABLE = ("the ERA5 stand-in's fields are real GloSea4 model output (145x192 points, 1.25 x 1.875 degrees) "
+                        "regridded bilinearly to a 46x90 grid of 4-degree nodes from pole to pole; no 2x truth is "
+                        "provided: a node grid has no cell-centred 2x grid whose blocks average to it")
+
 
 def normalise(kelvin: np.ndarray) -> np.ndarray:
     return ((kelvin - T_MIN) / (T_MAX - T_MIN)).astype(np.float32)

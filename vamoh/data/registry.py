@@ -1,9 +1,10 @@
 """The dataset registry: name -> ``DatasetSpec``, and name -> the module that reads or builds it.
 
 Every dataset module provides ``SPEC``, ``build_standin(cfg)``, ``detect_format(root)``,
-``load_real(cfg, fmt)`` and ``write_real(cfg, out_dir, fmt)``, and may provide
-``standin_label(cfg, raw)``; the rest of the suite only sees the functions below (and
-``write_real_format`` in ``export.py``), so nothing outside this package branches on a dataset's
+``load_real(cfg, fmt)`` and ``write_real(cfg, out_dir, fmt)``, either
+``render_superres(cfg, split, count, factor)`` (its stand-in's samples at a finer resolution) or
+``SUPERRES_UNAVAILABLE`` (why there is none), and may provide ``standin_label(cfg, raw)``; the
+rest of the suite only sees the functions below (and ``write_real_format`` in ``export.py``), so nothing outside this package branches on a dataset's
 name. ``DataConfig`` appears here only in type hints: ``config.py`` imports this module, not the
 other way round.
 """
@@ -17,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..checks import ConfigError, DataError
+from ..checks import ConfigError, DataError, check_choice
 from . import celeba, era5, polymnist, shapenet, shapes3d
 from .files import warn_data
-from .spec import SPLITS, DatasetSpec, RawSplits
+from .spec import SPLITS, DatasetSpec, RawSplits, SuperResTruth
 
 if TYPE_CHECKING:
     from .config import DataConfig
@@ -31,6 +32,8 @@ for _m in _MODULES:
     if _m.SPEC.name in _BACKENDS:
         raise ValueError(f"dataset name {_m.SPEC.name!r} registered twice")
     _BACKENDS[_m.SPEC.name] = _m
+    if hasattr(_m, "render_superres") == hasattr(_m, "SUPERRES_UNAVAILABLE"):
+        raise ValueError(f"dataset {_m.SPEC.name!r}: its module must define exactly one of render_superres and SUPERRES_UNAVAILABLE")
 
 DATASETS: dict[str, DatasetSpec] = {name: m.SPEC for name, m in _BACKENDS.items()}
 REQUIRED_SPLITS = ("train", "test")  # training and evaluation need at least one sample; val may be empty
@@ -53,6 +56,35 @@ def standin_label(cfg: DataConfig, raw: RawSplits) -> str:
     module = _BACKENDS[cfg.name]
     custom = getattr(module, "standin_label", None)
     return custom(cfg, raw) if custom else module.SPEC.display_label(True)
+
+
+def superres_truth(cfg: DataConfig, split: str, count: int, factor: int = 2) -> SuperResTruth:
+    """The first ``count`` samples of ``split`` (in the prepared cache's order: ``load_dataset(cfg)[split]``) rendered at
+    ``factor`` times the resolution on every grid axis, or why no such render exists (``SuperResTruth``).
+
+    Only the procedural stand-ins (CelebA-HQ faces, Shapes3D scenes, ShapeNet chairs) render one, genuinely at the
+    finer resolution from the same random draws or factors (never by upsampling); real files
+    (``cfg.source='real'``), PolyMNIST's real digits and ERA5's GloSea4 fields give ``values=None`` and the reason.
+    An unknown ``split``, a ``count`` below 1 or above the split's size, or a ``factor`` below 2 is a ``ValueError``
+    naming the value (the size is checked only where a render is made: the other cases never read the data).
+    """
+    check_choice("superres_truth: split", split, SPLITS, error=ValueError)
+    for name, value, least in (("count", count, 1), ("factor", factor, 2)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
+            raise ValueError(f"superres_truth: {name}={value!r}: expected an integer >= {least}")
+    spec = get_spec(cfg.name)
+    module = _BACKENDS[cfg.name]
+    if cfg.source != "standin":
+        return SuperResTruth(None, f"real {spec.label} files (data.source={cfg.source!r}) have no {factor}x render; only the "
+                                   f"procedural stand-ins can be rendered at another resolution")
+    if not hasattr(module, "render_superres"):
+        return SuperResTruth(None, module.SUPERRES_UNAVAILABLE)
+    truth = module.render_superres(cfg, split, int(count), int(factor))
+    trailing = tuple(factor * g for g in spec.grid_shape) + ((spec.feature_dim,) if spec.kind == "image" else ())
+    if truth.values.shape != (count, *trailing) or truth.values.dtype != np.dtype(spec.storage_dtype):
+        raise DataError(f"{spec.name} super-resolution: values {truth.values.shape} {truth.values.dtype}, "
+                        f"expected {(count, *trailing)} {spec.storage_dtype}")  # a bug in the renderer, not bad input
+    return truth
 
 
 def resolve_format(cfg: DataConfig) -> str:

@@ -21,7 +21,7 @@ import torch
 
 from ..checks import DataError, check_finite
 from .files import check_array, list_files, load_tensor, require_dir
-from .spec import SPLITS, DatasetSpec, RawSplits, cap, fraction_split
+from .spec import SPLITS, DatasetSpec, RawSplits, SuperResTruth, cap, check_superres_count, fraction_split
 
 if TYPE_CHECKING:
     from .config import DataConfig
@@ -51,20 +51,26 @@ SEAT, BACK, LEGS, ARMS = range(4)  # legs: legs, stretchers, pedestal column and
 
 def _box(v: np.ndarray, x0: float, x1: float, y0: float, y1: float, z0: float, z1: float, parts: np.ndarray | None = None, part: int = -1) -> None:
     """Fill the voxels whose index lies in [x0, x1) x [y0, y1) x [z0, z1) (clamped to the grid); label them ``part``
-    in ``parts`` when given (a later box relabels the voxels it shares with an earlier one)."""
-    lo = [max(0, int(round(a))) for a in (x0, y0, z0)]
-    hi = [min(S, int(round(b))) for b in (x1, y1, z1)]
+    in ``parts`` when given (a later box relabels the voxels it shares with an earlier one).
+
+    The bounds are in 32-voxel units; on a grid of side 32 * f they are scaled by f first, so the box covers the
+    same space at every resolution (a voxel is in when its centre is, up to rounding ties)."""
+    f = v.shape[0] // S
+    lo = [max(0, int(round(a * f))) for a in (x0, y0, z0)]
+    hi = [min(S * f, int(round(b * f))) for b in (x1, y1, z1)]
     if all(h > l for l, h in zip(lo, hi)):
         v[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = 1
         if parts is not None:
             parts[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = part
 
 
-def chair(rng: np.random.Generator, with_parts: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+def chair(rng: np.random.Generator, with_parts: bool = False, factor: int = 1) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """One random chair, (32, 32, 32) uint8 occupancy; ``with_parts`` also its parts (32, 32, 32) int8
-    (``PART_NAMES``; -1 where empty)."""
-    v = np.zeros((S, S, S), np.uint8)
-    parts = np.full((S, S, S), -1, np.int8)
+    (``PART_NAMES``; -1 where empty). ``factor``: the same chair (same random draws) on a grid of side 32 * factor,
+    voxel k of an axis covering [k, k + 1) / factor in 32-voxel units."""
+    n = S * factor
+    v = np.zeros((n, n, n), np.uint8)
+    parts = np.full((n, n, n), -1, np.int8)
     w, d = rng.uniform(14, 24), rng.uniform(12, 22)  # seat width (x) and depth (z)
     x0, x1, z0, z1 = 16 - w / 2, 16 + w / 2, 16 - d / 2, 16 + d / 2
     h, t = rng.uniform(9, 15), rng.choice([2, 3])  # seat height and thickness
@@ -86,10 +92,10 @@ def chair(rng: np.random.Generator, with_parts: bool = False) -> np.ndarray | tu
             _box(v, 16 - radius, 16 + radius, 0, 2, 15, 17, parts, LEGS)
             _box(v, 15, 17, 0, 2, 16 - radius, 16 + radius, parts, LEGS)
         else:
-            xx, zz = np.mgrid[0:S, 0:S] + 0.5
+            xx, zz = (np.mgrid[0:n, 0:n] + 0.5) / factor  # voxel centres in 32-voxel units
             disc = (xx - 16) ** 2 + (zz - 16) ** 2 <= radius**2
-            v[:, 0:2, :] |= disc[:, None, :].astype(np.uint8)  # (x, y, z): the disc spans x and z
-            parts[:, 0:2, :][np.broadcast_to(disc[:, None, :], (S, 2, S))] = LEGS
+            v[:, 0 : 2 * factor, :] |= disc[:, None, :].astype(np.uint8)  # (x, y, z): the disc spans x and z
+            parts[:, 0 : 2 * factor, :][np.broadcast_to(disc[:, None, :], (n, 2 * factor, n))] = LEGS
     # Back: rises from the rear edge of the seat; a lean shifts its upper rows backwards.
     hb, bt = rng.uniform(8, 15), 2
     lean = rng.uniform(0, 0.35) if rng.random() < 0.5 else 0.0
@@ -115,19 +121,45 @@ def chair(rng: np.random.Generator, with_parts: bool = False) -> np.ndarray | tu
     return (v, parts) if with_parts else v
 
 
-def build_standin(cfg: DataConfig) -> RawSplits:
+def _standin_sizes(cfg: DataConfig) -> dict[str, int]:
     sizes = dict(zip(SPLITS, SPEC.standin_sizes))
+    return {s: sizes[s] if getattr(cfg, f"n_{s}") is None else getattr(cfg, f"n_{s}") for s in SPLITS}
+
+
+def _first_chair(sizes: dict[str, int], split: str) -> int:
+    """Index of ``split``'s first chair in the whole stand-in (train, then val, then test)."""
+    return sum(sizes[s] for s in SPLITS[: SPLITS.index(split)])
+
+
+def build_standin(cfg: DataConfig) -> RawSplits:
+    sizes = _standin_sizes(cfg)
     arrays, parts = {}, {}
-    offset = 0
     for split in SPLITS:
-        n = getattr(cfg, f"n_{split}")
-        n = sizes[split] if n is None else n
+        n, offset = sizes[split], _first_chair(sizes, split)
         # Chair i of the whole stand-in has its own seed, so split sizes do not change other chairs.
         done = [chair(np.random.default_rng([cfg.seed, offset + i]), with_parts=True) for i in range(n)]
         arrays[split] = np.stack([c[0] for c in done]) if n else np.zeros((0, S, S, S), np.uint8)
         parts[split] = np.stack([c[1] for c in done]) if n else np.zeros((0, S, S, S), np.int8)
-        offset += n
     return RawSplits(arrays, meta={"part_names": list(PART_NAMES)}, parts=parts)
+
+
+def render_superres(cfg: DataConfig, split: str, count: int, factor: int) -> SuperResTruth:
+    """The first ``count`` chairs of the stand-in's ``split`` built from the same random draws on a grid of side
+    ``32 * factor``: (count, 32 * factor, 32 * factor, 32 * factor) uint8 occupancy, cell-centred.
+
+    Occupancy at both resolutions is the boxes' point sample at voxel centres, so a fine block's mean is the
+    fraction of the stored voxel a box covers (sampled); thresholding it at 1/2 gives the stored voxel except where a
+    box edge falls near its middle (a rounding tie). tests/test_data_superres.py measures the agreement.
+    Costs about ``factor**3`` times the stored chair per sample (the grid has that many voxels).
+    """
+    sizes = _standin_sizes(cfg)
+    check_superres_count(SPEC.label, split, count, sizes[split])
+    first = _first_chair(sizes, split)
+    values = np.stack([chair(np.random.default_rng([cfg.seed, first + i]), factor=factor) for i in range(count)])
+    side = S * factor
+    return SuperResTruth(values, f"procedural voxel chairs built from the same random draws (the same boxes, in the same "
+                                 f"space) on a {side}^3 grid, occupied where a voxel's centre is inside a box, as the stored "
+                                 f"{S}^3 ones are")
 
 
 # ----------------------------------------------------------------------------- real format

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..checks import DataError
 from .files import check_array, check_count, check_file
-from .spec import SPLITS, DatasetSpec, RawSplits, cap, fraction_split
+from .spec import SPLITS, DatasetSpec, RawSplits, SuperResTruth, cap, check_superres_count, fraction_split
 
 if TYPE_CHECKING:
     from .config import DataConfig
@@ -93,7 +93,9 @@ def _render(labels: np.ndarray, size: int, supersample: int) -> tuple[np.ndarray
     """
     floor_hue, wall_hue, object_hue, scale, shape, orientation = labels
     n = size * supersample
-    y, x = np.mgrid[0:n, 0:n].astype(np.float64) / n * 64.0 + 0.5 / supersample  # pixel centres in 64-px units
+    # Sub-pixel centres in 64-px units, whatever the size: sub-pixel j spans [j, j + 1) * 64 / n, so its centre is
+    # j * 64 / n + 32 / n (at size 64 the same floats as j / n * 64 + 0.5 / supersample, the stored renders' rule).
+    y, x = np.mgrid[0:n, 0:n].astype(np.float64) / n * 64.0 + 32.0 / n
     theta = math.radians(orientation)
     horizon = 34.0
     part = np.full((n, n), WALL, dtype=np.int8)
@@ -150,7 +152,8 @@ def _render(labels: np.ndarray, size: int, supersample: int) -> tuple[np.ndarray
 
 
 def render(labels: np.ndarray, size: int = 64, supersample: int = 2) -> np.ndarray:
-    """Labels (6,) -> image (size, size, 3) uint8. Rendered at ``supersample`` x and box-averaged."""
+    """Labels (6,) -> image (size, size, 3) uint8. Rendered at ``supersample`` x and box-averaged; the scene spans the
+    image whatever ``size`` is (pixel k of a ``size`` render covers [k, k + 1) * 64 / size in 64-px units)."""
     return _render(labels, size, supersample)[0]
 
 
@@ -168,6 +171,22 @@ def render_rows(index: np.ndarray, with_parts: bool = False) -> tuple[np.ndarray
         return images, labels
     parts = np.stack([d[1] for d in done]) if done else np.zeros((0, 64, 64), np.int8)
     return images, labels, parts
+
+
+def render_superres(cfg: DataConfig, split: str, count: int, factor: int) -> SuperResTruth:
+    """The first ``count`` samples of the stand-in's ``split`` rendered at ``64 * factor`` px from the same factor labels,
+    with the stored renders' 2x2 supersampling: (count, 64 * factor, 64 * factor, 3) uint8, cell-centred.
+
+    Block-averaging ``factor`` x ``factor`` pixels gives the stored render up to its own sampling and rounding:
+    tests/test_data_superres.py measures the difference (0..255 levels) and bounds it. Costs ``factor**2`` times the
+    stored render per sample (the same 2x2 sub-pixels per output pixel).
+    """
+    rows = _standin_rows(cfg)[split]
+    check_superres_count(SPEC.label, split, count, len(rows))
+    size = 64 * factor
+    values = np.stack([_render(labels, size, 2)[0] for labels in factors_of(rows[:count])])
+    return SuperResTruth(values, f"Shapes3D scenes rendered from the same factor labels at {size}x{size} with 2x2 "
+                                 f"supersampling (box-averaged), as the stored 64x64 ones are")
 
 
 def _standin_rows(cfg: DataConfig) -> dict[str, np.ndarray]:

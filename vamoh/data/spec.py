@@ -79,6 +79,29 @@ class RawSplits:
         return {s: int(self.arrays[s].shape[0]) for s in SPLITS}
 
 
+@dataclass(frozen=True)
+class SuperResTruth:
+    """The ground truth for super-resolution of a few samples of one split (``registry.superres_truth``).
+
+    ``values``: the samples rendered at ``factor`` times the stored resolution on every grid axis, in the
+    stored format: images (N, factor*H, factor*W, 3) uint8, voxels (N, factor*S, factor*S, factor*S) uint8.
+    Cell-centred: fine cell k on an axis covers the area of stored cell k // factor, so block-averaging
+    factor^d fine cells gives (approximately: see each dataset's ``render_superres``) the stored sample.
+    None when the dataset has no finer render (real files, real MNIST digits, GloSea4 fields).
+    ``description``: how the values were rendered, or why there are none.
+    """
+
+    values: np.ndarray | None
+    description: str
+
+
+def check_superres_count(label: str, split: str, count: int, size: int) -> None:
+    """A super-resolution request for ``count`` samples of a split holding ``size``: a ``ValueError`` naming both
+    when ``count`` exceeds ``size`` (``registry.superres_truth`` has already checked that it is >= 1)."""
+    if count > size:
+        raise ValueError(f"superres_truth: count={count} exceeds the {size} sample(s) of the {label} stand-in's {split} split")
+
+
 def fraction_split(n: int, fractions: tuple[float, ...]) -> list[np.ndarray]:
     """Consecutive index blocks of ``n`` items: every block but the last gets floor(f*n), the last the rest.
 
