@@ -61,7 +61,7 @@ def data(tmp_path_factory):
 def test_reference_has_floor_ceiling_and_mean_baseline(data):
     rec, splits = data["record"], data["splits"]
     m = rec["metrics"]
-    assert set(m) == {keys.REF_HELDOUT, keys.REF_NOISE, keys.REF_MEAN, keys.REF_COLLAPSED, keys.REF_BLURRED}
+    assert set(m) == {keys.REF_HELDOUT, keys.REF_NOISE, keys.REF_MEAN, keys.REF_COLLAPSED, keys.REF_BLURRED, keys.REF_OBSERVED_MEAN}
     # the floor (held-out real) scores a far lower FID than noise, against both real splits
     for split in ("train", "test"):
         assert m[keys.REF_HELDOUT][f"fid_{split}"]["mean"] < m[keys.REF_NOISE][f"fid_{split}"]["mean"]
@@ -86,9 +86,18 @@ def test_reference_baseline_generators(data):
         assert m[keys.REF_HELDOUT][f"spread_{split}"]["mean"] == pytest.approx(1.0, abs=0.5)
         for ref in (keys.REF_COLLAPSED, keys.REF_BLURRED, keys.REF_MEAN):
             assert set(keys.GENERATION_KEYS) <= set(m[ref])
-    # the train-mean baseline inside each completion mask, over the completed samples
-    for key in keys.COMPLETION_KEYS:
+    # the train-mean baseline inside each completion mask, over the completed samples; and the observed part's mean
+    for key in (keys.PSNR_COMPLETION_CENTRE, keys.PSNR_COMPLETION_HALF, keys.PSNR_COMPLETION_OUTPAINT):
         assert len(m[keys.REF_MEAN][key]["values"]) == data["cfg"].completion_samples
+        assert len(m[keys.REF_OBSERVED_MEAN][key]["values"]) == data["cfg"].completion_samples
+    assert keys.VOXEL_IOU_COMPLETION_HALF not in m[keys.REF_MEAN]  # images: no voxel score
+    # observed part's mean, half mask, by hand: each hidden pixel given the mean colour of the sample's left half
+    test = np.rint(data["splits"]["test"].features(torch.arange(5)).numpy().astype(np.float64).reshape(5, 28, 28, 3) * 255)
+    guess = np.clip(np.rint(test[:, :, :14].reshape(5, -1, 3).mean(1)), 0, 255)  # (5, 3)
+    mse = ((test[:, :, 14:] - guess[:, None, None]) ** 2).sum(-1).reshape(5, -1).mean(1)
+    np.testing.assert_allclose(m[keys.REF_OBSERVED_MEAN][keys.PSNR_COMPLETION_HALF]["values"], 10 * np.log10(255**2 / mse), rtol=1e-9)
+    # PolyMNIST has no 2x render (real MNIST digits): no truth, no super-resolution score, the reason recorded
+    assert data["record"].get("superres") is None or data["record"]["superres"]["available"] is False
 
 
 def test_extractor_is_trained_on_a_train_half_it_does_not_embed(data, tmp_path):

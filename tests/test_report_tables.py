@@ -16,7 +16,7 @@ from vamoh.model import PRESETS
 from vamoh.report import write_tables
 from vamoh.report.labels import PAPER_TABLE4, paper_key
 from vamoh.report.render import to_csv, to_html, to_latex, to_markdown
-from vamoh.report.tables import mixture_table, reconstruction_table, table1, table2, table3, table4, table5
+from vamoh.report.tables import completion_table, mixture_table, reconstruction_table, superres_table, table1, table2, table3, table4, table5
 
 SUITE_FX = "suite autoencoder (trained on the shapes3d train split) — not Inception"
 SHAPES_LABEL = "Shapes3D (stand-in: procedural_shapes)"
@@ -25,7 +25,8 @@ CELEBA_GASP_FID = [10.0, 11.0, 12.0, 13.0, 14.5]
 
 
 LABELS = {"vamoh": "VAMoH", "gasp": "GASP", "functa": "Functa (3)", "functa10": "Functa (10)", keys.REF_HELDOUT: "Real held-out (floor)",
-          keys.REF_NOISE: "Uniform noise (ceiling)", keys.REF_MEAN: "Train mean (baseline)"}
+          keys.REF_NOISE: "Uniform noise (ceiling)", keys.REF_MEAN: "Train mean (baseline)", keys.REF_OBSERVED_MEAN: "Observed part's mean (baseline)",
+          keys.REF_UPSAMPLED: "1x upsampled (baseline)"}
 
 
 def _row(d, m, metric, values=(), mean=None, std=None, n=None, split="", bs=None, standin=False, fx="", ns=0, label=None, seed=0,
@@ -67,7 +68,18 @@ def _tidy() -> pd.DataFrame:
     rows.append(_row("polymnist", "vamoh", keys.MIXTURE_ENTROPY, [0.2, 0.4], standin=True))
     rows.append(_row("polymnist", "functa", keys.PSNR, [20.0, 22.0, 24.0], standin=True))
     rows.append(_row("polymnist", "vamoh", keys.PSNR_COMPLETION_CENTRE, mean=18.0, std=2.0, n=200, standin=True))
+    rows.append(_row("polymnist", "vamoh", keys.PSNR_LEAK_FREE, mean=23.0, std=1.5, n=200, standin=True))
+    rows.append(_row("polymnist", "functa", keys.PSNR_LEAK_FREE, [20.0, 22.0, 24.0], standin=True))
+    rows.append(_row("polymnist", keys.REF_MEAN, keys.PSNR_COMPLETION_CENTRE, mean=12.0, std=1.0, n=200, standin=True))
+    rows.append(_row("polymnist", keys.REF_OBSERVED_MEAN, keys.PSNR_COMPLETION_CENTRE, mean=14.5, std=1.0, n=200, standin=True))
+    rows.append(_row("polymnist", keys.REF_UPSAMPLED, keys.PSNR_SUPERRES, standin=True, note="the digits are real 28x28 MNIST scans"))
     rows.append(_row("shapenet", "vamoh", keys.VOXEL_IOU, mean=0.75, std=0.05, n=100))
+    rows.append(_row("shapenet", "vamoh", keys.VOXEL_IOU_COMPLETION_CENTRE, mean=0.40, std=0.1, n=16))
+    rows.append(_row("shapenet", keys.REF_MEAN, keys.VOXEL_IOU_COMPLETION_CENTRE, mean=0.30, std=0.1, n=16))
+    rows.append(_row("shapenet", keys.REF_OBSERVED_MEAN, keys.VOXEL_IOU_COMPLETION_CENTRE, mean=0.0, std=0.0, n=16))
+    rows.append(_row("shapenet", "vamoh", keys.VOXEL_IOU_SUPERRES, mean=0.62, std=0.05, n=16))
+    rows.append(_row("shapenet", "functa", keys.VOXEL_IOU_SUPERRES, mean=0.70, std=0.05, n=16))
+    rows.append(_row("shapenet", keys.REF_UPSAMPLED, keys.VOXEL_IOU_SUPERRES, mean=0.66, std=0.05, n=16))
     frame = pd.DataFrame(rows)
     return pd.read_csv(io.StringIO(frame.to_csv(index=False)))  # what the workflow reads: JSON strings, "True"/"False"
 
@@ -208,18 +220,40 @@ def test_table3_is_what_the_checkpoints_were_trained_with():
 def test_reconstruction_table():
     t = reconstruction_table(_tidy())
     v = _cell(t, Dataset="PolyMNIST†", Model="VAMoH")
-    assert v["PSNR (dB)"] == "27.50 ± 1.25" and v["Test samples"] == "200"
-    assert v["Completion centre PSNR"] == "18.00 ± 2.00"
-    assert _cell(t, Dataset="PolyMNIST†", Model="Functa (3)")["PSNR (dB)"] == "22.00 ± 2.00"
-    assert _cell(t, Dataset="ShapeNet", Model="VAMoH")["Voxel IoU"] == "0.750 ± 0.050"
-    assert "Outpainting PSNR" not in t.frame.columns  # no row has it
-    # against the train-mean baseline: VAMoH 6 dB above it, Functa 0.5 dB (not a clear margin)
-    assert v["PSNR vs train mean"] == "+6.00 dB ✓"
-    assert _cell(t, Dataset="PolyMNIST†", Model="Functa (3)")["PSNR vs train mean"] == "+0.50 dB ✗"
-    assert _cell(t, Dataset="PolyMNIST†", Model="Train mean (baseline)")["PSNR (dB)"] == "21.50 ± 1.00"
-    assert t.notes[0].startswith("FLAGGED") and "PolyMNIST Functa (3)" in t.notes[0]
+    assert v["PSNR, paper protocol (dB)"] == "27.50 ± 1.25" and v["Test samples"] == "200"
+    assert v["PSNR, leak-free (dB)"] == "23.00 ± 1.50" and v["Paper − leak-free (dB)"] == "+4.50"
+    assert _cell(t, Dataset="PolyMNIST†", Model="Functa (3)")["PSNR, paper protocol (dB)"] == "22.00 ± 2.00"
+    assert _cell(t, Dataset="PolyMNIST†", Model="Functa (3)")["Paper − leak-free (dB)"] == "+0.00"
+    assert _cell(t, Dataset="ShapeNet", Model="VAMoH")["Voxel IoU, paper protocol"] == "0.750 ± 0.050"
+    assert "Voxel accuracy, leak-free" not in t.frame.columns  # no row has it
+    # against the train-mean baseline under each protocol: VAMoH 6 / 1.5 dB above it, Functa 0.5 dB (not a clear margin)
+    assert v["vs train mean, paper"] == "+6.00 dB ✓" and v["vs train mean, leak-free"] == "+1.50 dB ✓"
+    assert _cell(t, Dataset="PolyMNIST†", Model="Functa (3)")["vs train mean, paper"] == "+0.50 dB ✗"
+    base = _cell(t, Dataset="PolyMNIST†", Model="Train mean (baseline)")
+    assert base["PSNR, paper protocol (dB)"] == base["PSNR, leak-free (dB)"] == "21.50 ± 1.00"  # it reads no value: one number
+    assert t.notes[0].startswith("FLAGGED") and "PolyMNIST Functa (3) (paper)" in t.notes[0]
+    assert any("Leak-free: the prior p(c | x, z) at every point" in n for n in t.notes)
     assert any("eq. 19" in n and "4.77 dB" in n for n in t.notes)
     assert any("images on 0..255" in n and "ShapeNet on [0, 1]" in n for n in t.notes)
+
+
+def test_completion_table_scores_the_hidden_part_beside_two_baselines():
+    t = completion_table(_tidy())
+    v = _cell(t, Dataset="PolyMNIST†", Model="VAMoH")
+    assert v["Centre (centre box hidden)"] == "18.00 ± 2.00" and v["Centre vs best baseline"] == "+3.50 dB"  # over the observed mean
+    assert _cell(t, Dataset="PolyMNIST†", Model="Observed part's mean (baseline)")["Centre vs best baseline"] == "—"
+    chair = _cell(t, Dataset="ShapeNet", Model="VAMoH")
+    assert chair["Score"] == "IoU of the hidden voxels" and chair["Centre (centre box hidden)"] == "0.400 ± 0.100"
+    assert chair["Centre vs best baseline"] == "+0.100"  # over the train mean (the observed mean is empty: IoU 0)
+
+
+def test_superres_table_against_the_upsampling_and_the_datasets_without_a_truth():
+    t = superres_table(_tidy())
+    v = _cell(t, Dataset="ShapeNet", Model="VAMoH")
+    assert v["Score at 2x"] == "IoU 0.620 ± 0.050" and v["vs 1x upsampled"] == "-0.040"
+    assert _cell(t, Dataset="ShapeNet", Model="Functa (3)")["vs 1x upsampled"] == "+0.040"
+    assert "PolyMNIST†" not in set(t.frame["Dataset"])
+    assert any(n.startswith("PolyMNIST: no 2x truth") and "real 28x28 MNIST scans" in n for n in t.notes)
 
 
 def test_mixture_table():
@@ -231,7 +265,7 @@ def test_mixture_table():
 def test_every_format_carries_markers_and_notes(tmp_path):
     paths = write_tables(_tidy(), [_summary("shapes3d", PRESETS["shapes3d"], 10, 1, 64)], tmp_path)
     names = sorted(p.name for p in paths)
-    assert names == sorted(f"{stem}.{ext}" for stem in ("table1", "table2", "table3", "table4", "table5", "reconstruction", "mixture", "pointsets")
+    assert names == sorted(f"{stem}.{ext}" for stem in ("table1", "table2", "table3", "table4", "table5", "reconstruction", "completion_scores", "superresolution", "mixture", "pointsets")
                            for ext in ("csv", "md", "tex", "html"))
     for stem in ("table1", "table4"):
         texts = {ext: (tmp_path / f"{stem}.{ext}").read_text(encoding="utf-8") for ext in ("csv", "md", "tex", "html")}

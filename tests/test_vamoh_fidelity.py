@@ -136,6 +136,31 @@ def test_reconstruction_at_the_observed_points_uses_the_posterior(blobs):
     torch.testing.assert_close(maps["entropy"], model.mixture_maps(batch)["entropy"][:, perm], atol=1e-6, rtol=0)
 
 
+def test_leak_free_weights_never_read_the_value_at_the_point_they_weight(blobs, monkeypatch):
+    """With z held fixed, perturbing y at observed points leaves the leak-free prediction there unchanged (its weights
+    are the prior p(c | x, z) everywhere), while the paper protocol's prediction there moves (the test can fail)."""
+    model = tiny_model(blobs).eval()
+    batch = blobs.batch(torch.arange(4))
+    with torch.no_grad():
+        z_fixed, logvar = model.encode(batch.coords, batch.features, None)
+    monkeypatch.setattr(model, "encode", lambda coords, features, mask=None: (z_fixed, logvar))  # z held fixed
+    points = torch.tensor([3, 40, 77, 130, 201])
+    altered = batch.features.clone()
+    altered[:, points] = 1 - altered[:, points]
+    other = type(batch)(batch.coords, altered, batch.mask, batch.grid_shape)
+    for query in (None, batch.coords[0], query_grid((16, 16), 2)[0]):  # own points, the same given as queries, a 2x grid
+        leak_free = model.reconstruct(batch, query, protocol="leak_free")
+        torch.testing.assert_close(model.reconstruct(other, query, protocol="leak_free"), leak_free, atol=0, rtol=0)
+    paper, paper_other = model.reconstruct(batch, None), model.reconstruct(other, None)
+    assert (paper - paper_other)[:, points].abs().max() > 1e-3  # the paper protocol reads y at these points
+    torch.testing.assert_close(paper[:, 250:], paper_other[:, 250:], atol=1e-6, rtol=0)  # and only there (z fixed)
+    # leak-free = the prior mixture at every point: the reconstruction direct_reconstruction computes from the parts
+    _, _, prior_only = direct_reconstruction(model, batch, torch.arange(256))
+    torch.testing.assert_close(model.reconstruct(batch, None, protocol="leak_free"), prior_only, atol=1e-6, rtol=0)
+    with pytest.raises(ConfigError, match="protocol"):
+        model.reconstruct(batch, None, protocol="oracle")
+
+
 def test_2x_super_resolution_equals_the_1x_reconstruction_at_shared_pixels(blobs):
     model = tiny_model(blobs).eval()
     batch = blobs.batch(torch.arange(4))

@@ -161,7 +161,7 @@ def tiny_run(tmp_path_factory):
 def test_tiny_run_writes_paper_tables(tiny_run):
     work, _ = tiny_run
     rep = work / "reports" / "tiny"
-    for table in ("table1", "table2", "table3", "table4", "table5", "reconstruction", "mixture", "pointsets"):
+    for table in ("table1", "table2", "table3", "table4", "table5", "reconstruction", "completion_scores", "superresolution", "mixture", "pointsets"):
         for ext in ("csv", "md", "tex", "html"):
             assert (rep / f"{table}.{ext}").stat().st_size > 0
     t1 = pd.read_csv(rep / "table1.csv", comment="#")

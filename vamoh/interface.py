@@ -64,6 +64,14 @@ class Variant:
         return dict(self.overrides)
 
 
+# How a reconstruction may use the observed values (docs/evaluation.md, "Two reconstruction protocols"):
+# "paper": the model's own rule (VAMoH: posterior mixture weights q(c | x, y, z) at observed points, eq. 5);
+# "leak_free": no point's prediction reads that point's value except through the global latent (VAMoH: the prior
+# p(c | x, z) at every point). A model whose prediction reads the data only through a global latent (Functa's
+# modulations) declares only "paper": both protocols are the same computation for it.
+RECONSTRUCTION_PROTOCOLS = ("paper", "leak_free")
+
+
 class CannotReconstructError(NotImplementedError):
     """The model has no inference network (GASP)."""
 
@@ -83,6 +91,8 @@ class FunctionModel(nn.Module, ABC):
     variants: ClassVar[tuple[Variant, ...]] = (Variant(),)
     # True when reconstruct() takes ``steps=`` (an inner loop whose length can be chosen at inference)
     inference_steps: ClassVar[bool] = False
+    # the RECONSTRUCTION_PROTOCOLS reconstruct(..., protocol=) tells apart; ("paper",) = the two are the same
+    reconstruction_protocols: ClassVar[tuple[str, ...]] = ("paper",)
 
     @classmethod
     def saved_config_defaults(cls) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .checks import ConfigError, check_choice, check_int_list, check_positive, check_range
-from .interface import DataInfo, FunctionModel, register_model
+from .interface import RECONSTRUCTION_PROTOCOLS, DataInfo, FunctionModel, register_model
 from .nn.flows import FLOW_ACTIVATIONS, PlanarFlowPrior, draw_normal, gaussian_kl_standard, gaussian_log_prob
 from .nn.fourier import RandomFourierFeatures
 from .nn.hyper import GeneratorLayout, HyperNetworks, run_generators
@@ -253,6 +253,7 @@ class VAMoH(FunctionModel):
     config_class = VAMoHConfig
     presets = PRESETS
     can_reconstruct = True
+    reconstruction_protocols = RECONSTRUCTION_PROTOCOLS  # the posterior weights at observed points read y there
 
     def __init__(self, config: VAMoHConfig, info: DataInfo) -> None:
         super().__init__(config, info)
@@ -430,15 +431,20 @@ class VAMoH(FunctionModel):
         y_q = torch.gather(y, 1, index.clamp(min=0)[:, :, None].expand(-1, -1, y.shape[-1]))
         return hit, y_q * hit[:, :, None]
 
-    def _posterior_mixture(self, observed: PointCloudBatch, query_coords: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
-        """z = posterior mean; log pi at the query points: posterior where observed, prior elsewhere.
+    def _posterior_mixture(self, observed: PointCloudBatch, query_coords: Tensor | None,
+                           protocol: str = "paper") -> tuple[Tensor, Tensor, Tensor]:
+        """z = posterior mean; log pi at the query points, chosen by ``protocol`` (RECONSTRUCTION_PROTOCOLS).
 
-        Returns (z (B, dz), rff of queries (1 or B, Q, R), log_pi (B, Q, K)). As in the paper and the
-        original code, a query point that is an observed point (the same location within
-        MATCH_TOLERANCE, mask True) gets the posterior q(c | x, y, z) with that point's y; any other
-        (a hidden point in completion, a new point of a super-resolution grid) gets the prior
-        p(c | x, z). ``query_coords`` (Q, c) or (B, Q, c); None means the observed batch's own points.
+        Returns (z (B, dz), rff of queries (1 or B, Q, R), log_pi (B, Q, K)). ``"paper"``: as in the paper
+        (eq. 5) and the original code, a query point that is an observed point (the same location within
+        MATCH_TOLERANCE, mask True) gets the posterior q(c | x, y, z) with that point's y; any other (a hidden
+        point in completion, a new point of a super-resolution grid) gets the prior p(c | x, z). At an observed
+        point this is a best-of-K choice made with the answer. ``"leak_free"``: the prior p(c | x, z) at every
+        point, so no point's mixture weights read its own value; z (the encoder's posterior mean over every
+        observed point) is the only route from the data to the prediction, as Functa's modulations are.
+        ``query_coords`` (Q, c) or (B, Q, c); None means the observed batch's own points.
         """
+        check_choice("reconstruction protocol", protocol, RECONSTRUCTION_PROTOCOLS, ConfigError)
         observed = observed.to(self.device)
         coords, mask = observed.coords, observed.mask
         mean, _ = self.encode(coords, observed.features, None if bool(mask.all()) else mask)
@@ -446,24 +452,27 @@ class VAMoH(FunctionModel):
         q = None if query_coords is None else query_coords.to(self.device)
         if q is not None and q.dim() == 2:
             q = q[None]
-        if q is None or (q.shape[1:] == coords.shape[1:] and bool((q == coords).all())):
+        own_points = q is None or (q.shape[1:] == coords.shape[1:] and bool((q == coords).all()))
+        if own_points:
             # the query points are the observed batch's own points, in order: no matching needed
             rff = self._shared_rff(coords)
-            hit, y_q = mask, observed.features
         else:
             q = _shared_over_batch(q)
             rff = self.rff(q)
-            hit, y_q = self._observed_at_queries(observed, q)
         log_prior = self.prior_c(rff, z)
+        if protocol == "leak_free":
+            return z, rff, log_prior
+        hit, y_q = (mask, observed.features) if own_points else self._observed_at_queries(observed, q)
         if not bool(hit.any()):
             return z, rff, log_prior
         log_post = self.posterior_c(rff, z, y_q)
         return z, rff, torch.where(hit[:, :, None], log_post, log_prior)
 
     @torch.no_grad()
-    def reconstruct(self, observed: PointCloudBatch, query_coords: Tensor | None = None) -> Tensor:
-        """Features (B, Q, f) at query_coords ((Q, c), (B, Q, c), or None = the batch's own points)."""
-        z, rff, log_pi = self._posterior_mixture(observed, query_coords)
+    def reconstruct(self, observed: PointCloudBatch, query_coords: Tensor | None = None, protocol: str = "paper") -> Tensor:
+        """Features (B, Q, f) at query_coords ((Q, c), (B, Q, c), or None = the batch's own points), the mixture
+        weights chosen by ``protocol`` (``_posterior_mixture``)."""
+        z, rff, log_pi = self._posterior_mixture(observed, query_coords, protocol)
         h = self.decode(z, rff)
         return self._features_from_outputs(h, log_pi, "mixture_mean")
 
@@ -499,8 +508,8 @@ class VAMoH(FunctionModel):
         return self.config.K
 
     @torch.no_grad()
-    def mixture_maps(self, observed: PointCloudBatch, query_coords: Tensor | None = None) -> dict[str, Tensor]:
+    def mixture_maps(self, observed: PointCloudBatch, query_coords: Tensor | None = None, protocol: str = "paper") -> dict[str, Tensor]:
         """Entropy H(c_d) (B, Q) and most probable component (B, Q) of the mixture weights (paper Fig. 10, 25)."""
-        _, _, log_pi = self._posterior_mixture(observed, query_coords)
+        _, _, log_pi = self._posterior_mixture(observed, query_coords, protocol)
         entropy = -(log_pi.exp() * log_pi).sum(-1)
         return {"entropy": entropy, "segmentation": log_pi.argmax(-1)}

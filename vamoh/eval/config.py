@@ -63,6 +63,7 @@ class EvalConfig:
     pointcloud_shapes: int = 0
     memorisation_quantile: float = 0.05  # "close" = nearer a training example than this quantile of the test set's distances
     completion_samples: int = 1000  # test samples used for completion PSNR (the first ones); reconstruction uses every test sample
+    superres_samples: int = 64  # test samples scored at 2x against the stand-in's own 2x render (the first ones)
     # Functa-like models (an inner loop at inference): also time and score the trained model run with these
     # other step counts, labelled "Functa (3), run 10 steps"; the paper's Functa (10) is a separately
     # meta-trained model (the workflow's "functa10" entry), not this.
@@ -72,7 +73,7 @@ class EvalConfig:
     def __post_init__(self) -> None:
         check_choice("eval.feature_extractor", self.feature_extractor, FEATURE_EXTRACTORS)
         check_choice("eval.timing_models", self.timing_models, TIMING_MODELS)
-        for name in ("num_samples", "num_sets", "batch_size", "kid_subset_size", "kid_subsets", "prc_neighborhood", "prc_batch_size", "extractor_epochs", "extractor_feature_dim", "timing_repeats", "completion_samples"):
+        for name in ("num_samples", "num_sets", "batch_size", "kid_subset_size", "kid_subsets", "prc_neighborhood", "prc_batch_size", "extractor_epochs", "extractor_feature_dim", "timing_repeats", "completion_samples", "superres_samples"):
             check_positive(f"eval.{name}", getattr(self, name))
         check(self.max_real >= 0, f"eval.max_real={self.max_real}: expected >= 0", ConfigError)
         check_positive("eval.pointcloud_points", self.pointcloud_points)

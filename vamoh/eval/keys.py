@@ -61,14 +61,35 @@ PSNR = "psnr"
 VOXEL_IOU = "voxel_iou"  # voxels only: intersection over union of occupied voxels (threshold 0.5)
 VOXEL_ACCURACY = "voxel_accuracy"  # voxels only: fraction of voxels with the right occupancy
 
-RECONSTRUCTION_KEYS = (PSNR, VOXEL_IOU, VOXEL_ACCURACY)
+# the same under the leak-free protocol (vamoh.interface.RECONSTRUCTION_PROTOCOLS): no point's mixture weights read its
+# own value; the keys above are the paper's protocol (VAMoH's posterior weights read y at every observed point)
+LEAK_FREE_SUFFIX = "_leakfree"
+PSNR_LEAK_FREE = PSNR + LEAK_FREE_SUFFIX
+VOXEL_IOU_LEAK_FREE = VOXEL_IOU + LEAK_FREE_SUFFIX
+VOXEL_ACCURACY_LEAK_FREE = VOXEL_ACCURACY + LEAK_FREE_SUFFIX
+LEAK_FREE_KEYS = {PSNR: PSNR_LEAK_FREE, VOXEL_IOU: VOXEL_IOU_LEAK_FREE, VOXEL_ACCURACY: VOXEL_ACCURACY_LEAK_FREE}
+
+# ---------------------------------------------------------------- super-resolution against a true 2x render
+# the first eval.superres_samples test samples reconstructed at the cell centres of a 2x grid, against the stand-in's
+# own render of the same sample at 2x (vamoh.data.registry.superres_truth); images PSNR (eq. 19), voxels IoU
+PSNR_SUPERRES = "psnr_superres"
+VOXEL_IOU_SUPERRES = "voxel_iou_superres"
+SUPERRES_KEYS = (PSNR_SUPERRES, VOXEL_IOU_SUPERRES)
+
+RECONSTRUCTION_KEYS = (PSNR, VOXEL_IOU, VOXEL_ACCURACY, PSNR_LEAK_FREE, VOXEL_IOU_LEAK_FREE, VOXEL_ACCURACY_LEAK_FREE) + SUPERRES_KEYS
 
 # ---------------------------------------------------------------- completion (PSNR on the missing region)
 PSNR_COMPLETION_CENTRE = "psnr_completion_centre"
 PSNR_COMPLETION_HALF = "psnr_completion_half"
 PSNR_COMPLETION_OUTPAINT = "psnr_completion_outpaint"
 
-COMPLETION_KEYS = (PSNR_COMPLETION_CENTRE, PSNR_COMPLETION_HALF, PSNR_COMPLETION_OUTPAINT)
+# voxels: IoU of the occupancy inside the missing region only (PSNR there is mostly empty space)
+VOXEL_IOU_COMPLETION_CENTRE = "voxel_iou_completion_centre"
+VOXEL_IOU_COMPLETION_HALF = "voxel_iou_completion_half"
+VOXEL_IOU_COMPLETION_OUTPAINT = "voxel_iou_completion_outpaint"
+
+COMPLETION_KEYS = (PSNR_COMPLETION_CENTRE, PSNR_COMPLETION_HALF, PSNR_COMPLETION_OUTPAINT,
+                   VOXEL_IOU_COMPLETION_CENTRE, VOXEL_IOU_COMPLETION_HALF, VOXEL_IOU_COMPLETION_OUTPAINT)
 
 # ---------------------------------------------------------------- mixture maps (VAMoH; Figures 10, 25)
 MIXTURE_ENTROPY = "mixture_entropy"  # mean over test points of H(pi_d) / ln K, in [0, 1] (1 = uniform weights)
@@ -93,9 +114,12 @@ REF_MEAN = "mean_image"  # every test sample predicted by the train mean: the fl
 # train-mean image repeated (a generator that learned only the average)
 REF_COLLAPSED = "collapsed"  # one real image repeated for a whole set: a generator collapsed onto one good sample
 REF_BLURRED = "blurred"  # held-out real images under a heavy Gaussian blur: right content, no detail
-REFERENCE_MODELS = (REF_HELDOUT, REF_NOISE, REF_MEAN, REF_COLLAPSED, REF_BLURRED)
+REF_OBSERVED_MEAN = "observed_mean"  # completion: every hidden point predicted by the mean of the sample's observed points
+REF_UPSAMPLED = "upsampled"  # super-resolution: the 1x sample upsampled (bicubic for images, nearest for voxels)
+REFERENCE_MODELS = (REF_HELDOUT, REF_NOISE, REF_MEAN, REF_COLLAPSED, REF_BLURRED, REF_OBSERVED_MEAN, REF_UPSAMPLED)
 REFERENCE_LABELS = {REF_HELDOUT: "Real held-out (floor)", REF_NOISE: "Uniform noise (ceiling)", REF_MEAN: "Train mean (baseline)",
-                    REF_COLLAPSED: "One real image repeated (collapse)", REF_BLURRED: "Real held-out, blurred"}
+                    REF_COLLAPSED: "One real image repeated (collapse)", REF_BLURRED: "Real held-out, blurred",
+                    REF_OBSERVED_MEAN: "Observed part's mean (baseline)", REF_UPSAMPLED: "1x upsampled (baseline)"}
 # generation rows a model must beat (lower FID) to count as having learned, beside the noise ceiling
 GENERATION_BASELINES = (REF_MEAN, REF_COLLAPSED, REF_BLURRED, REF_NOISE)
 

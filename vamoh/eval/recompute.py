@@ -22,7 +22,7 @@ import torch
 from ..checks import DataError, check
 from ..io import sha256_file
 from . import keys
-from .completion import COMPLETION_TASKS
+from .completion import COMPLETION_IOU, COMPLETION_TASKS
 from .fid import SetMetricSettings, score_sets
 from .io import metric_entry, read_json
 from .recon import psnr_from_mse, summary
@@ -116,6 +116,16 @@ def recompute_metrics(metrics_path: str | Path) -> dict[str, dict[str, Any]]:
                 out[k] = summary(scores[f"recon_{k}"])
         for task, key in COMPLETION_TASKS.items():
             out[key] = summary(psnr_from_mse(scores[f"completion_{task}_mse"], data_range))
+            if f"completion_{task}_voxel_iou" in scores:
+                out[COMPLETION_IOU[task]] = summary(scores[f"completion_{task}_voxel_iou"])
+    if "recon_leakfree_mse" in scores:  # the leak-free protocol's per-sample errors
+        out[keys.PSNR_LEAK_FREE] = summary(psnr_from_mse(scores["recon_leakfree_mse"], data_range))
+        for k in (keys.VOXEL_IOU, keys.VOXEL_ACCURACY):
+            if f"recon_leakfree_{k}" in scores:
+                out[keys.LEAK_FREE_KEYS[k]] = summary(scores[f"recon_leakfree_{k}"])
+    for key in keys.SUPERRES_KEYS:  # per-sample scores against the 2x render
+        if key in scores:
+            out[key] = summary(scores[key])
     for key, name in ((keys.MIXTURE_ENTROPY, "mixture_entropy"), (keys.SEGMENT_COHERENCE, "segment_coherence"), (keys.SEGMENT_CHANCE, "segment_chance")):
         if name in scores:
             v = scores[name]

@@ -15,7 +15,13 @@ For image data:
 For every kind of data:
 - the train-mean baseline of reconstruction: every test sample predicted by the mean of the train split,
   scored like a model's reconstructions (and inside each completion mask, like a completion). A model that
-  does not beat it has not learned to reconstruct.
+  does not beat it has not learned to reconstruct;
+- inside each completion mask, also the observed part's mean (every hidden point given the mean of the sample's
+  observed points): a completion that beats the train mean only by matching the sample's overall colour has not
+  completed anything;
+- super-resolution (stand-ins that can render 2x, ``vamoh.data.registry.superres_truth``): the first
+  ``eval.superres_samples`` test samples rendered at 2x (``superres_truth`` in features.npz), and the model-free
+  baseline's score against them (bicubic for images, nearest for voxels; ``vamoh.eval.superres``).
 
 ``build_reference`` returns the record written to ``reference.json`` and the arrays written to
 ``features.npz``; ``ReferenceData.load`` reads them back for the evaluations.
@@ -36,8 +42,8 @@ from . import keys
 from .config import EvalConfig
 from .fid import ExtractorSpec, FidelityScorer, prc_subset_index, resolve_extractor, score_sets, set_seed
 from .io import metric_entry, read_json
-from .completion import COMPLETION_TASKS, missing_count, missing_region
-from .recon import DATA_RANGE, channels_of, masked_psnr, reconstruction_scores, summary, to_metric_arrays
+from .completion import COMPLETION_IOU, COMPLETION_TASKS, missing_count, missing_region, observed_mean_prediction, region_scores
+from .recon import DATA_RANGE, reconstruction_scores, summary, to_metric_arrays
 
 
 def subset_index(n: int, max_n: int, seed: int) -> np.ndarray:
@@ -159,11 +165,12 @@ def _set_entries(per_set: dict[str, list[float]], **extra: Any) -> dict[str, dic
 
 
 def build_reference(splits: dict[str, Any], cfg: EvalConfig, *, seed: int, device: str | torch.device,
-                    extractor_out: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+                    extractor_out: str | Path, superres: Any = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The reference of one dataset: (record for reference.json, arrays for features.npz).
 
     ``splits``: {"train", "test", ...} FunctionDatasets. ``extractor_out``: where a suite extractor
-    trained here is saved (image data only; nothing is written there otherwise).
+    trained here is saved (image data only; nothing is written there otherwise). ``superres``: the first test
+    samples rendered at 2x (``vamoh.data.spec.SuperResTruth``), or None when the data layer was not asked.
     """
     train, test = splits["train"], splits["test"]
     spec = test.spec
@@ -186,10 +193,27 @@ def build_reference(splits: dict[str, Any], cfg: EvalConfig, *, seed: int, devic
     n_comp = min(cfg.completion_samples, len(test))
     true = to_metric_arrays(targets[:n_comp], tuple(spec.grid_shape), spec.kind)
     pred = to_metric_arrays(mean.expand_as(targets[:n_comp]), tuple(spec.grid_shape), spec.kind)
+    metrics[keys.REF_OBSERVED_MEAN] = {}
     for task, key in COMPLETION_TASKS.items():
         region = np.broadcast_to(missing_region(task, tuple(spec.grid_shape)), (n_comp, *spec.grid_shape))
-        values, _ = masked_psnr(pred, true, region, DATA_RANGE[spec.kind], channels_of(true, spec.kind))
-        metrics[keys.REF_MEAN][key] = summary(values, missing_points=missing_count(task, tuple(spec.grid_shape)))
+        for model, guess in ((keys.REF_MEAN, pred), (keys.REF_OBSERVED_MEAN, observed_mean_prediction(true, region))):
+            scores = region_scores(guess, true, task, spec.kind)
+            metrics[model][key] = summary(scores["psnr"], missing_points=missing_count(task, tuple(spec.grid_shape)))
+            if "voxel_iou" in scores:
+                metrics[model][COMPLETION_IOU[task]] = summary(scores["voxel_iou"], missing_points=missing_count(task, tuple(spec.grid_shape)))
+
+    # ---- super-resolution against the stand-in's own 2x render, and the model-free upsampling baseline
+    if superres is not None:
+        record["superres"] = {"available": superres.values is not None, "description": superres.description, "factor": 2}
+        if superres.values is not None:
+            from .superres import BASELINE, SCORE_KEY, score, truth_arrays, upsample_baseline
+
+            n_sr = len(superres.values)
+            truth = truth_arrays(superres.values, spec.kind)
+            low = to_metric_arrays(targets[:n_sr], tuple(spec.grid_shape), spec.kind)
+            metrics[keys.REF_UPSAMPLED] = {SCORE_KEY[spec.kind]: summary(score(upsample_baseline(low, spec.kind), truth, spec.kind), baseline=BASELINE[spec.kind])}
+            arrays["superres_truth"] = np.asarray(superres.values)
+            record["superres"].update(num_samples=n_sr, baseline=BASELINE[spec.kind], shape=list(truth.shape[1:]))
 
     # ---- generation references (image data)
     if spec.kind == "image":
@@ -293,6 +317,14 @@ class ReferenceData:
         with np.load(features_path, allow_pickle=False) as z:
             real = {s: torch.from_numpy(z[f"real_{s}"]) for s in keys.REAL_SPLITS if f"real_{s}" in z.files}
         return cls(record, features_path, real)
+
+    def superres_truth(self) -> np.ndarray | None:
+        """The first test samples rendered at 2x (stand-ins that can render them), or None."""
+        if not (self.record.get("superres") or {}).get("available"):
+            return None
+        with np.load(self.features_path, allow_pickle=False) as z:
+            check("superres_truth" in z.files, f"{self.features_path}: reference.json promises a 2x render ('superres_truth') that is not there", DataError)
+            return z["superres_truth"]
 
     @property
     def extractor_spec(self) -> ExtractorSpec | None:

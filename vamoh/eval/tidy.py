@@ -104,10 +104,15 @@ def rows_from_reference(path: str | Path, data_label: str, is_standin: bool) -> 
             n_samples = e.get("num_samples")
             if isinstance(n_samples, dict):
                 n_samples = n_samples.get(_split_of(m), 0)
-            generation = m not in keys.RECONSTRUCTION_KEYS
+            generation = m not in keys.RECONSTRUCTION_KEYS + keys.COMPLETION_KEYS
             rows.append(_row(prov, model, keys.REFERENCE_LABELS.get(model, model), KIND_REFERENCE, m, e,
                              num_samples=n_samples if n_samples is not None else prov[keys.PROV_NUM_SAMPLES],
                              feature_extractor=ext.get("label", "") if generation else "", note=quality if generation else ""))
+    sr = data.get("superres") or {}
+    if sr and not sr.get("available"):  # the dataset cannot render a 2x truth: one row saying why (no number)
+        metric = keys.VOXEL_IOU_SUPERRES if data.get("kind") == "voxels" else keys.PSNR_SUPERRES
+        rows.append(_row(prov, keys.REF_UPSAMPLED, keys.REFERENCE_LABELS[keys.REF_UPSAMPLED], KIND_REFERENCE, metric, {"mean": None},
+                         num_samples=0, feature_extractor="", note=sr.get("description", "")))
     return rows
 
 

@@ -338,7 +338,8 @@ class RunConfig:
     def reference_settings(self) -> str:
         cfg = self.raw["eval"]
         keys = ("feature_extractor", "inception_weights", "suite_extractor_weights", "num_samples", "num_sets", "max_real", "batch_size",
-                "kid_subset_size", "kid_subsets", "prc_neighborhood", "prc_match_sizes", "extractor_epochs", "extractor_feature_dim", "extractor_seed")
+                "kid_subset_size", "kid_subsets", "prc_neighborhood", "prc_match_sizes", "extractor_epochs", "extractor_feature_dim", "extractor_seed",
+                "completion_samples", "superres_samples")  # the last two: how many test samples the completion and 2x baselines score
         return _canonical({k: cfg.get(k) for k in keys})
 
     def eval_settings(self) -> str:

@@ -292,7 +292,8 @@ def reference(rc: RunConfig, dataset: str, seed: int, data_record: str | Path, j
     splits, record = load_data(data_record)
     with _job_run(rc, f"reference/{dataset}/seed{seed}", {"dataset": dataset, "stage": "reference", "data": record["label"]}) as run:
         _log_dataset(run, record)
-        rec, arrays = build_reference(splits, cfg, seed=seed, device=device, extractor_out=extractor_out)
+        rec, arrays = build_reference(splits, cfg, seed=seed, device=device, extractor_out=extractor_out,
+                                      superres=_superres_truth(record, len(splits["test"]), cfg.superres_samples))
         if not Path(extractor_out).exists():  # Snakemake declares it: write a marker saying none was trained here
             atomic_write_json(extractor_out, {"note": f"no suite extractor was trained for {dataset} ({rec['kind']} data or given weights)"})
         rec.update(data_label=record["label"], is_standin=record["is_standin"], data_sha256=record["sha256"])
@@ -304,6 +305,15 @@ def reference(rc: RunConfig, dataset: str, seed: int, data_record: str | Path, j
             run.log_metrics({f"{m}.{k}": e["mean"] for m, ms in rec["metrics"].items() for k, e in ms.items() if _finite(e.get("mean"))}, 0)
             run.log_artifact(json_out)
     return rec
+
+
+def _superres_truth(record: dict[str, Any], num_test: int, samples: int) -> Any:
+    """The first ``samples`` test samples rendered at 2x by the data layer (or why it cannot), from the data config the
+    prepared data was built with."""
+    from ..data.config import make_config
+    from ..data.registry import superres_truth
+
+    return superres_truth(make_config(record["data_config"]), "test", min(samples, num_test))
 
 
 def _finite(x: Any) -> bool:
@@ -336,7 +346,8 @@ def evaluate(rc: RunConfig, dataset: str, entry: str, seed: int, data_record: st
                             generation=e.generation, extra_steps=tuple(cfg.extra_inference_steps))
         write_evaluation(ev, metrics_out, scores_out)
         figs = rc.raw["figures"]
-        arrays = figure_arrays(net, data, num_samples=figs["num_samples"] if e.generation else 0, num_examples=figs["num_examples"], seed=seed)
+        arrays = figure_arrays(net, data, num_samples=figs["num_samples"] if e.generation else 0, num_examples=figs["num_examples"], seed=seed,
+                               superres_truth=None if ref is None else ref.superres_truth())
         arrays.update(dataset=np.array(dataset), model=np.array(entry), label=np.array(label), data_label=np.array(record["label"]))
         buf = __import__("io").BytesIO()
         np.savez_compressed(buf, **arrays)

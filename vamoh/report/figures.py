@@ -233,16 +233,39 @@ def _by_model(per_model: dict[str, dict[str, np.ndarray]], key: str) -> list[tup
 
 
 def reconstruction_figure(per_model: dict[str, dict[str, np.ndarray]], title: str, out: Path, n: int = 6) -> Path | None:
-    """Ground truth, then each model's reconstructions at 1x and super-reconstructions at 2x (Figures 6, 21, 23)."""
+    """Ground truth, then each model's reconstructions at 1x (the paper's protocol, and the leak-free one for models that
+    tell them apart) and super-reconstructions at 2x, one rule at every point (Figures 6, 21, 23)."""
     models = _by_model(per_model, "recon_1x")
     if not models:
         return None
     kind = kind_of(models[0][1])
     truth = models[0][1]["ground_truth"][:n]
     rows = [("Ground truth", [to_rgb(x, kind) for x in truth])]
-    for scale in ("1x", "2x"):
-        rows += [(f"{str(a['label'])} {scale}", [to_rgb(x, kind) for x in a[f"recon_{scale}"][:n]]) for _, a in models]
-    return _save(_grid_figure(rows, f"Reconstruction (1x) and super-reconstruction (2x) — {title}", kind), out)
+    for _, a in models:
+        two = "recon_1x_leakfree" in a
+        rows.append((f"{str(a['label'])} 1x" + (", paper protocol" if two else ""), [to_rgb(x, kind) for x in a["recon_1x"][:n]]))
+        if two:
+            rows.append((f"{str(a['label'])} 1x, leak-free", [to_rgb(x, kind) for x in a["recon_1x_leakfree"][:n]]))
+    rows += [(f"{str(a['label'])} 2x" + (", leak-free" if "recon_1x_leakfree" in a else ""), [to_rgb(x, kind) for x in a["recon_2x"][:n]])
+             for _, a in models]
+    head = ("Reconstruction (1x) and super-reconstruction (2x). Paper protocol: VAMoH's weights at each observed point read "
+            "its value; leak-free: prior weights everywhere (2x always) — ")
+    return _save(_grid_figure(rows, head + title, kind), out)
+
+
+def superres_figure(per_model: dict[str, dict[str, np.ndarray]], title: str, out: Path, n: int = 6) -> Path | None:
+    """Super-resolution against the truth: the stand-in's own 2x render, the 1x sample upsampled without a model
+    (bicubic / nearest), then each model's 2x reconstruction of the same samples."""
+    models = _by_model(per_model, "superres_2x")
+    if not models:
+        return None
+    first = models[0][1]
+    kind = kind_of(first)
+    truth = first["superres_truth"][:n]
+    rows = [("Truth at 2x (rendered)", [to_rgb(x, kind) for x in truth]),
+            ("1x upsampled (" + ("bicubic" if kind == "image" else "nearest") + ")", [to_rgb(x, kind) for x in first["superres_upsampled"][:n]])]
+    rows += [(f"{str(a['label'])} 2x", [to_rgb(x, kind) for x in a["superres_2x"][:n]]) for _, a in models]
+    return _save(_grid_figure(rows, f"Super-resolution against a true 2x render — {title}", kind), out)
 
 
 def completion_figure(per_model: dict[str, dict[str, np.ndarray]], title: str, out: Path, n: int = 6) -> Path | None:
@@ -314,39 +337,52 @@ def maps_figure(per_model: dict[str, dict[str, np.ndarray]], title: str, out: Pa
 
 
 def psnr_figure(tidy: pd.DataFrame, labels: Labels, out: Path) -> Path | None:
-    """Figure 7: PSNR of test reconstructions per model (boxes over the per-sample values), one panel per dataset,
-    with the train-mean baseline as a dashed line."""
-    rows = tidy[(tidy["metric"] == keys.PSNR) & tidy["mean"].notna()]
-    datasets = ordered(rows["dataset"], DATASET_ORDER)
+    """Figure 7: PSNR of test reconstructions per model (boxes over the per-sample values), one panel per dataset, the
+    paper's protocol (filled) beside the leak-free one (hatched) for models that tell them apart, with the train-mean
+    baseline as a dashed line."""
+    rows = tidy[tidy["metric"].isin((keys.PSNR, keys.PSNR_LEAK_FREE)) & tidy["mean"].notna()]
+    datasets = ordered(rows[rows["metric"] == keys.PSNR]["dataset"], DATASET_ORDER)
     if not datasets:
         return None
+
+    def values_of(r: pd.DataFrame) -> np.ndarray:
+        vals = np.asarray([x for v in r["values"] for x in v], dtype=float)
+        return vals[np.isfinite(vals)]
+
     with sns.axes_style("whitegrid"):
-        fig, axes = plt.subplots(1, len(datasets), figsize=(3.4 * len(datasets), 3.6), squeeze=False)
+        fig, axes = plt.subplots(1, len(datasets), figsize=(3.6 * len(datasets), 3.8), squeeze=False)
         for ax, d in zip(axes[0], datasets):
             sel = rows[rows["dataset"] == d]
             models = [m for m in ordered(sel["model"], MODEL_ORDER) if m != keys.REF_MEAN]
+            ticks, names = [], []
             for i, m in enumerate(models):
-                r = sel[sel["model"] == m]
-                vals = np.asarray([x for v in r["values"] for x in v], dtype=float)
-                vals = vals[np.isfinite(vals)]
                 colour = MODEL_COLOURS.get(m.split("@")[0], "grey")
-                if vals.size > 1:
-                    ax.boxplot([vals], positions=[i], widths=0.6, patch_artist=True, boxprops={"facecolor": colour, "alpha": 0.6})
-                else:
-                    st = combine(r)
-                    if st is not None and st.mean is not None and math.isfinite(st.mean):
-                        ax.errorbar([i], [st.mean], yerr=[st.std or 0.0], fmt="o", color=colour, capsize=4)
-            base = combine(sel[sel["model"] == keys.REF_MEAN])
+                paper, free = sel[(sel["model"] == m) & (sel["metric"] == keys.PSNR)], sel[(sel["model"] == m) & (sel["metric"] == keys.PSNR_LEAK_FREE)]
+                differ = len(free) and not np.array_equal(values_of(paper), values_of(free))
+                parts = [(paper, i - 0.2 if differ else i, None)] + ([(free, i + 0.2, "///")] if differ else [])
+                for r, x, hatch in parts:
+                    vals = values_of(r)
+                    if vals.size > 1:
+                        ax.boxplot([vals], positions=[x], widths=0.35 if differ else 0.6, patch_artist=True,
+                                   boxprops={"facecolor": colour, "alpha": 0.6, "hatch": hatch})
+                    else:
+                        st = combine(r)
+                        if st is not None and st.mean is not None and math.isfinite(st.mean):
+                            ax.errorbar([x], [st.mean], yerr=[st.std or 0.0], fmt="o", color=colour, capsize=4)
+                ticks.append(i)
+                names.append(sel[sel["model"] == m]["label"].iloc[0] + ("\n(paper | leak-free)" if differ else ""))
+            base = combine(sel[(sel["model"] == keys.REF_MEAN) & (sel["metric"] == keys.PSNR)])
             if base is not None and base.mean is not None:
                 ax.axhline(base.mean, color="black", linestyle="--", linewidth=1, label=keys.REFERENCE_LABELS[keys.REF_MEAN])
                 ax.legend(fontsize=6, loc="lower right")
-            ax.set_xticks(range(len(models)), [sel[sel["model"] == m]["label"].iloc[0] for m in models], fontsize=7, rotation=20)
+            ax.set_xticks(ticks, names, fontsize=7, rotation=20)
             ax.set_xlim(-0.7, len(models) - 0.3)
             ax.set_ylabel("PSNR (dB, paper eq. 19)")
-            ax.set_title(_wrap(labels(d), 3.2, 7), fontsize=7)
+            ax.set_title(_wrap(labels(d), 3.4, 7), fontsize=7)
     standin = [dataset_name(d) for d in datasets if labels.is_standin(d)]
-    title = "Figure 7: reconstruction PSNR on the test set" + (f" (stand-in data: {', '.join(standin)})" if standin else "")
-    fig.suptitle(_wrap(title, 3.4 * len(datasets) - 0.2, 9), fontsize=9)
+    title = ("Figure 7: reconstruction PSNR on the test set; filled = paper protocol (VAMoH's weights read each observed "
+             "value), hatched = leak-free (prior weights everywhere)" + (f" (stand-in data: {', '.join(standin)})" if standin else ""))
+    fig.suptitle(_wrap(title, 3.6 * len(datasets) - 0.2, 9), fontsize=9)
     fig.tight_layout()
     return _save(fig, out)
 
@@ -395,7 +431,7 @@ def write_figures(tidy: pd.DataFrame | str | Path, figure_arrays: list[Path], hi
     """Every figure as PNG in ``out_dir``; returns the paths written.
 
     Per dataset and model: generation_<d>_<m>.png; per dataset: reconstruction_<d>.png, completion_<d>.png,
-    mixture_maps_<d>.png; across datasets: figure7_psnr.png (from the tidy table), training_curves.png.
+    superres_<d>.png (stand-ins with a 2x truth), mixture_maps_<d>.png; across datasets: figure7_psnr.png (from the tidy table), training_curves.png.
     ``figure_arrays``: figures.npz files (each names its dataset and model); ``histories``: (train.json
     record, history.csv path) pairs.
     """
@@ -415,6 +451,7 @@ def write_figures(tidy: pd.DataFrame | str | Path, figure_arrays: list[Path], hi
             written.append(generation_figure(per_model[m], title, out_dir / f"generation_{d}_{m}.png"))
         written.append(reconstruction_figure(per_model, title, out_dir / f"reconstruction_{d}.png"))
         written.append(completion_figure(per_model, title, out_dir / f"completion_{d}.png"))
+        written.append(superres_figure(per_model, title, out_dir / f"superres_{d}.png"))
         written.append(maps_figure(per_model, title, out_dir / f"mixture_maps_{d}.png"))
     written.append(psnr_figure(t, lab, out_dir / "figure7_psnr.png"))
     written.append(training_curves_figure(histories, lab, out_dir / "training_curves.png"))

@@ -93,7 +93,7 @@ def timing_settings(wc):
     return settings
 
 
-TABLES = ["table1", "table2", "table3", "table4", "table5", "reconstruction", "mixture", "pointsets"]
+TABLES = ["table1", "table2", "table3", "table4", "table5", "reconstruction", "completion_scores", "superresolution", "mixture", "pointsets"]
 
 
 def all_outputs():
