@@ -346,7 +346,10 @@ def evaluate(rc: RunConfig, dataset: str, entry: str, seed: int, data_record: st
                             generation=e.generation, extra_steps=tuple(cfg.extra_inference_steps))
         write_evaluation(ev, metrics_out, scores_out)
         figs = rc.raw["figures"]
-        arrays = figure_arrays(net, data, num_samples=figs["num_samples"] if e.generation else 0, num_examples=figs["num_examples"], seed=seed,
+        # samples for the figures whenever the model can draw them without a separate prior stage, even for an entry
+        # whose generation metrics are off (an ablation question without FID still shows each variant's samples)
+        samples = figs["num_samples"] if e.generation or not e.cls.separate_prior_stage else 0
+        arrays = figure_arrays(net, data, num_samples=samples, num_examples=figs["num_examples"], seed=seed,
                                superres_truth=None if ref is None else ref.superres_truth())
         arrays.update(dataset=np.array(dataset), model=np.array(entry), label=np.array(label), data_label=np.array(record["label"]))
         buf = __import__("io").BytesIO()
@@ -466,13 +469,19 @@ def report(rc: RunConfig, files: list[str], figures_dir: str | Path, out: str | 
 
 
 def ablations(rc: RunConfig, tidy_csv: str | Path, train_summaries: list[str], checkpoints: list[str], data_records: list[str],
-              out_dir: str | Path, threads: int = 1) -> list[Path]:
-    """The ablation report (``vamoh.report.ablations``): per question of the config's ``ablations`` a table,
-    a figure and a generated answer, and ablations.md holding them all.
+              out_dir: str | Path, threads: int = 1, references: list[str] = (), figure_arrays: list[str] = ()) -> list[Path]:
+    """The ablation report (``vamoh.report.ablations``): per question of the config's ``ablations`` its tables,
+    figures and a generated answer, and ablations.md holding them all.
 
     ``train_summaries`` and ``checkpoints`` are in the same order, one per (dataset, entry, seed) the
     questions compare; the checkpoints give what the tidy table lacks (the test ELBO, the encoder's time).
+    ``references``: each dataset's reference.json (the feature extractor's quality gate); ``figure_arrays``: the
+    figures.npz of each compared entry's first seed (its sample grid and reconstruction row).
     """
+    from ..eval import keys
+    from ..eval.io import read_json
+    from ..report.figures import load_arrays
+
     import platform
 
     from ..eval.timing import describe_device
@@ -501,4 +510,14 @@ def ablations(rc: RunConfig, tidy_csv: str | Path, train_summaries: list[str], c
                   f"Evaluation: {cfg.num_samples} generated samples x {cfg.num_sets} sets, feature extractor '{cfg.feature_extractor}', "
                   f"completion on {cfg.completion_samples} test samples; device {dev.get('device', '')}."],
     }
-    return write_ablation_report(rc.ablations(), tidy_csv, summaries, measured, out_dir, context)
+    context["figure_seed"] = rc.seeds[0]
+    records = {}
+    for path in references:
+        rec = read_json(path, keys.REFERENCE_SCHEMA)
+        records[rec["dataset"]] = rec
+    arrays = {}
+    for path in figure_arrays:
+        a = load_arrays(path)
+        arrays[(str(a["dataset"]), str(a["model"]))] = a
+    return write_ablation_report(rc.ablations(), tidy_csv, summaries, measured, out_dir, context, references=records,
+                                 arrays=arrays if figure_arrays else None)

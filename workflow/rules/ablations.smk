@@ -4,37 +4,43 @@
 # These rules only gather those outputs into the report.
 import json
 
+from vamoh.report.ablations import report_files as ablation_report_files
+
 ABLATIONS = RC.ablations()
 # (dataset, entry, seed) of every job an ablation question compares, each shared entry once
 ABLATION_JOBS = [(d, e, s) for d in RC.datasets for e in dict.fromkeys(e for ab in ABLATIONS.values() for e in ab.entries.values())
                  for s in RC.seeds]
 # what the report depends on beyond its input files: the questions, and the timing settings of the encoder timing
 ABLATION_SETTINGS = json.dumps({"ablations": config.get("ablations", {}), "timing": RC.timing_settings()}, sort_keys=True)
+# what the report writes (vamoh.report.ablations.report_files: one list for this rule and the report)
+ABLATION_FILES = ablation_report_files(ABLATIONS, RC.datasets)
 
 
 rule ablations:
-    """Target: the ablation report, reports/{run}/ablations.md and one table and figure per question (a run
-    config without `ablations` is refused here, naming the config to use)."""
+    """Target: the ablation report, reports/{run}/ablations.md and per question its tables, figures and sample
+    pictures (a run config without `ablations` is refused here, naming the config to use)."""
     input:
-        lambda wc: [f"{REP}/ablations.md"]
-        + [f"{REP}/ablation_{q}.{ext}" for q in RC.ablations(required=True) for ext in ("csv", "md", "tex", "html", "png")],
+        lambda wc: [f"{REP}/{name}" for name in ablation_report_files(RC.ablations(required=True), RC.datasets)],
 
 
 rule ablation_report:
-    """Per question: a table (mean +- std over seeds, the default marked, a significance mark), a figure
-    and an answer generated from the numbers; from the tidy table, the train.json summaries and, for the
-    test ELBO and the encoder's time, the checkpoints."""
+    """Per question: a quality table (mean +- std over seeds, the default marked, the reference rows beside, a mark
+    where a Welch test survives the report-wide correction), a speed table apart, every comparison with its
+    interval, a figure of every number, a sample grid and reconstruction row per variant, and an answer
+    generated from the quality numbers; from the tidy table, the train.json summaries, the reference records,
+    the figure arrays and, for the test ELBO and the encoder's time, the checkpoints."""
     input:
         tidy=f"{RES}/tidy.csv",
         summaries=[f"{RES}/{d}/{e}/seed{s}/train.json" for d, e, s in ABLATION_JOBS],
         checkpoints=[f"{RES}/{d}/{e}/seed{s}/" + ("fitted.pt" if ENTRIES[e].prior_stage else "checkpoint.pt") for d, e, s in ABLATION_JOBS],
         data=expand(f"{RES}/data/{{dataset}}.json", dataset=RC.datasets),
+        references=[ref("reference.json", d) for d in RC.datasets],
+        arrays=[f"{RES}/{d}/{e}/seed{s}/figures.npz" for d, e, s in ABLATION_JOBS if s == RC.seeds[0]],
     output:
         index=f"{REP}/ablations.md",
-        values=f"{REP}/ablation_values.csv",
-        tables=expand(f"{REP}/ablation_{{q}}.{{ext}}", q=list(ABLATIONS), ext=["csv", "md", "tex"]),
-        html=[report(f"{REP}/ablation_{q}.html", caption="../report/ablations.rst", category="Ablations") for q in ABLATIONS],
-        figures=[report(f"{REP}/ablation_{q}.png", caption="../report/ablations.rst", category="Ablations") for q in ABLATIONS],
+        tables=[f"{REP}/{name}" for name in ABLATION_FILES if name.endswith((".csv", ".md", ".tex")) and name != "ablations.md"],
+        html=[report(f"{REP}/{name}", caption="../report/ablations.rst", category="Ablations") for name in ABLATION_FILES if name.endswith(".html")],
+        figures=[report(f"{REP}/{name}", caption="../report/ablations.rst", category="Ablations") for name in ABLATION_FILES if name.endswith(".png")],
     log:
         f"{LOGS}/ablations.log",
     benchmark:

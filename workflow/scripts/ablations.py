@@ -6,5 +6,5 @@ from vamoh.pipeline.scriptlog import logged, run_config
 with logged(snakemake.log[0]):
     i = snakemake.input
     written = stages.ablations(run_config(snakemake.config), i.tidy, list(i.summaries), list(i.checkpoints), list(i.data),
-                               Path(snakemake.output.index).parent, snakemake.threads)
+                               Path(snakemake.output.index).parent, snakemake.threads, list(i.references), list(i.arrays))
     print(f"{len(written)} files")
