@@ -817,9 +817,9 @@ def pictures_figure(ab: Any, dataset: str, arrays: dict[str, dict[str, np.ndarra
     variants = list(ab.variants)
     cols = min(PICTURE_COLUMNS, len(variants))
     rows = math.ceil(len(variants) / cols)
-    fig = plt.figure(figsize=(2.7 * cols + 0.3, 3.75 * rows + 0.9))
-    grid = fig.add_gridspec(rows * 2, cols, height_ratios=[GRID_SIDE, 2.6] * rows, hspace=0.12, wspace=0.06,
-                            left=0.02, right=0.98, top=1 - 0.85 / (3.75 * rows + 0.9), bottom=0.01)
+    fig = plt.figure(figsize=(2.7 * cols + 0.3, 4.1 * rows + 0.9))
+    grid = fig.add_gridspec(rows * 2, cols, height_ratios=[GRID_SIDE, 3.6] * rows, hspace=0.12, wspace=0.06,
+                            left=0.02, right=0.98, top=1 - 0.85 / (4.1 * rows + 0.9), bottom=0.01)
     for i, v in enumerate(variants):
         r, c = divmod(i, cols)
         top, bottom = fig.add_subplot(grid[2 * r, c]), fig.add_subplot(grid[2 * r + 1, c])
@@ -838,8 +838,11 @@ def pictures_figure(ab: Any, dataset: str, arrays: dict[str, dict[str, np.ndarra
             kind = kind_of(a)
             n = min(len(a["ground_truth"]), RECON_EXAMPLES)
             pics = [to_rgb(x, kind) for x in a["ground_truth"][:n]] + [to_rgb(x, kind) for x in a["recon_1x"][:n]]
+            free = "recon_1x_leakfree" in a  # VAMoH: the leak-free protocol's reconstructions as a third row
+            if free:
+                pics += [to_rgb(x, kind) for x in a["recon_1x_leakfree"][:n]]
             bottom.imshow(mosaic(pics, n), interpolation="nearest")
-            bottom.set_title("truth (top) / reconstruction", fontsize=7)
+            bottom.set_title("truth / reconstruction, paper protocol / leak-free" if free else "truth (top) / reconstruction", fontsize=7)
         else:
             bottom.text(0.5, 0.5, "no reconstruction in figures.npz", ha="center", va="center", fontsize=7, transform=bottom.transAxes)
         _off(top)
