@@ -41,11 +41,16 @@ def _record(path: str | Path) -> dict[str, Any]:
 
 
 def load_data(record_path: str | Path, train_points: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(splits {train, val, test: FunctionDataset}, the prepared-data record); ``train_points`` as in the data config."""
+    """(splits {train, val, test: FunctionDataset}, the prepared-data record); ``train_points`` as in the data config.
+
+    A deleted cache file (or its checksum record) is rebuilt from the data config the record holds, and must hold the
+    recorded arrays (``vamoh.data.cache.ensure_prepared``): the record, and so what Snakemake reruns, is unchanged."""
     from ..data import load_prepared
+    from ..data.cache import ensure_prepared
 
     record = _record(record_path)
-    return load_prepared(record["path"], train_points=train_points), record
+    path = ensure_prepared(record["path"], record["data_config"], record["sha256"], record_path)
+    return load_prepared(path, train_points=train_points), record
 
 
 # Test samples per evaluation batch. Small batches keep the inner loops' activations below glibc malloc's mmap
