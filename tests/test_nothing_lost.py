@@ -127,3 +127,116 @@ def test_a_deleted_cache_reruns_nothing_and_the_next_job_rebuilds_it(tmp_path):
     assert "rebuilding it from the data config recorded in" in log
 
 
+# ------------------------------------------------------------------------------------- symlinked dataset folders
+
+
+def _images(folder: Path, n: int, seed: int = 0) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(folder / f"{i:03d}.png")
+
+
+def _celeba(path: Path):
+    from vamoh.data import load_dataset
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*holds .* images, expected 30,000")
+        return load_dataset({"name": "celebahq64", "source": "real", "path": str(path)}, path.parent / f"cache-{path.name}")
+
+
+def test_a_symlinked_celeba_subfolder_is_read(tmp_path):
+    """`celeba/img -> /mnt/data/...` (an ImageFolder layout on another drive) was "no image files in celeba (found
+    ['img'])": symlinked folders and files are followed, and the data is the same as read from the real folder."""
+    store = tmp_path / "mnt" / "img"
+    _images(store, 10)
+    direct = _celeba(store.parent)
+    linked = tmp_path / "celeba"
+    linked.mkdir()
+    (linked / "img").symlink_to(store, target_is_directory=True)
+    via_link = _celeba(linked)
+    assert len(via_link["train"]) == len(direct["train"]) == 9 and len(via_link["test"]) == 1
+    for split in ("train", "test"):
+        assert np.array_equal(via_link[split].arrays(), direct[split].arrays())
+    # symlinked files too, beside real ones, in name order
+    files = tmp_path / "files"
+    files.mkdir()
+    for i, f in enumerate(sorted(store.iterdir())):
+        (files / f.name).symlink_to(f) if i % 2 else (files / f.name).write_bytes(f.read_bytes())
+    for split in ("train", "test"):
+        assert np.array_equal(_celeba(files)[split].arrays(), direct[split].arrays())
+
+
+def test_a_symlinked_folder_counts_in_the_cache_identity(tmp_path):
+    """A file replaced behind a folder link rebuilds the cache (the identity followed no link: 0 files)."""
+    from vamoh.data import DataWarning
+    from vamoh.data.files import source_identity
+
+    store = tmp_path / "mnt" / "img"
+    _images(store, 10)
+    linked = tmp_path / "celeba"
+    linked.mkdir()
+    (linked / "img").symlink_to(store, target_is_directory=True)
+    ident = source_identity(linked)
+    assert ident["files"] == 10 and ident["bytes"] == sum(f.stat().st_size for f in store.iterdir())
+    first = _celeba(linked)
+    _images(store, 1, seed=5)  # 000.png replaced
+    with pytest.warns(DataWarning, match="the source files at the configured path changed"):
+        second = _celeba(linked)
+    assert not np.array_equal(first["train"].arrays()[0], second["train"].arrays()[0])
+
+
+def test_symlink_loops_are_read_once_and_dangling_links_are_named(tmp_path):
+    from vamoh.data import DataWarning
+
+    store = tmp_path / "mnt" / "img"
+    _images(store, 10)
+    celeba = tmp_path / "celeba"
+    celeba.mkdir()
+    (celeba / "img").symlink_to(store, target_is_directory=True)
+    reference = _celeba(celeba)
+    (store / "loop").symlink_to(celeba, target_is_directory=True)  # img/loop -> celeba: forever, if followed blindly
+    (celeba / "again").symlink_to(store, target_is_directory=True)  # a second link to one folder: every image twice
+    with pytest.warns(DataWarning, match=r"celeba/(img|again)/loop leads to one of its own parent folders \(a link loop\) \(1 more such folder"):
+        looped = _celeba(celeba)
+    for split in ("train", "test"):
+        assert np.array_equal(looped[split].arrays(), reference[split].arrays())
+    (store / "loop").unlink()
+    (celeba / "again").unlink()
+    (celeba / "extra").symlink_to(tmp_path / "unmounted" / "img", target_is_directory=True)  # a drive not mounted
+    with pytest.raises(DataError, match=r"CelebA-HQ image folder: .*celeba/extra is a symbolic link to .*unmounted/img, which does not "
+                                        r"exist; mount or restore its target, or remove the link"):
+        _celeba(celeba)
+    (celeba / "extra").unlink()
+    (celeba / "a.png").symlink_to("b.png")
+    (celeba / "b.png").symlink_to("a.png")
+    with pytest.raises(DataError, match=r"celeba/a\.png is a symbolic link to b\.png, a loop of links that leads to no file \(and 1 more\)"):
+        _celeba(celeba)
+
+
+def test_symlinked_polymnist_folders_and_a_dangling_data_path(tmp_path):
+    from vamoh.data import DataWarning, load_dataset, write_real_format
+
+    data = write_real_format("polymnist", tmp_path / "store", n_train=12, n_test=6)
+    linked = tmp_path / "poly"
+    (linked / "test").mkdir(parents=True)
+    (linked / "train").symlink_to(data / "train", target_is_directory=True)  # a split folder linked
+    (linked / "test" / "m1").symlink_to(data / "test" / "m1", target_is_directory=True)  # a modality folder linked (m1: the default)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        a = load_dataset({"name": "polymnist", "source": "real", "path": str(data)}, tmp_path / "c1")
+        b = load_dataset({"name": "polymnist", "source": "real", "path": str(linked)}, tmp_path / "c2")
+    for split in ("train", "test"):
+        assert np.array_equal(a[split].arrays(), b[split].arrays())
+    gone = tmp_path / "dangling"
+    gone.symlink_to(tmp_path / "nowhere", target_is_directory=True)
+    with pytest.raises(FileNotFoundError, match=r"PolyMNIST data not found: .*dangling is a symbolic link to .*nowhere, which does not exist"):
+        load_dataset({"name": "polymnist", "source": "real", "path": str(gone)}, tmp_path / "c3")
+    (linked / "test" / "m1").unlink()
+    (linked / "test" / "m1").symlink_to(tmp_path / "unmounted", target_is_directory=True)
+    with pytest.raises(FileNotFoundError, match=r"PolyMNIST modality folder not found: .*test/m1 is a symbolic link to .*unmounted, which does not exist"):
+        load_dataset({"name": "polymnist", "source": "real", "path": str(linked)}, tmp_path / "c4")
+
+
