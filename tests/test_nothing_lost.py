@@ -240,3 +240,209 @@ def test_symlinked_polymnist_folders_and_a_dangling_data_path(tmp_path):
         load_dataset({"name": "polymnist", "source": "real", "path": str(linked)}, tmp_path / "c4")
 
 
+# ------------------------------------------------------------------------------------- sidecars follow their files
+
+
+class _Killed(BaseException):
+    """A process killed at one point of a write (raised instead of dying, so the test can look at what is left)."""
+
+
+def _kill_at_rename_of(monkeypatch, target: Path, after: bool):
+    """Make the rename of a new version into ``target`` the last thing the process does (before or after it)."""
+    real = os.replace
+
+    def replace(src, dst, *a, **k):
+        if Path(dst) == target:
+            if after:
+                real(src, dst, *a, **k)
+            raise _Killed(f"killed {'after' if after else 'before'} renaming into {target}")
+        return real(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+def _extractor():
+    from vamoh.eval.extractors import ConvAutoencoder, ExtractorConfig
+
+    torch.manual_seed(0)
+    return ConvAutoencoder(ExtractorConfig(input_size=8, feature_dim=4, channels=(2, 2, 2), epochs=1))
+
+
+WRITERS = {
+    "checkpoint": (lambda p, i: __import__("vamoh.checkpoint", fromlist=["x"]).save_checkpoint(
+        p, {"model_name": "vamoh", "model_config": {}, "data_info": {}, "model_state": {"w": torch.full((50,), float(i))}, "step": i}),
+        lambda p: __import__("vamoh.checkpoint", fromlist=["x"]).load_checkpoint(p)),
+    "extractor": (lambda p, i: __import__("vamoh.eval.extractors", fromlist=["x"]).save_extractor(_extractor(), p, f"data{i}"),
+                  lambda p: __import__("vamoh.eval.extractors", fromlist=["x"]).load_extractor(p)),
+}
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["killed before the rename", "killed after the rename"])
+@pytest.mark.parametrize("kind", sorted(WRITERS))
+def test_a_rewrite_killed_at_the_rename_leaves_a_file_that_verifies(tmp_path, monkeypatch, kind, after):
+    """A forced rerun rewrites extractor.pt: its sidecar was written after the rename, not atomically, so a process
+    killed in between left the new file with the old digest, refused as corrupt. Both writers now keep the pair true."""
+    write, load = WRITERS[kind]
+    path = tmp_path / f"{kind}.pt"
+    write(path, 1)
+    with monkeypatch.context() as m:
+        _kill_at_rename_of(m, path, after)
+        with pytest.raises(_Killed):
+            write(path, 2)
+    load(path)  # whichever version is in place, it verifies against its sidecar
+    assert not list(tmp_path.glob(".*.tmp"))
+    write(path, 3)
+    assert path.with_name(path.name + ".sha256").read_text() == f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n"
+
+
+def test_a_cache_rewrite_never_pairs_a_new_file_with_the_old_record(tmp_path, monkeypatch):
+    import vamoh.data.cache as cache
+    from vamoh.data import DataWarning, write_real_format
+
+    data = write_real_format("polymnist", tmp_path / "poly", n_train=12, n_test=6)
+    cfg = {"name": "polymnist", "source": "real", "path": str(data), "n_train": 12, "n_test": 6, "modality": "m0"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        path = cache.prepare(cfg, tmp_path / "cache")
+        files = sorted((data / "train" / "m0").iterdir())
+        files[0].write_bytes(files[1].read_bytes())
+        with monkeypatch.context() as m:
+            _kill_at_rename_of(m, path, after=True)
+            with pytest.raises(_Killed):
+                cache.prepare(cfg, tmp_path / "cache")
+        try:
+            record = cache.read_record(path)
+        except DataError:
+            record = None  # no record: an incomplete cache, rebuilt by the next prepare
+        assert record is None or record["sha256"] == cache.sha256_file(path)
+        assert not cache._is_complete(path)
+        cache.load_prepared(cache.prepare(cfg, tmp_path / "cache"))
+
+
+def test_orphan_sidecars_are_dropped_and_only_those(tmp_path):
+    from vamoh.io import drop_orphan_sidecars, sidecar_path
+
+    kept, gone = tmp_path / "kept.pt", tmp_path / "gone.pt"
+    kept.write_bytes(b"x")
+    for p in (kept, gone):
+        sidecar_path(p).write_text("0" * 64 + f"  {p.name}\n")
+    assert drop_orphan_sidecars(kept, gone, tmp_path / "never.pt") == [sidecar_path(gone)]
+    assert sidecar_path(kept).exists() and not sidecar_path(gone).exists()
+
+
+# ------------------------------------------------------------------------------------- a locked MLflow store
+
+
+@pytest.fixture()
+def locked_store(prepared):
+    """The run's store created (the init_tracking rule), and ``lock(where)``: a context in which the store stays locked
+    through every retry when a job opens its run ("open"), logs its checkpoint, or closes its run ("close")."""
+    import contextlib
+
+    from vamoh import tracking
+
+    rc, out, record = prepared
+    tracking.init_store(rc.tracking_uri)
+
+    def refuse(*a, **k):
+        raise tracking.StoreLockedError("the MLflow store stayed locked through 12 attempts over 40 s: another process holds its write lock")
+
+    class Closing:  # a client whose set_terminated (closing the run) meets the lock
+        def __init__(self, c):
+            self._c = c
+
+        def __getattr__(self, name):
+            return refuse if name == "set_terminated" else getattr(self._c, name)
+
+    @contextlib.contextmanager
+    def lock(where: str):
+        with pytest.MonkeyPatch.context() as m:
+            if where == "open":
+                m.setattr(tracking, "get_or_create_experiment", refuse)
+            elif where == "log_checkpoint":
+                m.setattr(tracking.JobRun, "log_checkpoint", refuse)
+            else:
+                real = tracking.client
+                m.setattr(tracking, "client", lambda uri: Closing(real(uri)))
+            yield
+
+    return rc, out, lock
+
+
+def _train_outputs(root: Path) -> list[Path]:
+    job = root / "results" / "cache" / "polymnist" / "vamoh" / "seed0"
+    return [job / "checkpoint.pt", job / "history.csv", job / "train.json"]
+
+
+@pytest.mark.parametrize("where", ["log_checkpoint", "close"], ids=["logging the checkpoint", "closing the run"])
+def test_a_store_locked_after_training_loses_no_training(locked_store, tmp_path, capsys, where):
+    """The training's state was renamed to checkpoint.pt before the checkpoint was logged and the run closed: a store
+    locked then failed the job, Snakemake deleted checkpoint.pt, and the rerun trained from step 0 (days at paper
+    scale). The state now stays until the run is closed, and the rerun resumes at its last step."""
+    from vamoh import tracking
+    from vamoh.checkpoint import checksum_path, load_checkpoint
+    from vamoh.pipeline import stages
+
+    rc, out, lock = locked_store
+    outputs = _train_outputs(tmp_path)
+    state = outputs[0].with_name("train_state.pt")
+    with lock(where), pytest.raises(tracking.StoreLockedError):
+        stages.train(rc, "polymnist", "vamoh", 0, out, *outputs)
+    assert state.is_file() and load_checkpoint(state)["step"] == 6
+    for p in outputs:  # Snakemake deletes a failed job's declared outputs, not the files it does not know
+        p.unlink(missing_ok=True)
+    capsys.readouterr()
+    summary = stages.train(rc, "polymnist", "vamoh", 0, out, *outputs)
+    assert "resuming from" in capsys.readouterr().out and summary["steps"] == 6
+    assert load_checkpoint(outputs[0])["step"] == 6 and checksum_path(outputs[0]).is_file()
+    assert not state.exists() and not checksum_path(state).exists()
+
+
+@pytest.mark.parametrize("stage", ["train", "reference"])
+def test_a_forced_job_on_a_locked_store_leaves_no_stale_sidecar(locked_store, tmp_path, stage):
+    """`snakemake -R` deleted checkpoint.pt / extractor.pt, the store was locked, the job failed: the earlier run's
+    sidecar stayed beside no file (and would be taken for the checksum of a file restored or written there later)."""
+    from vamoh import tracking
+    from vamoh.pipeline import stages
+
+    rc, out, lock = locked_store
+    if stage == "train":
+        outputs = _train_outputs(tmp_path)
+        target = outputs[0]
+        run = lambda: stages.train(rc, "polymnist", "vamoh", 0, out, *outputs)  # noqa: E731
+    else:
+        ref = tmp_path / "results" / "cache" / "polymnist" / "reference"
+        target = ref / "extractor.pt"
+        run = lambda: stages.reference(rc, "polymnist", 0, out, ref / "reference.json", ref / "features.npz", target)  # noqa: E731
+    target.parent.mkdir(parents=True, exist_ok=True)
+    side = target.with_name(target.name + ".sha256")
+    side.write_text("ab" * 32 + f"  {target.name}\n")  # the earlier run's; its file was deleted by Snakemake
+    with lock("open"), pytest.raises(tracking.StoreLockedError, match="stayed locked"):
+        run()
+    assert not side.exists() and not target.exists()
+    assert not list(target.parent.glob(".*.tmp"))
+
+
+# ------------------------------------------------------------------------------------- MLflow downloads
+
+
+def test_a_downloaded_checkpoint_replaces_a_stale_sidecar(tmp_path):
+    """download_checkpoint into a folder holding an earlier download's sidecar, from a run that logged none: the stale
+    sidecar made the fresh file 'truncated or corrupt'. It is removed; the file loads with the not-verified warning."""
+    from vamoh import tracking
+    from vamoh.checks import CheckpointWarning
+    from vamoh.checkpoint import load_checkpoint, save_checkpoint
+
+    uri = tracking.init_store(tracking.default_tracking_uri("dl", tmp_path))
+    ckpt = save_checkpoint(tmp_path / "job" / "checkpoint.pt",
+                           {"model_name": "vamoh", "model_config": {}, "data_info": {}, "model_state": {}, "step": 1})
+    ckpt.with_name("checkpoint.pt.sha256").unlink()  # a legacy checkpoint: logged without a sidecar
+    with tracking.job_run(uri, "dl", "train") as run:
+        run.log_checkpoint(ckpt)
+    dst = tmp_path / "fetched"
+    dst.mkdir()
+    (dst / "checkpoint.pt.sha256").write_text("cd" * 32 + "  checkpoint.pt\n")
+    got = tracking.download_checkpoint(uri, run.run_id, dst)
+    assert not (dst / "checkpoint.pt.sha256").exists()
+    with pytest.warns(CheckpointWarning, match="its integrity is not verified"):
+        assert load_checkpoint(got)["step"] == 1

@@ -168,8 +168,7 @@ def retry_locked(fn: Callable[..., T], *args: Any, attempts: int = 12, base_dela
                                            f"process's journal). Stop that process, or rerun when it is done. Last error: {e}") from e
                 raise
             delay = min(max_delay, base_delay * 2**attempt) * (0.5 + random.random())
-            waited += delay
-            delay = min(max_delay, base_delay * 2**attempt) * (0.5 + random.random())
+            waited += delay  # (the delay slept is the one counted)
             log.debug("store refused the write (%s); retry %d in %.2f s", e, attempt + 1, delay)
             time.sleep(delay)
     raise AssertionError("unreachable")
@@ -606,8 +605,11 @@ def download_checkpoint(uri: str, run_id: str, dst_dir: str | Path, name: str | 
                               f"pass name= to pick one")
     dst = Path(dst_dir)
     dst.mkdir(parents=True, exist_ok=True)
-    local = retry_locked(c.download_artifacts, run_id, f"{CHECKPOINT_ARTIFACT_DIR}/{files[0]}", str(dst))
     sums = [Path(f.path).name for f in retry_locked(c.list_artifacts, run_id, CHECKSUM_ARTIFACT_DIR) if not f.is_dir]
+    # the sidecar of an earlier download into dst describes another file: it goes first, and the new one (when the run
+    # has one) comes after the checkpoint, so a download that fails half way leaves no file paired with a wrong digest
+    (dst / f"{files[0]}.sha256").unlink(missing_ok=True)
+    local = retry_locked(c.download_artifacts, run_id, f"{CHECKPOINT_ARTIFACT_DIR}/{files[0]}", str(dst))
     if f"{files[0]}.sha256" in sums:
         retry_locked(c.download_artifacts, run_id, f"{CHECKSUM_ARTIFACT_DIR}/{files[0]}.sha256", str(dst))
     return Path(local)

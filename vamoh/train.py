@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import load_checkpoint, remove_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .checks import CheckpointError, ConfigError, TrainingDivergedError, resolve_device
 from .config import to_dict
 from .interface import DataInfo, FunctionModel, get_model_class
@@ -170,7 +170,7 @@ class Trainer:
         if diffs:
             if self.restart_on_mismatch:
                 print(f"{self.model.model_name}: {self.path} belongs to another run ({'; '.join(diffs)}); starting over", flush=True)
-                self.path.unlink()
+                remove_checkpoint(self.path)  # with its sidecar
                 return False
             raise CheckpointError(f"{self.path} belongs to another run, so it is not resumed: {'; '.join(diffs)}. "
                                   "Delete it or write to another path to train anew, or restore the old settings to resume")

@@ -1,8 +1,8 @@
 """Materialise a dataset once into a versioned, checksummed cache file, and load it back.
 
 ``prepare`` writes ``{cache_dir}/{name}-{source}-v{CACHE_VERSION}-{config hash}.npz`` and, beside
-it, ``<same>.npz.json`` with its sha256, size and the recorded facts. The sidecar is written last
-and is the mark of a finished cache: an interrupted run leaves at most a stray temporary file (or
+it, ``<same>.npz.json`` with its sha256, size and the recorded facts. The sidecar is removed before a
+rewrite and written last, and is the mark of a finished cache: an interrupted run leaves at most a stray temporary file (or
 an npz without sidecar, which the next call rebuilds). Both files are written atomically (temp file
 in the same directory, fsync, os.replace), and a lock file serialises concurrent preparers.
 
@@ -118,6 +118,7 @@ def prepare(cfg: DataConfig | dict[str, Any], cache_dir: str | Path | None = Non
         }
         # The meta travels inside the npz too, so the file alone still says what it holds.
         arrays["meta_json"] = np.array(json.dumps(meta, sort_keys=True, default=_json_default))
+        _sidecar(path).unlink(missing_ok=True)  # the old record never describes the new file: until the new one is written the cache is incomplete
         atomic_write(path, lambda f: np.savez(f, **arrays))
         atomic_write_json(_sidecar(path), {"sha256": sha256_file(path), "content_sha256": arrays_sha256(arrays), "bytes": path.stat().st_size,
                                            "file": path.name, "meta": json.loads(str(arrays["meta_json"])),
