@@ -156,10 +156,44 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                               "of this suite holds only tensors, numbers, strings, lists and dicts, and is read with "
                               "torch.load(weights_only=True). Do not load this file with weights_only=False unless you trust its source") from None
     except Exception as err:  # torch raises several types for damaged zip archives
+        if _is_npz(path):
+            raise CheckpointError(f"{path} is a numpy .npz archive (arrays, e.g. a data cache or scores file), not a checkpoint; "
+                                  f"name the .pt file a training wrote") from None
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({type(err).__name__}: {err}); delete it to start over") from None
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"{path} is not a checkpoint of this suite (no format_version)")
+    version = payload["format_version"]
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {path}: format_version {version!r}, expected 1..{FORMAT_VERSION} (a file written by another "
+                              f"version of this suite, or not by it)")
     for key in REQUIRED_KEYS:
         if key not in payload:
             raise CheckpointError(f"checkpoint {path} lacks the key {key!r}")
+    for key, kind, what in _KEY_TYPES:
+        if not isinstance(payload[key], kind) or isinstance(payload[key], bool):
+            raise CheckpointError(f"checkpoint {path}: {key} is a {type(payload[key]).__name__}, expected {what}")
+    if payload["step"] < 0:
+        raise CheckpointError(f"checkpoint {path}: step {payload['step']}, expected an integer >= 0")
+    bad = [k for k, v in payload["model_state"].items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"checkpoint {path}: model_state holds {bad[:3]} that are not named tensors, expected a state dict "
+                              f"(parameter name -> tensor)")
     return payload
+
+
+def _is_npz(path: Path) -> bool:
+    """A zip of top-level .npy members (numpy's savez), which torch.load reports as a damaged archive."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return bool(names) and all(n.endswith(".npy") and "/" not in n for n in names)
+
+
+# what each required key holds (type, as said in an error)
+_KEY_TYPES = (("model_name", str, "a model name (str)"), ("model_config", dict, "a dict of config keys"),
+              ("data_info", dict, "a dict (the DataInfo the model was built for)"), ("model_state", dict, "a state dict"),
+              ("step", int, "an integer"))

@@ -204,6 +204,15 @@ def load_npy(path: Path, what: str) -> np.ndarray:
 
 def load_npz(path: Path, keys: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
     """The arrays ``keys`` of an ``.npz`` file."""
+    import zipfile
+
+    head = b""
+    if path.is_file():
+        with open(path, "rb") as f:
+            head = f.read(8)
+    if path.is_file() and not head.startswith(b"PK") and not zipfile.is_zipfile(path):  # an image, a pickle, a text file, nothing:
+        found = f"is not an .npz archive (it starts with {head!r})" if head else "is empty"  # numpy's message would misname it
+        raise DataError(f"{what}: {path} {found}, expected a numpy .npz holding {list(keys)}")
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in keys if k not in z.files]
