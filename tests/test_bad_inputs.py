@@ -175,6 +175,17 @@ CONFIG_CASES = [
       for d in ("era5", "celebahq64")],
     ("test split smaller than k", data_setting("polymnist", "n_test", 3), ConfigError,
      r"data.settings.polymnist.n_test=3: precision/recall with k=3 \(eval.prc_neighborhood\) needs more than 3 test images"),
+    # issue 19, second sweep: accepted by check-config, then a traceback in the first job (or the allocator)
+    *[(f"eval.device {dev!r}", eval_setting("device", dev), ConfigError, rf"eval.device={dev!r}: expected 'auto', 'cpu' or 'cuda\[:N\]'")
+      for dev in ("tpu", "cuda:x", "")],
+    *[(f"tracking.uri {uri}", (lambda uri=uri: run_config(**{"tracking.uri": uri})), ConfigError,
+       rf"tracking.uri: tracking_uri='{re.escape(uri)}': unknown scheme '{scheme}'; expected one of \['sqlite', 'http'")
+      for uri, scheme in (("foo://bar", "foo"), ("s3://bucket/mlflow", "s3"), ("sqlit:///x.db", "sqlit"))],
+    ("cache_dir under a file", lambda: run_config(**{"data.cache_dir": str(ROOT / "config" / "tiny.yaml" / "cache")}), ConfigError,
+     r"data.cache_dir='.*tiny.yaml/cache': .*tiny.yaml is a file, so the folder cannot be created"),
+    *[(f"eval.num_samples {n:,}", eval_setting("num_samples", n), ConfigError,
+       rf"eval.num_samples={n:,}: one generated set of polymnist is {n:,} x 784 points x 3 feature\(s\) = {gib} GiB of float32, more than the 64 GiB")
+      for n, gib in ((10**12, "8,761,882.8"), (10**7, "87.6"))],
 ]
 
 
@@ -287,6 +298,74 @@ def cli_cases(t):
         ("check-config of a missing file", ["check-config", str(root / "none.yaml")], r"config file not found"),
         ("import for an unknown dataset", ["import", "gasp", str(root / "g.pt"), "--dataset", "mnist", "--out", str(root / "i.pt")],
          r"--dataset 'mnist' is not one of"),
+        *second_sweep_cases(t),
+    ]
+
+
+def _variant(root: Path, name: str, ck: str, **changes) -> str:
+    """The trained checkpoint with ``changes`` to its payload (``model_state`` may be a function of the state)."""
+    payload = torch.load(ck, weights_only=True)
+    if callable(changes.get("model_state")):
+        changes["model_state"] = changes["model_state"](dict(payload["model_state"]))
+    path = root / "variants" / name
+    path.parent.mkdir(exist_ok=True)
+    torch.save({**payload, **changes}, path)  # no sidecar: a file from elsewhere (it loads with a CheckpointWarning)
+    return str(path)
+
+
+def second_sweep_cases(t):
+    """issue 19, second outside sweep: each of these was a traceback, a message of several lines, a silently cast or
+    NaN model, a store created where none was, or an error only after the work was done."""
+    root, ck = t["root"], str(t["ck"])
+    out = str(root / "s.npz")
+    sample = lambda path: ["sample", "--checkpoint", path, "--out", out]  # noqa: E731
+    floats = lambda f: (lambda st: {k: f(v) if v.is_floating_point() else v for k, v in st.items()})  # noqa: E731
+    text = root / "store.txt"
+    text.write_text("not a database")
+    wide = root / "wide.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((14, 28, 3), np.uint8)).save(wide)
+    npz = next(Path(t["cache"]).glob("*.npz"))
+    return [
+        # checkpoints of the wrong form: the payload's types, dtypes, values and version
+        ("checkpoint config a list", sample(_variant(root, "cfg.pt", ck, model_config=[1, 2])), r"cfg\.pt: model_config is a list, expected a dict"),
+        ("checkpoint data_info a str", sample(_variant(root, "info.pt", ck, data_info="polymnist")), r"info\.pt: data_info is a str, expected a dict"),
+        ("checkpoint data_info foreign keys", sample(_variant(root, "info2.pt", ck, data_info={"x": 1})),
+         r"info2\.pt: data_info has keys \['x'\], expected \['coord_dim', 'feature_dim', 'grid_shape', 'likelihood'\]"),
+        ("checkpoint state a list", sample(_variant(root, "st.pt", ck, model_state=[1, 2])), r"st\.pt: model_state is a list, expected a state dict"),
+        ("checkpoint step a str", sample(_variant(root, "step.pt", ck, step="x")), r"step\.pt: step is a str, expected an integer"),
+        ("checkpoint negative step", sample(_variant(root, "step2.pt", ck, step=-3)), r"step2\.pt: step -3, expected an integer >= 0"),
+        ("checkpoint format 99", sample(_variant(root, "fmt.pt", ck, format_version=99)), r"fmt\.pt: format_version 99, expected 1\.\.2"),
+        ("checkpoint float16 weights", sample(_variant(root, "f16.pt", ck, model_state=floats(lambda v: v.half()))),
+         r"f16\.pt: model_state\['rff\.B'\] is torch\.float16, expected torch\.float32 \(\d+ tensor\(s\) of another dtype; the model is not cast silently\)"),
+        ("checkpoint float64 weights", sample(_variant(root, "f64.pt", ck, model_state=floats(lambda v: v.double()))),
+         r"f64\.pt: model_state\['rff\.B'\] is torch\.float64, expected torch\.float32"),
+        ("checkpoint integer weights", sample(_variant(root, "int.pt", ck, model_state=floats(lambda v: v.long()))),
+         r"int\.pt: model_state\['rff\.B'\] is torch\.int64, expected torch\.float32"),
+        ("checkpoint NaN weights", sample(_variant(root, "nan.pt", ck, model_state=floats(lambda v: torch.full_like(v, float("nan"))))),
+         r"nan\.pt: model_state\['rff\.B'\] holds 64 NaN/inf value\(s\) of 64, expected finite weights"),
+        ("checkpoint inf weight", sample(_variant(root, "inf.pt", ck, model_state=lambda st: {**st, "rff.B": st["rff.B"].index_fill(0, torch.tensor([3]), float("inf"))})),
+         r"inf\.pt: model_state\['rff\.B'\] holds 2 NaN/inf value\(s\) of 64"),
+        ("checkpoint missing tensor (torch's message, one line)", sample(_variant(root, "miss.pt", ck, model_state=lambda st: {k: v for k, v in st.items() if k != "rff.B"})),
+         r"miss\.pt does not match its model config: Error\(s\) in loading state_dict for VAMoH: Missing key\(s\) in state_dict: \"rff\.B\""),
+        ("checkpoint a numpy .npz", sample(str(npz)), r"\.npz is a numpy \.npz archive \(arrays, e\.g\. a data cache or scores file\), not a checkpoint"),
+        # outputs that cannot be written: refused before the work (as root os.access says yes to /proc)
+        ("sample --out in /proc", ["sample", "--checkpoint", ck, "--out", "/proc/x.npz"], r"--out /proc/x\.npz: (cannot write in /proc|/proc is not writable)"),
+        ("train --out in /proc", ["train", "--dataset", "polymnist", "--preset", "tiny", "--cache-dir", str(root / "never"), "--out", "/proc/x.pt"],
+         r"--out /proc/x\.pt: (cannot write in /proc|/proc is not writable)"),
+        ("train --cache-dir in /proc", ["train", "--dataset", "polymnist", "--preset", "tiny", "--cache-dir", "/proc/cache", "--out", str(root / "e.pt")],
+         r"--cache-dir /proc/cache: (cannot write in /proc|/proc is not writable)"),
+        # the store of --run-id: a scheme MLflow does not know, a missing database (MLflow created an empty one), not a database
+        ("--tracking-uri foo://", ["sample", "--run-id", "abc", "--tracking-uri", "foo://bar", "--out", out],
+         r"tracking_uri='foo://bar': unknown scheme 'foo'; expected one of \['sqlite'"),
+        ("--tracking-uri of a missing store", ["sample", "--run-id", "abc", "--tracking-uri", f"sqlite:///{root / 'gone' / 'mlflow.db'}", "--out", out],
+         r"--tracking-uri sqlite:///.*gone/mlflow\.db: the SQLite store .*gone/mlflow\.db does not exist; expected the mlflow\.db a run logged to"),
+        ("--tracking-uri of a text file", ["sample", "--run-id", "abc", "--tracking-uri", f"sqlite:///{text}", "--out", out],
+         r"store\.txt is not an SQLite database \(it starts with b'not a da'\)"),
+        # an input image of another aspect ratio than the model's grid was stretched
+        ("reconstruct a 28x14 image", ["reconstruct", "--checkpoint", ck, "--input", str(wide), "--out", str(root / "r.png")],
+         r"--input .*wide\.png: an image of 28x14 pixels, but the model's grid is 28x28; resizing would stretch it"),
     ]
 
 
@@ -305,6 +384,7 @@ def test_the_vamoh_command_refuses_bad_arguments_with_one_line(trained, capsys):
         assert re.search(message, err), f"{name}: {err!r} does not match {message!r}"
         assert err.count("\n") == 1 and "Traceback" not in err, f"{name}: {err!r}"
     assert not (trained["root"] / "never").exists()  # bad arguments were refused before the data was prepared
+    assert not (trained["root"] / "gone").exists()  # reading a run from a missing store created no store
 
 
 def test_check_config_names_the_yaml_line(tmp_path, capsys):
@@ -1020,3 +1100,60 @@ def test_a_too_small_split_points_at_what_sets_its_size(dataset, rule):
                                         rf"data.settings.{dataset}.n_test can only cap"):
         check_generation_sizes(100, 2, eval_config_from_dict({}), dataset)
     check_generation_sizes(100, 4, eval_config_from_dict({}), dataset)  # k = 3: four are enough
+
+
+# ---- issue 19, second outside sweep: inputs read by the command and the loaders, errors the libraries raise
+
+
+def test_reconstruct_reads_voxels_as_the_loader_does(tmp_path):
+    """A voxel grid of values outside [0, 1] was thresholded silently (the ShapeNet loader refuses it); an image given
+    to a voxel model got torch's several-line unpickling message."""
+    from vamoh.infer import read_input
+    from vamoh.interface import DataInfo
+
+    info = DataInfo(coord_dim=3, feature_dim=1, likelihood="bernoulli", grid_shape=(4, 4, 4), kind="voxels")
+    for name, values, found in (("two.npy", np.full((4, 4, 4), 2.0), r"\[2, 2\]"), ("negative.npy", -np.ones((4, 4, 4)), r"\[-1, -1\]")):
+        np.save(tmp_path / name, values)
+        with pytest.raises(DataError, match=rf"--input .*{name}: values in {found}, expected occupancy in \[0, 1\]"):
+            read_input(tmp_path / name, info)
+    torch.save(torch.full((4, 4, 4), 3), tmp_path / "three.pt")
+    with pytest.raises(DataError, match=r"three\.pt: values in \[3, 3\], expected occupancy in \[0, 1\]"):
+        read_input(tmp_path / "three.pt", info)
+    np.save(tmp_path / "ok.npy", np.eye(4)[None].repeat(4, 0) * 0.9)
+    assert read_input(tmp_path / "ok.npy", info).sum().item() == 16  # in range: > 0.5 is occupied, as the loader reads it
+    (tmp_path / "img.png").write_bytes(b"\x89PNG\r\n")
+    with pytest.raises(DataError, match=r"img\.png: a voxels model reads an \(4, 4, 4\) occupancy grid from a \.pt or \.npy file, not \.png"):
+        read_input(tmp_path / "img.png", info)
+
+
+@pytest.mark.parametrize("content, found", [(b"\x89PNG\r\n\x1a\nrest", r"is not an \.npz archive \(it starts with b'\\x89PNG"),
+                                            (b"", r"is empty"), (b"\x80\x04K\x01.", r"is not an \.npz archive \(it starts with b'\\x80")])
+def test_an_npz_that_is_not_one_is_named_as_such(tmp_path, content, found):
+    """numpy called a PNG 'pickled (object) data' and an empty file 'No data left in file'."""
+    from vamoh.data.files import load_npz
+
+    path = tmp_path / "field.npz"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=rf"ERA5: .*field\.npz {found}.*, expected a numpy \.npz holding \['temperature'\]"):
+        load_npz(path, ("temperature",), "ERA5")
+
+
+@pytest.mark.parametrize("error, shown", [
+    (PermissionError(13, "Permission denied", "/data/x.pt"), r"/data/x\.pt: Permission denied"),
+    (IsADirectoryError(21, "Is a directory", "/data"), r"/data: Is a directory"),
+    (OSError(28, "No space left on device", "/results/c.pt"), r"/results/c\.pt: No space left on device"),
+    (FileNotFoundError(2, "No such file or directory", "/a", None, "/b"), r"/a -> /b: No such file or directory"),
+    (ValueError("line one\n\tline two"), r"line one line two"),
+])
+def test_any_os_error_or_several_line_message_is_one_line_naming_the_file(monkeypatch, capsys, error, shown):
+    """An OSError (a permission, a full disk, a file that is a folder) escaped the command as a traceback, and a library's
+    message of several lines (torch's state-dict errors) was printed as it was."""
+    import vamoh.cli as cli
+
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(cli, "cmd_datasets", fail)
+    assert cli.main(["datasets"]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(rf"vamoh datasets: error: {shown}\n", err), err

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .checks import CheckpointError, CheckpointWarning
-from .io import atomic_write, atomic_write_text, sha256_file
+from .io import atomic_write, recorded_digests, replace_with_sidecar, sha256_file, sidecar_path
 
 FORMAT_VERSION = 2
 REQUIRED_KEYS = ("model_name", "model_config", "data_info", "model_state", "step")
@@ -61,26 +61,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def checksum_path(path: str | Path) -> Path:
     """The sha256 sidecar of checkpoint ``path``: ``<name>.sha256``."""
-    path = Path(path)
-    return path.with_name(path.name + ".sha256")
-
-
-def _recorded(side: Path) -> list[str]:
-    """The digests a sidecar lists (the first is the current one); [] when there is none."""
-    if not side.is_file():
-        return []
-    return [line.split()[0] for line in side.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _replace_verified(path: Path, digest: str, put: Any) -> Path:
-    """Put a new version of checkpoint ``path`` (digest ``digest``) in place with ``put()``, keeping the sidecar true
-    at every moment: first it lists the new and the previous digest, then (after the rename) the new one only."""
-    side = checksum_path(path)
-    previous = _recorded(side)[:1] if path.exists() else []
-    atomic_write_text(side, "".join(f"{d}  {path.name}\n" for d in [digest, *previous]))
-    put()
-    atomic_write_text(side, f"{digest}  {path.name}\n")
-    return path
+    return sidecar_path(path)
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
@@ -89,20 +70,55 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     buf = io.BytesIO()
     torch.save({**payload, "format_version": FORMAT_VERSION}, buf)
     digest = hashlib.sha256(buf.getbuffer()).hexdigest()
-    return _replace_verified(path, digest, lambda: atomic_write(path, lambda f: f.write(buf.getbuffer())))
+    return replace_with_sidecar(path, digest, lambda: atomic_write(path, lambda f: f.write(buf.getbuffer())))
 
 
 def move_checkpoint(src: str | Path, dst: str | Path) -> Path:
     """Rename checkpoint ``src`` to ``dst`` with its sidecar (a stale sidecar of an earlier ``dst`` never survives)."""
     src, dst = Path(src), Path(dst)
-    digests = _recorded(checksum_path(src))
+    digests = recorded_digests(src)
     if not digests:
         checksum_path(dst).unlink(missing_ok=True)
         os.replace(src, dst)
         return dst
-    _replace_verified(dst, digests[0], lambda: os.replace(src, dst))
+    replace_with_sidecar(dst, digests[0], lambda: os.replace(src, dst))
     checksum_path(src).unlink(missing_ok=True)
     return dst
+
+
+def link_checkpoint(src: str | Path, dst: str | Path) -> Path:
+    """Put checkpoint ``src`` also at ``dst`` (a hard link, or a copy where the file system has none), with its sidecar;
+    ``src`` stays. The workflow's training keeps its running state until its MLflow run is closed, so a store that
+    locks after the training leaves the finished state to resume from instead of nothing."""
+    import shutil
+    import tempfile
+
+    src, dst = Path(src), Path(dst)
+    digests = recorded_digests(src)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:  # no hard links here (some network or FUSE file systems)
+            shutil.copyfile(src, tmp)
+        if not digests:
+            checksum_path(dst).unlink(missing_ok=True)
+            os.replace(tmp, dst)
+        else:
+            replace_with_sidecar(dst, digests[0], lambda: os.replace(tmp, dst))
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dst
+
+
+def remove_checkpoint(path: str | Path) -> None:
+    """Delete checkpoint ``path`` and its sidecar (the file first: a sidecar without its file is only an orphan)."""
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    checksum_path(path).unlink(missing_ok=True)
 
 
 def verify_checkpoint(path: str | Path) -> str | None:
@@ -110,7 +126,7 @@ def verify_checkpoint(path: str | Path) -> str | None:
     None, with a ``CheckpointWarning``, when it has no sidecar."""
     path = Path(path)
     side = checksum_path(path)
-    recorded = _recorded(side)
+    recorded = recorded_digests(path)
     if not recorded:
         warnings.warn(f"checkpoint {path} has no {side.name} checksum beside it (written before checkpoints had one, or copied "
                       f"without it): its integrity is not verified", CheckpointWarning, stacklevel=3)
@@ -140,10 +156,44 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                               "of this suite holds only tensors, numbers, strings, lists and dicts, and is read with "
                               "torch.load(weights_only=True). Do not load this file with weights_only=False unless you trust its source") from None
     except Exception as err:  # torch raises several types for damaged zip archives
+        if _is_npz(path):
+            raise CheckpointError(f"{path} is a numpy .npz archive (arrays, e.g. a data cache or scores file), not a checkpoint; "
+                                  f"name the .pt file a training wrote") from None
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({type(err).__name__}: {err}); delete it to start over") from None
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"{path} is not a checkpoint of this suite (no format_version)")
+    version = payload["format_version"]
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {path}: format_version {version!r}, expected 1..{FORMAT_VERSION} (a file written by another "
+                              f"version of this suite, or not by it)")
     for key in REQUIRED_KEYS:
         if key not in payload:
             raise CheckpointError(f"checkpoint {path} lacks the key {key!r}")
+    for key, kind, what in _KEY_TYPES:
+        if not isinstance(payload[key], kind) or isinstance(payload[key], bool):
+            raise CheckpointError(f"checkpoint {path}: {key} is a {type(payload[key]).__name__}, expected {what}")
+    if payload["step"] < 0:
+        raise CheckpointError(f"checkpoint {path}: step {payload['step']}, expected an integer >= 0")
+    bad = [k for k, v in payload["model_state"].items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"checkpoint {path}: model_state holds {bad[:3]} that are not named tensors, expected a state dict "
+                              f"(parameter name -> tensor)")
     return payload
+
+
+def _is_npz(path: Path) -> bool:
+    """A zip of top-level .npy members (numpy's savez), which torch.load reports as a damaged archive."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return bool(names) and all(n.endswith(".npy") and "/" not in n for n in names)
+
+
+# what each required key holds (type, as said in an error)
+_KEY_TYPES = (("model_name", str, "a model name (str)"), ("model_config", dict, "a dict of config keys"),
+              ("data_info", dict, "a dict (the DataInfo the model was built for)"), ("model_state", dict, "a state dict"),
+              ("step", int, "an integer"))

@@ -115,6 +115,14 @@ def check_file(path: str | Path, what: str, key: str | None = None) -> Path:
     p = Path(path)
     if not p.exists():
         hint = f" (config key {key})" if key else ""
+        if p.is_symlink():  # a link whose target is gone (an unmounted drive, a moved folder): say where it points
+            import os
+
+            try:
+                target = os.readlink(p)
+            except OSError:
+                target = "?"
+            raise FileNotFoundError(f"{what} not found: {p} is a symbolic link to {target}, which does not exist{hint}")
         raise FileNotFoundError(f"{what} not found: {p}{hint}")
     return p
 

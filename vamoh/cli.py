@@ -53,7 +53,45 @@ def _writable_file(flag: str, path: str | Path) -> Path:
         raise ConfigError(f"{flag} {path}: {existing} is a file, not a directory")
     if not os.access(existing, os.W_OK):
         raise ConfigError(f"{flag} {path}: {existing} is not writable")
+    _probe(flag, path, existing)
     return path
+
+
+def _probe(flag: str, path: Path, folder: Path) -> None:
+    """Create and remove a file in ``folder``: os.access says yes to root everywhere, also in /proc or a read-only
+    mount, where the write would fail only after the work (a whole training) is done."""
+    import os
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".vamoh-probe-", dir=folder)
+    except OSError as err:
+        raise ConfigError(f"{flag} {path}: cannot write in {folder} ({err.strerror or err})") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def _writable_dir(flag: str, path: str | Path) -> Path:
+    """``path`` can be used as a folder: a directory (or creatable under one) that can be written in, checked before work."""
+    import os
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path} is a file; expected a directory")
+    existing = next((p for p in [path, *path.parents] if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise ConfigError(f"{flag} {path}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK):
+        raise ConfigError(f"{flag} {path}: {existing} is not writable")
+    _probe(flag, path, existing)
+    return path
+
+
+def _os_error(err: OSError) -> str:
+    """An OSError as one line that names the file: 'PATH: reason'."""
+    names = " -> ".join(str(n) for n in (err.filename, err.filename2) if n is not None)
+    reason = err.strerror or str(err)
+    return f"{names}: {reason}" if names else reason
 
 
 def _output(flag: str, path: str | Path, accepted: dict[str, str]) -> Path:
@@ -124,8 +162,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seed {args.seed}: expected an integer >= 0")
     check_seed("--seed", args.seed)
     _info_for(args.dataset)
-    if args.cache_dir is not None and Path(args.cache_dir).exists() and not Path(args.cache_dir).is_dir():
-        raise ConfigError(f"--cache-dir {args.cache_dir} is a file; expected a directory")
+    if args.cache_dir is not None:
+        _writable_dir("--cache-dir", args.cache_dir)
     if args.path and args.source == "standin":
         raise ConfigError(f"--path {args.path} is given but --source is 'standin', so it would be ignored; add --source real")
     out = _writable_file("--out", args.out)
@@ -168,6 +206,7 @@ def _load_for_use(args: argparse.Namespace):
         check_uri = tracking.resolve_tracking_uri("cli", args.tracking_uri) if args.tracking_uri else None
         if check_uri is None:
             raise ConfigError("--run-id needs --tracking-uri (e.g. sqlite:///results/demo/mlflow.db)")
+        tracking.check_existing_store(check_uri, "--tracking-uri")
         path = tracking.download_checkpoint(check_uri, args.run_id, tempfile.mkdtemp(prefix="vamoh-run-"))
         print(f"checkpoint of run {args.run_id}: {path}")
     model, _ = load_model(path, device)
@@ -371,8 +410,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except (ConfigError, DataError, CheckpointError, FileNotFoundError, TrainingDivergedError, ValueError) as err:
-        print(f"vamoh {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        message = str(err) if not (isinstance(err, FileNotFoundError) and err.filename) else _os_error(err)
+    except OSError as err:  # a file that cannot be read or written (permissions, a full disk, /proc): named, one line
+        message = _os_error(err)
+    print(f"vamoh {args.command}: error: {' '.join(message.split())}", file=sys.stderr)  # one line, whatever the library wrote
+    return 2
 
 
 if __name__ == "__main__":

@@ -50,7 +50,12 @@ def read_input(path: str | Path, info: DataInfo) -> torch.Tensor:
         from .data.files import decode_image, to_unit
 
         pixels = decode_image(path, "--input")  # by bit depth, upright (EXIF orientation)
-        if pixels.shape[:2] != grid[:2]:
+        h, w = pixels.shape[:2]
+        check(h * grid[1] == w * grid[0], f"--input {path}: an image of {w}x{h} pixels, but the model's grid is {grid[1]}x{grid[0]}; "
+                                          f"resizing would stretch it, so crop it to that aspect ratio first (the loaders centre-crop)", DataError)
+        if (h, w) != grid[:2]:
+            print(f"--input {path}: {w}x{h} pixels resized to the model's {grid[1]}x{grid[0]} grid (bicubic)"
+                  + (": it is smaller, so its detail is interpolated" if h < grid[0] else ""))
             if pixels.dtype == np.uint8:
                 pixels = np.asarray(Image.fromarray(pixels).resize((grid[1], grid[0]), Image.BICUBIC))
             else:  # 16-bit: each channel resized in float, kept in [0, 65535]
@@ -67,10 +72,15 @@ def read_input(path: str | Path, info: DataInfo) -> torch.Tensor:
     from .checks import check_finite
     from .data.files import load_npy, load_tensor
 
-    occ = torch.from_numpy(load_npy(path, "--input")) if path.suffix == ".npy" else load_tensor(path, "--input voxel grid")
+    check(path.suffix.lower() in (".pt", ".npy"), f"--input {path}: a {info.kind} model reads an {grid} occupancy grid from a .pt or "
+                                                   f".npy file, not {path.suffix or 'a file without suffix'}", DataError)
+    occ = torch.from_numpy(load_npy(path, "--input")) if path.suffix.lower() == ".npy" else load_tensor(path, "--input voxel grid")
     check(tuple(occ.shape) == grid, f"--input {path}: a grid of shape {tuple(occ.shape)}, expected {grid}", DataError)
     check_finite(f"--input {path}", occ, "finite occupancies")
-    return (occ.float() > 0.5).float().reshape(1, -1, 1)
+    occ = occ.float()
+    if occ.numel() and (occ.min() < 0 or occ.max() > 1):  # the ShapeNet loader's rule: occupancy in [0, 1], then > 0.5
+        raise DataError(f"--input {path}: values in [{occ.min().item():.3g}, {occ.max().item():.3g}], expected occupancy in [0, 1]")
+    return (occ > 0.5).float().reshape(1, -1, 1)
 
 
 def completion_mask(mask: str, grid_shape: tuple[int, ...]) -> torch.Tensor:

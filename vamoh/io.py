@@ -3,6 +3,12 @@
 A write goes to a temporary file beside the target (``.<name>.<random>.tmp``), is fsynced and renamed
 into place. A process killed mid-write (SIGKILL, power loss) cannot clean up after itself, so every
 write first removes the temporary files an earlier, killed write of the same target left behind.
+
+Checksum sidecars: a file that is verified on every load (a checkpoint, a feature extractor) has
+``<name>.sha256`` beside it in ``sha256sum`` format. ``replace_with_sidecar`` puts a new version in place
+so that the pair verifies at every moment (the sidecar first lists the new and the previous digest, then
+the new one only); ``drop_orphan_sidecars`` removes the sidecars of files that are gone (Snakemake deletes
+a job's declared outputs before a forced or changed rerun and after a failure, but not their sidecars).
 """
 
 from __future__ import annotations
@@ -58,6 +64,46 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """The sha256 sidecar of ``path``: ``<name>.sha256`` beside it."""
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
+
+
+def recorded_digests(path: str | Path) -> list[str]:
+    """The digests the sidecar of ``path`` lists, the current one first; [] when it has none."""
+    side = sidecar_path(path)
+    if not side.is_file():
+        return []
+    return [line.split()[0] for line in side.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def replace_with_sidecar(path: str | Path, digest: str, put: Callable[[], Any]) -> Path:
+    """Put a new version of ``path`` (sha256 ``digest``) in place with ``put()`` (an atomic write or rename), keeping
+    its sidecar true at every moment: first the sidecar lists the new and the previous digest, then (after ``put``)
+    the new one only. A process killed at any point leaves a file that verifies against its sidecar."""
+    path = Path(path)
+    previous = recorded_digests(path)[:1] if path.exists() else []
+    atomic_write_text(sidecar_path(path), "".join(f"{d}  {path.name}\n" for d in dict.fromkeys([digest, *previous])))
+    put()
+    atomic_write_text(sidecar_path(path), f"{digest}  {path.name}\n")
+    return path
+
+
+def drop_orphan_sidecars(*paths: str | Path) -> list[Path]:
+    """Remove the sidecar of each of ``paths`` whose file is gone; return the sidecars removed.
+
+    A job calls this first on its declared outputs: Snakemake deleted them (a forced or changed rerun, a failed
+    attempt) but not the sidecars it does not know, which describe files that no longer exist."""
+    removed = []
+    for p in paths:
+        side = sidecar_path(p)
+        if not Path(p).exists() and side.is_file():
+            side.unlink(missing_ok=True)
+            removed.append(side)
+    return removed
 
 
 def json_ready(value: Any) -> Any:

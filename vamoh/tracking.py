@@ -108,7 +108,33 @@ def resolve_tracking_uri(run: str, tracking_uri: str | None = None, results_dir:
             f"tracking_uri={tracking_uri!r}: MLflow 3 refuses a plain file store; use "
             f"'sqlite:///path/to/mlflow.db' or an http(s):// tracking server"
         )
+    if scheme.split("+")[0] not in STORE_SCHEMES:  # MLflow would refuse it only at the first job, with its own traceback
+        raise ValueError(f"tracking_uri={tracking_uri!r}: unknown scheme {scheme!r}; expected one of {list(STORE_SCHEMES)} "
+                         f"(e.g. 'sqlite:///path/to/mlflow.db' or 'http://host:5000')")
     return tracking_uri
+
+
+# the tracking-store schemes MLflow accepts (a database URI may name its driver: postgresql+psycopg2://)
+STORE_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks", "databricks-uc", "uc")
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_existing_store(uri: str, key: str = "--tracking-uri") -> str:
+    """``uri`` as a store to read from: a ``sqlite:///`` file must exist and be an SQLite database (MLflow would
+    otherwise create an empty store there, or fail with a sqlalchemy traceback). Returns the resolved URI."""
+    if not is_sqlite(uri):
+        return uri
+    db = sqlite_path(uri)
+    if not db.is_file():
+        what = "is a directory" if db.is_dir() else "does not exist"
+        raise CheckpointError(f"{key} {uri}: the SQLite store {db} {what}; expected the mlflow.db a run logged to "
+                              f"(e.g. results/<run>/mlflow.db)")
+    with open(db, "rb") as f:
+        head = f.read(len(SQLITE_HEADER))
+    if head != SQLITE_HEADER:
+        raise CheckpointError(f"{key} {uri}: {db} is not an SQLite database (it starts with {head[:8]!r}); expected the "
+                              f"mlflow.db a run logged to")
+    return uri
 
 
 def is_sqlite(uri: str) -> bool:
@@ -168,8 +194,7 @@ def retry_locked(fn: Callable[..., T], *args: Any, attempts: int = 12, base_dela
                                            f"process's journal). Stop that process, or rerun when it is done. Last error: {e}") from e
                 raise
             delay = min(max_delay, base_delay * 2**attempt) * (0.5 + random.random())
-            waited += delay
-            delay = min(max_delay, base_delay * 2**attempt) * (0.5 + random.random())
+            waited += delay  # (the delay slept is the one counted)
             log.debug("store refused the write (%s); retry %d in %.2f s", e, attempt + 1, delay)
             time.sleep(delay)
     raise AssertionError("unreachable")
@@ -587,6 +612,7 @@ def download_checkpoint(uri: str, run_id: str, dst_dir: str | Path, name: str | 
     """
     from mlflow.exceptions import MlflowException
 
+    check_existing_store(uri, "tracking store")  # reading a run never creates a store
     c = client(uri)
     try:
         retry_locked(c.get_run, run_id)
@@ -606,8 +632,11 @@ def download_checkpoint(uri: str, run_id: str, dst_dir: str | Path, name: str | 
                               f"pass name= to pick one")
     dst = Path(dst_dir)
     dst.mkdir(parents=True, exist_ok=True)
-    local = retry_locked(c.download_artifacts, run_id, f"{CHECKPOINT_ARTIFACT_DIR}/{files[0]}", str(dst))
     sums = [Path(f.path).name for f in retry_locked(c.list_artifacts, run_id, CHECKSUM_ARTIFACT_DIR) if not f.is_dir]
+    # the sidecar of an earlier download into dst describes another file: it goes first, and the new one (when the run
+    # has one) comes after the checkpoint, so a download that fails half way leaves no file paired with a wrong digest
+    (dst / f"{files[0]}.sha256").unlink(missing_ok=True)
+    local = retry_locked(c.download_artifacts, run_id, f"{CHECKPOINT_ARTIFACT_DIR}/{files[0]}", str(dst))
     if f"{files[0]}.sha256" in sums:
         retry_locked(c.download_artifacts, run_id, f"{CHECKSUM_ARTIFACT_DIR}/{files[0]}.sha256", str(dst))
     return Path(local)

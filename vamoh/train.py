@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import load_checkpoint, remove_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .checks import CheckpointError, ConfigError, TrainingDivergedError, resolve_device
 from .config import to_dict
 from .interface import DataInfo, FunctionModel, get_model_class
@@ -98,17 +98,45 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Fu
     """Rebuild a model from a checkpoint alone (config and data info are inside)."""
     from .config import from_dict
 
+    import dataclasses
+
     payload = load_checkpoint(path)
     cls = get_model_class(payload["model_name"])
     info = payload["data_info"]
-    info = DataInfo(**{**info, "grid_shape": tuple(info["grid_shape"])})
+    fields = {f.name for f in dataclasses.fields(DataInfo)}
+    required = {f.name for f in dataclasses.fields(DataInfo) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    if not required <= set(info) <= fields:
+        raise CheckpointError(f"checkpoint {path}: data_info has keys {sorted(info)}, expected {sorted(required)} "
+                              f"(and optionally {sorted(fields - required)})")
+    try:
+        info = DataInfo(**{**info, "grid_shape": tuple(info["grid_shape"])})
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"checkpoint {path}: data_info {payload['data_info']} is not a DataInfo ({err})") from None
     saved = {**cls.saved_config_defaults(), **payload["model_config"]}
     model = cls(from_dict(cls.config_class, saved, where=f"{path}:model_config"), info)
+    check_state(path, payload["model_state"], model.state_dict())
     try:
         model.load_state_dict(payload["model_state"])
     except RuntimeError as err:
-        raise CheckpointError(f"checkpoint {path} does not match its model config: {err}") from None
+        raise CheckpointError(f"checkpoint {path} does not match its model config: {' '.join(str(err).split())}") from None
     return model.to(device), payload
+
+
+def check_state(path: str | Path, state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
+    """Refuse what ``load_state_dict`` would take silently: a tensor of another dtype (cast on copy: float16 weights
+    lose precision, integer ones are truncated) and non-finite weights (every sample would be NaN); each error names
+    the checkpoint, the tensor, what was found and what was expected."""
+    for name, t in state.items():
+        want = expected.get(name)
+        if want is None:
+            continue  # unexpected keys: load_state_dict names them
+        if t.dtype != want.dtype:
+            others = sum(1 for k, v in state.items() if k in expected and v.dtype != expected[k].dtype)
+            raise CheckpointError(f"checkpoint {path}: model_state[{name!r}] is {t.dtype}, expected {want.dtype} ({others} tensor(s) "
+                                  f"of another dtype; the model is not cast silently)")
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise CheckpointError(f"checkpoint {path}: model_state[{name!r}] holds {bad} NaN/inf value(s) of {t.numel()}, expected finite weights")
 
 
 class Trainer:
@@ -170,10 +198,11 @@ class Trainer:
         if diffs:
             if self.restart_on_mismatch:
                 print(f"{self.model.model_name}: {self.path} belongs to another run ({'; '.join(diffs)}); starting over", flush=True)
-                self.path.unlink()
+                remove_checkpoint(self.path)  # with its sidecar
                 return False
             raise CheckpointError(f"{self.path} belongs to another run, so it is not resumed: {'; '.join(diffs)}. "
                                   "Delete it or write to another path to train anew, or restore the old settings to resume")
+        check_state(self.path, payload["model_state"], self.model.state_dict())
         self.model.load_state_dict(payload["model_state"])
         for name, opt in self.optimizers.items():
             opt.load_state_dict(payload["optimizer_states"][name])

@@ -1,8 +1,8 @@
 """Materialise a dataset once into a versioned, checksummed cache file, and load it back.
 
 ``prepare`` writes ``{cache_dir}/{name}-{source}-v{CACHE_VERSION}-{config hash}.npz`` and, beside
-it, ``<same>.npz.json`` with its sha256, size and the recorded facts. The sidecar is written last
-and is the mark of a finished cache: an interrupted run leaves at most a stray temporary file (or
+it, ``<same>.npz.json`` with its sha256, size and the recorded facts. The sidecar is removed before a
+rewrite and written last, and is the mark of a finished cache: an interrupted run leaves at most a stray temporary file (or
 an npz without sidecar, which the next call rebuilds). Both files are written atomically (temp file
 in the same directory, fsync, os.replace), and a lock file serialises concurrent preparers.
 
@@ -118,6 +118,7 @@ def prepare(cfg: DataConfig | dict[str, Any], cache_dir: str | Path | None = Non
         }
         # The meta travels inside the npz too, so the file alone still says what it holds.
         arrays["meta_json"] = np.array(json.dumps(meta, sort_keys=True, default=_json_default))
+        _sidecar(path).unlink(missing_ok=True)  # the old record never describes the new file: until the new one is written the cache is incomplete
         atomic_write(path, lambda f: np.savez(f, **arrays))
         atomic_write_json(_sidecar(path), {"sha256": sha256_file(path), "content_sha256": arrays_sha256(arrays), "bytes": path.stat().st_size,
                                            "file": path.name, "meta": json.loads(str(arrays["meta_json"])),
@@ -220,6 +221,39 @@ def load_prepared(path: str | Path, train_points: int | None = None) -> dict[str
                 meta=meta,
             )
     return out
+
+
+def ensure_prepared(path: str | Path, cfg: DataConfig | dict[str, Any], content_sha256: str, recorded_in: str | Path) -> Path:
+    """The cache file ``path`` that ``recorded_in`` (the workflow's data record) says holds ``cfg``'s data with the arrays'
+    sha256 ``content_sha256``; rebuilt from ``cfg`` into the same folder when it or its checksum record was deleted.
+
+    A cache is derived data: deleting it must not leave the jobs that read it failing, and rebuilding it must not make
+    Snakemake rerun what was computed from it (the data record, and with it its mtime, is left as it is). The cache
+    must hold the recorded arrays, rebuilt or not, so every result computed from the old file stays valid; when it
+    does not (the real files at ``cfg.path`` changed since), it is a ``DataError`` saying to rerun the preparation.
+    """
+    path = Path(path)
+    rebuilt = not _is_complete(path)
+    if rebuilt:
+        import warnings
+
+        from .files import DataWarning
+
+        gone = ("is missing" if not path.is_file() else f"has no checksum record ({_sidecar(path).name})" if not _sidecar(path).is_file()
+                else "is incomplete (its size differs from its checksum record's)")
+        warnings.warn(f"prepared data cache {path} {gone}; rebuilding it from the data config recorded in {recorded_in}",
+                      DataWarning, stacklevel=2)
+        cfg = make_config(cfg)
+        path = prepare(cfg, path.parent)
+    record = read_record(path)
+    if content_sha256 not in (record["content_sha256"], record["sha256"]):  # (records written before content_sha256 hold the file's)
+        source = record["meta"].get("config", {}).get("path") or "the stand-in's settings"
+        what = (f"was deleted and rebuilt from the config recorded in {recorded_in}, but the rebuilt arrays differ from the recorded ones"
+                if rebuilt else f"holds other arrays than {recorded_in} records")
+        raise DataError(f"prepared data cache {path} {what} (sha256 {record['content_sha256'][:16]}..., recorded {content_sha256[:16]}...): "
+                        f"the files at {source} changed since it was prepared. Rerun the preparation and what depends on it "
+                        f"(snakemake --forcerun prepare_data)")
+    return path
 
 
 def load_dataset(cfg: DataConfig | dict[str, Any], cache_dir: str | Path | None = None) -> dict[str, FunctionDataset]:

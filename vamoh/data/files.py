@@ -8,6 +8,7 @@ cache's meta so the tables can be traced back to it.
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -36,17 +37,83 @@ def check_count(meta: dict[str, Any], what: str, path: str | Path, found: int, e
         warn_data(meta, f"{what}: {path} holds {found:,} {unit}, expected {expected:,} (the full dataset); using what is there")
 
 
+def walk(root: Path) -> tuple[list[Path], list[tuple[Path, Path]], list[Path]]:
+    """Every file under the folder ``root``, following symbolic links to folders and files (a dataset folder is often
+    a link farm: ``celeba/img -> /mnt/data/img``): ``(files, repeats, dangling)``.
+
+    Files keep the names they have under ``root`` (the link's, not the target's), so their order does not depend on
+    where the data really lives. A folder reached a second time (a link to one of its ancestors, which would recurse
+    forever, or a second link to one folder) is not entered again; ``repeats`` lists (that path, the path it was first
+    reached by). ``dangling`` lists the links whose target does not exist (an unmounted drive, a moved folder)."""
+    files: list[Path] = []
+    repeats: list[tuple[Path, Path]] = []
+    dangling: list[Path] = []
+    seen: dict[tuple[int, int], Path] = {}
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        st = folder.stat()
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            repeats.append((folder, seen[key]))
+            continue
+        seen[key] = folder
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)  # popped from the stack in name order
+        except OSError as err:
+            raise DataError(f"cannot list the folder {folder} ({err.strerror or err})") from None
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                if entry.is_dir(follow_symlinks=True):
+                    stack.append(path)
+                elif entry.is_file(follow_symlinks=True):
+                    files.append(path)
+                elif entry.is_symlink() and not path.exists():
+                    dangling.append(path)
+            except OSError:  # a link loop of links (a -> b -> a) raises ELOOP: it leads nowhere
+                dangling.append(path)
+    return files, repeats, dangling
+
+
+def link_target(path: Path) -> str:
+    """Where the symbolic link ``path`` points (as written in the link)."""
+    try:
+        return os.readlink(path)
+    except OSError:
+        return "?"
+
+
+def describe_dangling(path: Path) -> str:
+    """'``path`` is a symbolic link to X, which does not exist' (or '..., a loop of links')."""
+    import errno
+
+    try:
+        os.stat(path)
+        why = "which does not exist"
+    except OSError as err:
+        why = "a loop of links that leads to no file" if err.errno == errno.ELOOP else "which does not exist"
+    return f"{path} is a symbolic link to {link_target(path)}, {why}"
+
+
 def source_identity(path: str | Path, exclude: str | Path | None = None) -> dict[str, Any] | None:
     """What a real dataset was read from: the count, total bytes and a sha256 over (relative name, size, mtime) of
     every file at or under ``path`` (``exclude``: a folder left out, the cache itself when it lies inside). A file
-    replaced at the same path changes it, so a cache built from the old files is not reused. None when absent."""
+    replaced at the same path changes it, so a cache built from the old files is not reused. None when absent.
+    Symbolic links are followed (the target's size and time count), each folder once; a dangling link counts by its
+    target's name, so mounting the missing drive changes the identity too."""
     import hashlib
 
     root = Path(path)
     if not root.exists():
         return None
     skip = Path(exclude).resolve() if exclude is not None else None
-    files = [root] if root.is_file() else sorted(q for q in root.rglob("*") if q.is_file())
+    if root.is_file():
+        files, dangling = [root], []
+    else:
+        files, _, dangling = walk(root)
+        files.sort(key=lambda q: q.relative_to(root).as_posix())
+        dangling.sort(key=lambda q: q.relative_to(root).as_posix())
     if skip is not None:
         files = [f for f in files if not (f.resolve() == skip or skip in f.resolve().parents)]
     h = hashlib.sha256()
@@ -56,6 +123,8 @@ def source_identity(path: str | Path, exclude: str | Path | None = None) -> dict
         name = f.name if f == root else f.relative_to(root).as_posix()
         h.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         total += st.st_size
+    for d in dangling:
+        h.update(f"{d.relative_to(root).as_posix()}\0-> {link_target(d)}\n".encode())
     return {"files": len(files), "bytes": total, "sha256": h.hexdigest()}
 
 
@@ -67,12 +136,40 @@ def require_dir(path: str | Path, what: str, key: str = "data.path") -> Path:
 
 
 def list_files(directory: Path, suffixes: tuple[str, ...], what: str, recursive: bool = False) -> list[Path]:
-    """Files under ``directory`` whose suffix is in ``suffixes``, sorted by relative path; never empty."""
-    pattern = "**/*" if recursive else "*"
-    files = sorted((p for p in directory.glob(pattern) if p.is_file() and p.suffix.lower() in suffixes), key=lambda p: p.relative_to(directory).as_posix())
+    """Files under ``directory`` whose suffix is in ``suffixes``, sorted by relative path; never empty.
+
+    Symbolic links to files and (``recursive``) to folders are followed. A dangling link that could be one of the
+    files (a matching suffix, or none: a folder) is a ``DataError`` naming it and its target: silently leaving out
+    part of a dataset would change every number computed from it. A folder reached twice (a link loop, or two links
+    to one folder) is read once, with a ``DataWarning`` naming the link, so no file is read twice (or forever)."""
+    if recursive:
+        found, repeats, broken = walk(directory)
+    else:
+        found, repeats, broken = [], [], []
+        for entry in sorted(directory.iterdir()):
+            try:
+                if entry.is_file():
+                    found.append(entry)
+                elif entry.is_symlink() and not entry.exists():
+                    broken.append(entry)
+            except OSError:  # ELOOP
+                broken.append(entry)
+    broken = [d for d in broken if d.suffix.lower() in suffixes or not d.suffix]
+    if broken:
+        d = sorted(broken)[0]
+        more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
+        raise DataError(f"{what}: {describe_dangling(d)}{more}; mount or restore its target, or remove the link")
+    if repeats:
+        again, first = sorted(repeats)[0]
+        kind = "one of its own parent folders (a link loop)" if first == directory or first in again.parents else f"{first} again"
+        link = again if again.is_symlink() else next((q for q in again.parents if q.is_symlink()), again)
+        more = f" ({len(repeats) - 1} more such folder(s))" if len(repeats) > 1 else ""
+        warnings.warn(f"{what}: {again} leads to {kind}{more}; its files are read once, from {first} (the link {link} is not followed)",
+                      DataWarning, stacklevel=2)
+    files = sorted((p for p in found if p.suffix.lower() in suffixes), key=lambda p: p.relative_to(directory).as_posix())
     if not files:
-        found = sorted(p.name for p in directory.iterdir())[:5]
-        raise DataError(f"{what}: no {'/'.join(suffixes)} files in {directory} (found {found or 'an empty directory'})")
+        names = sorted(p.name for p in directory.iterdir())[:5]
+        raise DataError(f"{what}: no {'/'.join(suffixes)} files in {directory} (found {names or 'an empty directory'})")
     return files
 
 
@@ -107,6 +204,15 @@ def load_npy(path: Path, what: str) -> np.ndarray:
 
 def load_npz(path: Path, keys: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
     """The arrays ``keys`` of an ``.npz`` file."""
+    import zipfile
+
+    head = b""
+    if path.is_file():
+        with open(path, "rb") as f:
+            head = f.read(8)
+    if path.is_file() and not head.startswith(b"PK") and not zipfile.is_zipfile(path):  # an image, a pickle, a text file, nothing:
+        found = f"is not an .npz archive (it starts with {head!r})" if head else "is empty"  # numpy's message would misname it
+        raise DataError(f"{what}: {path} {found}, expected a numpy .npz holding {list(keys)}")
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in keys if k not in z.files]

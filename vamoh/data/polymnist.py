@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..checks import DataError, check_finite
-from .files import check_array, check_count, list_files, load_tensor, open_rgb, require_dir
+from .files import check_array, check_count, describe_dangling, list_files, load_tensor, open_rgb, require_dir
 from .spec import MODALITIES, DatasetSpec, RawSplits, cap
 
 if TYPE_CHECKING:
@@ -200,7 +200,8 @@ def load_real(cfg: DataConfig, fmt: str) -> RawSplits:
         if fmt == "png":
             source = root / split / cfg.modality
             if not source.is_dir():
-                raise FileNotFoundError(f"PolyMNIST modality folder not found: {source} (expected {root}/{{train,test}}/{cfg.modality}/; config keys data.path, data.modality)")
+                shown = describe_dangling(source) if source.is_symlink() else source
+                raise FileNotFoundError(f"PolyMNIST modality folder not found: {shown} (expected {root}/{{train,test}}/{cfg.modality}/; config keys data.path, data.modality)")
             images, digits = _read_png_folder(source)
             labels[split] = cap(digits, n)[:, None]
         else:

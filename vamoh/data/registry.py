@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..checks import ConfigError, DataError, check_choice
+from ..checks import ConfigError, DataError, check_choice, check_file
 from . import celeba, era5, polymnist, shapenet, shapes3d
 from .files import warn_data
 from .spec import SPLITS, DatasetSpec, RawSplits, SuperResTruth
@@ -91,9 +91,7 @@ def resolve_format(cfg: DataConfig) -> str:
     """The configured real format, or the one detected from the files at ``cfg.path``."""
     if cfg.format is not None:
         return cfg.format
-    root = Path(cfg.path)
-    if not root.exists():
-        raise FileNotFoundError(f"{DATASETS[cfg.name].label} data not found: {root} (config key data.path)")
+    root = check_file(cfg.path, f"{DATASETS[cfg.name].label} data", "data.path")  # (names a dangling symbolic link's target)
     return _BACKENDS[cfg.name].detect_format(root)
 
 

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
 from ..checks import CheckpointError, ConfigError, DataError, check, check_positive
-from ..io import sha256_file  # also this module's API (tests, callers)
+from ..io import recorded_digests, replace_with_sidecar, sha256_file  # sha256_file: also this module's API (tests, callers)
 
 SUITE_EXTRACTOR = "vamoh-suite-ae"  # name in torch-fidelity's registry
 SUITE_FEATURE = "bottleneck"  # the one feature layer it provides
@@ -160,11 +160,10 @@ def save_extractor(model: ConvAutoencoder, path: str | Path, dataset: str) -> st
     try:
         torch.save(payload, tmp)
         digest = sha256_file(tmp)
-        os.replace(tmp, path)
+        replace_with_sidecar(path, digest, lambda: os.replace(tmp, path))  # file and sidecar verify at every moment
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    _checksum_path(path).write_text(f"{digest}  {path.name}\n", encoding="utf-8")
     return digest
 
 
@@ -174,9 +173,9 @@ def verify_extractor_file(path: str | Path) -> str:
     check(path.exists(), f"suite feature-extractor weights not found: {path} (train them with vamoh.eval.extractors.train_extractor / config key eval.suite_extractor_weights)", CheckpointError)
     sidecar = _checksum_path(path)
     check(sidecar.exists(), f"checksum file not found: {sidecar} (expected beside {path})", CheckpointError)
-    expected = sidecar.read_text(encoding="utf-8").split()[0]
+    recorded = recorded_digests(path)  # the new and the previous digest while a save is renaming the file into place
     actual = sha256_file(path)
-    check(actual == expected, f"{path}: sha256 {actual} does not match {expected} recorded in {sidecar}; retrain or restore the file", CheckpointError)
+    check(actual in recorded, f"{path}: sha256 {actual} does not match {recorded[0] if recorded else 'nothing'} recorded in {sidecar}; retrain or restore the file", CheckpointError)
     return actual
 
 

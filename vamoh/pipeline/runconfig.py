@@ -7,6 +7,7 @@ the workflow before any job starts, with the key named.
 from __future__ import annotations
 
 import copy
+import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from ..checks import ConfigError
+from ..checks import ConfigError, resolve_device
 from ..config import from_dict
 from ..interface import FunctionModel as FunctionModelBase
 
@@ -368,6 +369,9 @@ class RunConfig:
         cache_dir = self.raw["data"]["cache_dir"]
         if cache_dir and Path(cache_dir).exists() and not Path(cache_dir).is_dir():
             raise ConfigError(f"data.cache_dir={cache_dir!r} is a file; expected a directory (or null: results/{self.run}/data_cache)")
+        blocking = next((q for q in Path(cache_dir).parents if q.exists() and not q.is_dir()), None) if cache_dir else None
+        if blocking is not None:  # the folder can never be created
+            raise ConfigError(f"data.cache_dir={cache_dir!r}: {blocking} is a file, so the folder cannot be created; expected a directory path")
         for dataset, settings in self.raw["data"]["settings"].items():
             source = settings.get("source", self.raw["data"]["source"])
             if source == "standin" and settings.get("path") is not None:
@@ -411,7 +415,9 @@ class RunConfig:
             if unknown:
                 raise ConfigError(f"train.max_steps_by_entry.{dataset} names {unknown}, not model entries of this run ({sorted(entries)})")
         cfg = self.eval_config()
+        resolve_device(cfg.device, "eval.device")  # like `device`: a malformed name, or CUDA where there is none
         self._check_extractor(cfg)
+        self._check_generation_size(cfg)
         extra = sorted(set(cfg.timing_datasets) - set(self.datasets))
         if extra:
             raise ConfigError(f"eval.timing_datasets names {extra}, which this run does not have (datasets: {self.datasets})")
@@ -421,6 +427,20 @@ class RunConfig:
             tracking.resolve_tracking_uri(self.run, self.raw["tracking"]["uri"])
         except ValueError as err:
             raise ConfigError(f"tracking.uri: {err}") from None
+
+    def _check_generation_size(self, cfg) -> None:
+        """Refuse, before any job, an eval.num_samples whose one generated set would not fit: the evaluation holds a
+        set's samples at once (float32, every point and feature), and would otherwise die in the allocator."""
+        from ..data import DATASETS
+
+        for dataset in self.datasets:
+            info = DATASETS[dataset].info
+            points = math.prod(info.grid_shape)
+            size = cfg.num_samples * points * info.feature_dim * 4  # (python ints: no overflow)
+            if size > GENERATION_SET_LIMIT:
+                raise ConfigError(f"eval.num_samples={cfg.num_samples:,}: one generated set of {dataset} is {cfg.num_samples:,} x {points:,} points "
+                                  f"x {info.feature_dim} feature(s) = {size / 1024**3:,.1f} GiB of float32, more than the "
+                                  f"{GENERATION_SET_LIMIT // 1024**3} GiB an evaluation job may hold; lower eval.num_samples (the paper uses 10,000)")
 
     def _check_sizes(self, dataset: str, data) -> None:
         """Split sizes known before the data is read (stand-ins, or n_train/n_test set for real data)."""
@@ -470,6 +490,7 @@ class Ablation:
     entries: dict[str, str]  # variant name -> entry name ("vamoh-mixture-K1"; the model's own entry when no overrides)
 
 
+GENERATION_SET_LIMIT = 64 * 1024**3  # bytes of one generated set an evaluation job may hold (float32 samples)
 MAX_TRAINING_BYTES = 64 * 1024**3  # weights, gradients and Adam's two moments in float32: 16 bytes per parameter
 SIZE_CHECK_FACTOR = 10  # a model config with a number this many times its presets' largest (K, a width) has its parameters counted
 

@@ -18,7 +18,7 @@ import torch
 
 from ..checks import resolve_device
 from ..config import to_dict
-from ..io import atomic_write, atomic_write_json, atomic_write_text
+from ..io import atomic_write, atomic_write_json, atomic_write_text, drop_orphan_sidecars
 from .runconfig import RunConfig
 
 
@@ -41,11 +41,16 @@ def _record(path: str | Path) -> dict[str, Any]:
 
 
 def load_data(record_path: str | Path, train_points: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(splits {train, val, test: FunctionDataset}, the prepared-data record); ``train_points`` as in the data config."""
+    """(splits {train, val, test: FunctionDataset}, the prepared-data record); ``train_points`` as in the data config.
+
+    A deleted cache file (or its checksum record) is rebuilt from the data config the record holds, and must hold the
+    recorded arrays (``vamoh.data.cache.ensure_prepared``): the record, and so what Snakemake reruns, is unchanged."""
     from ..data import load_prepared
+    from ..data.cache import ensure_prepared
 
     record = _record(record_path)
-    return load_prepared(record["path"], train_points=train_points), record
+    path = ensure_prepared(record["path"], record["data_config"], record["sha256"], record_path)
+    return load_prepared(path, train_points=train_points), record
 
 
 # Test samples per evaluation batch. Small batches keep the inner loops' activations below glibc malloc's mmap
@@ -144,11 +149,15 @@ def train(rc: RunConfig, dataset: str, entry: str, seed: int, data_record: str |
     The running state lives beside the declared output (train_state.pt), which Snakemake does not delete
     when a job is interrupted, so a rerun resumes from it; it is resumed only when it belongs to this very
     job (the same settings, data checksum and seed), otherwise training starts over. When training is
-    complete the state is renamed to the declared checkpoint: a forced rerun finds no state and retrains.
+    complete the state is put at the declared checkpoint too, and removed only once the job's MLflow run is
+    closed: a forced rerun finds no state and retrains, while a job that fails after its training (the store
+    locked through every retry while logging the checkpoint or closing the run) leaves the finished state, so
+    its rerun resumes at the last step instead of training again; Snakemake deletes the failed job's outputs.
     """
-    from ..checkpoint import move_checkpoint
+    from ..checkpoint import link_checkpoint, remove_checkpoint
     from ..train import Trainer
 
+    drop_orphan_sidecars(checkpoint_out)  # Snakemake deleted the checkpoint (a forced, changed or failed run), not its sidecar
     torch.set_num_threads(threads)
     splits, record = load_data(data_record, rc.data_config(dataset).train_points)
     train_set = splits["train"]
@@ -174,9 +183,10 @@ def train(rc: RunConfig, dataset: str, entry: str, seed: int, data_record: str |
             run.log_history(history)  # the whole curve, also the part before a resume (rows already logged are skipped)
             run.log_artifact(history_out)
             run.log_artifact(summary_out)
-        move_checkpoint(state, checkpoint_out)  # with its sha256 sidecar
+        link_checkpoint(state, checkpoint_out)  # with its sha256 sidecar; the state stays until the run is closed
         if run is not None:
             run.log_checkpoint(checkpoint_out)
+    remove_checkpoint(state)
     return summary
 
 
@@ -234,6 +244,7 @@ def import_checkpoint(rc: RunConfig, dataset: str, entry: str, seed: int, data_r
     """A published checkpoint as a suite checkpoint: the model class's importer, its prior fitted when it needs one."""
     from baselines.gasp.importer import save_as_suite_checkpoint
 
+    drop_orphan_sidecars(out)
     e = rc.entry(entry)
     source = e.source(dataset)
     splits, record = load_data(data_record)
@@ -266,6 +277,7 @@ def fit_prior(rc: RunConfig, dataset: str, entry: str, seed: int, checkpoint: st
     """The prior stage's second half (Functa: a normalizing flow on the train modulations), saved into a full checkpoint."""
     from ..checkpoint import save_checkpoint
 
+    drop_orphan_sidecars(out)
     torch.set_num_threads(threads)
     net, payload = load_job_model(rc, checkpoint, dataset, entry, seed, resolve_device(rc.raw["device"], "device"))
     with _job_run(rc, f"fit_prior/{dataset}/{entry}/seed{seed}", {"dataset": dataset, "model": entry, "seed": seed, "stage": "fit_prior"}) as run:
@@ -286,6 +298,7 @@ def reference(rc: RunConfig, dataset: str, seed: int, data_record: str | Path, j
     """The dataset's reference: the feature extractor, real features, the floor/ceiling rows, the train-mean baseline."""
     from ..eval.reference import build_reference
 
+    drop_orphan_sidecars(extractor_out)  # an extractor.pt.sha256 of an earlier run's extractor, which Snakemake deleted
     torch.set_num_threads(threads)
     cfg = rc.eval_config()
     device = resolve_device(cfg.device, "eval.device")
