@@ -319,6 +319,11 @@ def superres_claims(ev: Evidence, datasets: list[str]) -> list[Verdict]:
         measured = (f"{'IoU' if voxels else 'PSNR'} at 2x, VAMoH − Functa (3) = {iv.fmt()}{unit}, {where_zero(iv)}"
                     + (f" ({vs}; 1x upsampled {'nearest' if voxels else 'bicubic'})" if vs else ""))
         weak = [r for r in (reconstruction_gate(ev, d, "vamoh", keys.PSNR_LEAK_FREE), reconstruction_gate(ev, d, "functa")) if r]
+        # the learned-gate of super-resolution: a model whose 2x is worse than interpolating the 1x sample has not learned
+        # to super-resolve, and two such models are not compared
+        weak += [f"{LABEL[m]} at 2x does not beat the 1x sample upsampled ({'nearest' if voxels else 'bicubic'}, "
+                 f"{base:.{dec}f}{unit}) ({own_mean:.{dec}f}{unit})"
+                 for m in ("vamoh", "functa") if base is not None and (own_mean := ev.mean(d, m, key)) is not None and own_mean <= base]
         if weak:
             out.append(Verdict(claim, d, paper, measured, NOT_TESTABLE, "; ".join(weak), f"n = {iv.n}: {iv.method}"))
             continue
