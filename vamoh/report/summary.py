@@ -230,7 +230,12 @@ def reconstruction_claims(ev: Evidence, datasets: list[str]) -> list[Verdict]:
                 if leak:
                     liv = seeded_interval(leak, ev.clusters.get(d))
                     measured += f"; VAMoH paper − leak-free = {liv.fmt()} dB (what reading y at the point adds)"
-            weak = [r for r in (reconstruction_gate(ev, d, "vamoh", metric), reconstruction_gate(ev, d, "functa")) if r]
+            own_gate, rival_gate = reconstruction_gate(ev, d, "vamoh", metric), reconstruction_gate(ev, d, "functa")
+            if own_gate and not rival_gate:
+                # VAMoH has not learned to reconstruct (under this protocol) where Functa (3) has: the claim is refuted, not untestable
+                out.append(Verdict(claim, d, paper, measured, NOT_REPRODUCED, own_gate + "; Functa (3) did", f"n = {iv.n}: {iv.method}"))
+                continue
+            weak = [r for r in (own_gate, rival_gate) if r]
             if weak:
                 out.append(Verdict(claim, d, paper, measured, NOT_TESTABLE, "; ".join(weak), f"n = {iv.n}: {iv.method}"))
                 continue
