@@ -7,6 +7,7 @@ import json
 import statistics
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -312,3 +313,14 @@ def test_pointsets_table_reports_shapenet_and_memorisation():
     gasp_poly = f[(f["Model"] == "GASP") & f["Dataset"].str.contains("polymnist", case=False)].iloc[0]
     assert gasp_poly["Memorisation ratio (1 = held-out-like)"].startswith("0.800") and gasp_poly["COV ↑"] == "—"
     assert any("1-NNA" in n for n in tab.notes)
+
+
+def test_superres_table_gives_the_gap_to_the_models_own_1x_on_the_same_samples():
+    rows = [_row("shapes3d", "vamoh", keys.PSNR_SUPERRES, [13.0, 14.0], standin=True, seed=0),
+            _row("shapes3d", "vamoh", keys.PSNR_LEAK_FREE, [14.0, 16.0, 20.0], standin=True, seed=0),  # only the first two pair
+            _row("shapes3d", "vamoh", keys.PSNR_SUPERRES, [10.0, 10.0], standin=True, seed=1),
+            _row("shapes3d", "vamoh", keys.PSNR_LEAK_FREE, [10.5, 10.5, 0.0], standin=True, seed=1),
+            _row("shapes3d", keys.REF_UPSAMPLED, keys.PSNR_SUPERRES, [30.0, 31.0], standin=True)]
+    frame = pd.read_csv(io.StringIO(pd.DataFrame(rows).to_csv(index=False)))
+    v = _cell(superres_table(frame), Model="VAMoH")
+    assert v["2x − own 1x, same samples"] == f"{np.mean([-1.5, -0.5]):+.2f} dB"  # seed 0: (-1 - 2) / 2; seed 1: -0.5
