@@ -328,3 +328,14 @@ def test_a_generator_of_near_copies_is_not_testable():
     verdicts, _ = build_summary(pd.DataFrame(rows), [reference("celebahq64")], [trained("celebahq64", "gasp", 0.8)])
     v = by(verdicts, "Generation: Functa (3) has a lower FID than VAMoH", "celebahq64")[0]
     assert v.verdict == NOT_TESTABLE and "copies its training set: 18.5%" in v.reason and "VAMoH copies" not in v.reason
+
+
+def test_shapenet_reconstruction_is_gated_on_occupancy_iou_not_psnr_of_empty_space():
+    # PSNR says the train mean is hard to beat (mostly empty voxels); IoU says Functa's chairs are there and VAMoH's are not
+    rows = [row("shapenet", keys.REF_MEAN, keys.PSNR, np.full(16, 15.0)), row("shapenet", keys.REF_MEAN, keys.VOXEL_IOU, np.full(16, 0.02))]
+    for m, psnr, iou in (("functa", 15.5, 0.44), ("vamoh", 17.0, 0.04)):
+        rows += [row("shapenet", m, keys.PSNR, np.full(16, psnr)), row("shapenet", m, keys.VOXEL_IOU, np.full(16, iou)),
+                 row("shapenet", m, keys.PSNR_LEAK_FREE, np.full(16, psnr)), row("shapenet", m, keys.VOXEL_IOU_LEAK_FREE, np.full(16, iou))]
+    v = by(build_summary(pd.DataFrame(rows))[0], "Reconstruction: VAMoH and Functa (3) both reconstruct ShapeNet", "shapenet")[0]
+    assert v.verdict == NOT_REPRODUCED and "VAMoH did not beat the train-mean baseline (0.020 IoU) by 0.05 IoU (0.040 IoU)" in v.reason
+    assert "Functa (3) did not" not in v.reason  # 0.44 IoU passes although its PSNR is only 0.5 dB above the mean's

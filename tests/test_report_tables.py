@@ -324,3 +324,13 @@ def test_superres_table_gives_the_gap_to_the_models_own_1x_on_the_same_samples()
     frame = pd.read_csv(io.StringIO(pd.DataFrame(rows).to_csv(index=False)))
     v = _cell(superres_table(frame), Model="VAMoH")
     assert v["2x − own 1x, same samples"] == f"{np.mean([-1.5, -0.5]):+.2f} dB"  # seed 0: (-1 - 2) / 2; seed 1: -0.5
+
+
+def test_voxel_reconstruction_is_checked_against_the_train_mean_by_iou():
+    rows = [_row("shapenet", keys.REF_MEAN, keys.PSNR, [15.0, 15.0]), _row("shapenet", keys.REF_MEAN, keys.VOXEL_IOU, [0.02, 0.02]),
+            _row("shapenet", "functa", keys.PSNR, [15.5, 15.5]), _row("shapenet", "functa", keys.VOXEL_IOU, [0.44, 0.44]),
+            _row("shapenet", "vamoh", keys.PSNR, [17.0, 17.0]), _row("shapenet", "vamoh", keys.VOXEL_IOU, [0.04, 0.04])]
+    t = reconstruction_table(pd.read_csv(io.StringIO(pd.DataFrame(rows).to_csv(index=False))))
+    # by PSNR Functa would fail (+0.5 dB) and VAMoH pass (+2 dB); by the occupancy IoU it is the other way round
+    assert _cell(t, Model="Functa (3)")["vs train mean, paper"] == "+0.420 IoU ✓"
+    assert _cell(t, Model="VAMoH")["vs train mean, paper"] == "+0.020 IoU ✗"
