@@ -72,6 +72,12 @@ class Variant:
 RECONSTRUCTION_PROTOCOLS = ("paper", "leak_free")
 
 
+def leak_free_kwargs(model: Any) -> dict[str, str]:
+    """The reconstruct() keywords that select the leak-free protocol: {"protocol": "leak_free"} for a model that tells
+    the protocols apart, {} for one whose only rule already is leak-free."""
+    return {"protocol": "leak_free"} if "leak_free" in getattr(model, "reconstruction_protocols", ("paper",)) else {}
+
+
 class CannotReconstructError(NotImplementedError):
     """The model has no inference network (GASP)."""
 

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from ..checks import DataError
+from ..interface import leak_free_kwargs
 from ..pointcloud import query_grid
 from .completion import COMPLETION_TASKS, observed_mask
 from .evaluate import EvalData
@@ -56,8 +57,7 @@ def figure_arrays(model: Any, data: EvalData, *, num_samples: int, num_examples:
     batch = _concat(data.first(num_examples))
     on_model = batch.to(model.device)
     out["ground_truth"] = fold(batch.features, s1, data.kind)
-    protocols = getattr(model, "reconstruction_protocols", ("paper",))
-    one_rule = {"protocol": "leak_free"} if "leak_free" in protocols else {}
+    one_rule = leak_free_kwargs(model)
     out["recon_1x"] = fold(model.reconstruct(on_model, None), s1, data.kind)
     if one_rule:
         out["recon_1x_leakfree"] = fold(model.reconstruct(on_model, None, **one_rule), s1, data.kind)

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from ..checks import ConfigError, DataError, check
+from ..interface import leak_free_kwargs
 from ..io import atomic_write
 from ..pointcloud import PointCloudBatch, grid_coordinates, query_grid, upsampled_shape
 from . import keys
@@ -255,8 +256,8 @@ def evaluate_model(model: Any, data: EvalData, cfg: EvalConfig, *, entry: str, l
         # the leak-free protocol (vamoh.interface.RECONSTRUCTION_PROTOCOLS): a model that tells the two apart is run
         # again; for any other both protocols are one computation, and the paper protocol's values are the evidence
         t0 = time.perf_counter()
-        own_rule = "leak_free" not in getattr(model, "reconstruction_protocols", ("paper",))
-        free = rec if own_rule else reconstruct_all(_Protocol(model, "leak_free"), data.test_batches, data.kind)
+        own_rule = not leak_free_kwargs(model)
+        free = rec if own_rule else reconstruct_all(_Reconstructing(model, **leak_free_kwargs(model)), data.test_batches, data.kind)
         note = ("the model's prediction reads the data only through its global latent: the same computation as the paper protocol"
                 if own_rule else "mixture weights p(c | x, z) at every point: no point's weights read its own value")
         for k, v in free.items():
@@ -284,7 +285,7 @@ def evaluate_model(model: Any, data: EvalData, cfg: EvalConfig, *, entry: str, l
             seconds["superres"] = time.perf_counter() - t0
         for steps in extra_steps if getattr(model, "inference_steps", False) else ():
             name = f"{entry}@{steps}"
-            stepped = _Steps(model, steps)
+            stepped = _Reconstructing(model, steps=steps)
             v = reconstruct_all(stepped, data.test_batches, data.kind)
             variants[name] = {k: summary(x) for k, x in v.items() if k != "mse"}
             evidence[f"variant_{steps}_recon_mse"] = v["mse"]
@@ -337,32 +338,19 @@ def write_evaluation(ev: Evaluation, metrics_path: str | Path, scores_path: str 
     write_metrics(metrics_path, ev.metrics, provenance)
 
 
-class _Steps:
-    """A model with an inner loop seen through reconstruct() with another number of steps."""
+class _Reconstructing:
+    """A model seen through reconstruct() with some of its keywords fixed: another number of inner steps
+    (``steps=``), or one of its reconstruction protocols (``protocol=``)."""
 
-    def __init__(self, model: Any, steps: int) -> None:
-        self.model, self.steps = model, steps
-
-    @property
-    def device(self) -> torch.device:
-        return self.model.device
-
-    def reconstruct(self, observed: PointCloudBatch, query_coords: Tensor | None = None) -> Tensor:
-        return self.model.reconstruct(observed, query_coords, steps=self.steps)
-
-
-class _Protocol:
-    """A model seen through reconstruct() under one of its reconstruction protocols."""
-
-    def __init__(self, model: Any, protocol: str) -> None:
-        self.model, self.protocol = model, protocol
+    def __init__(self, model: Any, **fixed: Any) -> None:
+        self.model, self.fixed = model, fixed
 
     @property
     def device(self) -> torch.device:
         return self.model.device
 
     def reconstruct(self, observed: PointCloudBatch, query_coords: Tensor | None = None) -> Tensor:
-        return self.model.reconstruct(observed, query_coords, protocol=self.protocol)
+        return self.model.reconstruct(observed, query_coords, **self.fixed)
 
 
 # ---------------------------------------------------------------------------------------------- timing
@@ -386,7 +374,7 @@ def timing_candidates(models: dict[str, Any], extra_steps: tuple[int, ...] = ())
             continue
         out[name] = model
         if getattr(model, "inference_steps", False):
-            out.update({f"{name}@{s}": _Steps(model, s) for s in extra_steps})
+            out.update({f"{name}@{s}": _Reconstructing(model, steps=s) for s in extra_steps})
     return out
 
 

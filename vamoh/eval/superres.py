@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from ..checks import DataError, check
+from ..interface import leak_free_kwargs
 from ..pointcloud import PointCloudBatch
 from . import keys
 from .recon import DATA_RANGE, channels_of, psnr, to_metric_arrays, voxel_iou_accuracy
@@ -99,7 +100,7 @@ def superres_predictions(model: Any, batches: list[PointCloudBatch], kind: str, 
     out = []
     grid = tuple(batches[0].grid_shape)
     query = cell_centre_coordinates(grid, factor)
-    kwargs = {"protocol": "leak_free"} if "leak_free" in getattr(model, "reconstruction_protocols", ()) else {}
+    kwargs = leak_free_kwargs(model)
     for batch in batches:
         on_model = batch.to(model.device)
         pred = model.reconstruct(on_model, query.to(model.device), **kwargs).detach().cpu()  # (B, Q, f)
