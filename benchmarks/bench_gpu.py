@@ -1,5 +1,6 @@
 """GPU checks and benchmarks, for a machine with CUDA (run by benchmarks/gpu_check.sh; nothing here runs on CPU).
 
+    python benchmarks/bench_gpu.py nosync                  # training steps of every model read nothing back (sync debug mode)
     python benchmarks/bench_gpu.py devices RESULTS_DIR     # every device recorded by a finished run is CUDA
     python benchmarks/bench_gpu.py vamoh                   # VAMoH at the CelebA-HQ preset: training and reconstruction
     python benchmarks/bench_gpu.py tables                  # Tables 2/5 at the paper architectures, every dataset
@@ -54,6 +55,51 @@ def devices(results: str) -> None:
         raise SystemExit(1)
 
 
+def nosync() -> None:
+    """Every model's training step on CUDA with torch's sync debug mode set to "error": any host synchronisation
+    inside a step (a read-back, a blocking copy) raises. The CPU test suite proves the same on the 'meta' device
+    (tests/test_no_sync.py); this is the check on real hardware. The split sits on the GPU, as the trainer puts it."""
+    import numpy as np
+
+    from vamoh.data.dataset import FunctionDataset
+    from vamoh.data.registry import get_spec
+    from vamoh.interface import available_models, build_model
+
+    rows = ["| model | dataset | preset | steps | result |", "|---|---|---|---|---|"]
+    failed = False
+    cases = [(m, d, "tiny") for m in available_models() for d in ("polymnist", "shapenet")] + [("vamoh", "celebahq64", "celebahq64")]
+    for name, dataset, preset in cases:
+        spec = get_spec(dataset)
+        shape = (64, *spec.grid_shape) + ((spec.feature_dim,) if spec.feature_dim > 1 else ())
+        arr = np.random.default_rng(0).integers(0, 2 if spec.kind == "voxels" else 256, size=shape, dtype=np.uint8)
+        data = FunctionDataset(spec, arr, is_standin=True, label="nosync", split="train").on("cuda")
+        torch.manual_seed(0)
+        model = build_model(name, data.info, preset).cuda()
+        opts = model.make_optimizers()
+        g = torch.Generator().manual_seed(0)
+        bs = 16 if preset == "tiny" else 8
+        epoch = getattr(model.config, "warmup_epochs", 0)
+        model.training_step(data.train_batch(torch.arange(bs), g), opts, 0, epoch)  # lazy initialisation outside the check
+        torch.cuda.synchronize()
+        try:
+            torch.cuda.set_sync_debug_mode("error")
+            for i in range(1, 6):
+                model.training_step(data.train_batch(torch.arange(i, i + bs) % 64, g), opts, i, epoch)
+            result = "no synchronisation"
+        except RuntimeError as err:
+            failed = True
+            result = "SYNCHRONISES: " + " ".join(str(err).split())[:200]
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        torch.cuda.synchronize()
+        rows.append(f"| {name} | {dataset} | {preset} | 5 | {result} |")
+        del model, opts, data
+        torch.cuda.empty_cache()
+    append(f"## Training steps without host synchronisation on {machine()}\n\n" + "\n".join(rows))
+    if failed:
+        raise SystemExit(1)
+
+
 def _sync() -> None:
     torch.cuda.synchronize()
 
@@ -70,7 +116,8 @@ def vamoh() -> None:
         model = build_model("vamoh", info, "celebahq64", {"compute_dtype": dtype}).cuda()
         coords = grid_coordinates((64, 64)).cuda()
         y = torch.round(torch.rand(64, 4096, 3, device="cuda") * 255) / 255
-        batch = PointCloudBatch(coords[None].expand(64, -1, -1), y, torch.ones(64, 4096, dtype=torch.bool, device="cuda"), (64, 64))
+        batch = PointCloudBatch(coords[None].expand(64, -1, -1), y, torch.ones(64, 4096, dtype=torch.bool, device="cuda"), (64, 64),
+                                shared_coords=True, all_observed=True)  # as the trainer's batches: nothing read back per step
         opts = model.make_optimizers()
         torch.cuda.reset_peak_memory_stats()
         times = []
@@ -130,4 +177,4 @@ def tables(work: str = "/tmp/vamoh_gpu_tables") -> None:
 
 if __name__ == "__main__":
     cmd = sys.argv[1]
-    {"devices": lambda: devices(sys.argv[2]), "vamoh": vamoh, "tables": lambda: tables(*sys.argv[2:3])}[cmd]()
+    {"nosync": nosync, "devices": lambda: devices(sys.argv[2]), "vamoh": vamoh, "tables": lambda: tables(*sys.argv[2:3])}[cmd]()

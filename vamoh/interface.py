@@ -82,6 +82,28 @@ class CannotReconstructError(NotImplementedError):
     """The model has no inference network (GASP)."""
 
 
+def step_skipping(optimizer: torch.optim.Optimizer, bad: Tensor) -> None:
+    """``optimizer.step()`` unless the 0-dim bool tensor ``bad`` is true.
+
+    A fused optimizer decides on the device: fused Adam reads ``found_inf`` inside its kernel and then leaves
+    weights, moments and step count as they were (the mechanism torch's GradScaler uses), so nothing is read back.
+    Any other optimizer reads ``bad`` on the host, which is free only on the CPU; on an accelerator that would be a
+    synchronisation every step, so it is refused (build the optimizer with ``fused=True`` there).
+    """
+    if optimizer.defaults.get("fused"):
+        optimizer.found_inf = bad.float()
+        try:
+            optimizer.step()
+        finally:
+            del optimizer.found_inf
+    elif bad.device.type == "cpu":
+        if not bool(bad):
+            optimizer.step()
+    else:
+        raise TypeError(f"step_skipping on {bad.device.type}: {type(optimizer).__name__} is not fused, so skipping a non-finite "
+                        "step would read the loss back every step; build it with fused=True")
+
+
 class FunctionModel(nn.Module, ABC):
     """Base class of every model in the registry."""
 
@@ -125,11 +147,14 @@ class FunctionModel(nn.Module, ABC):
         """The optimizers the training step uses, by name (saved in checkpoints)."""
 
     @abstractmethod
-    def training_step(self, batch: PointCloudBatch, optimizers: dict[str, torch.optim.Optimizer], step: int, epoch: int = 0) -> dict[str, float]:
+    def training_step(self, batch: PointCloudBatch, optimizers: dict[str, torch.optim.Optimizer], step: int, epoch: int = 0) -> dict[str, Tensor | float]:
         """One optimisation step on ``batch``; returns scalar diagnostics, always with 'loss'.
 
-        A non-finite 'loss' must be returned before any optimizer step, so the trainer can stop
-        with the weights of the last good step.
+        The diagnostics are 0-dim tensors (float64 by convention) left on the device, or Python floats: the
+        trainer reads them back once per logging interval, so a step that reads no device value back (no
+        ``.item()``, ``float()``, ``bool()`` of a device tensor) never waits for the GPU. A step whose 'loss' is
+        non-finite must leave the weights unchanged (``step_skipping`` does it without a synchronisation), so
+        the weights in memory stay those of the last good step.
         """
 
     @abstractmethod

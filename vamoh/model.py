@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .checks import ConfigError, check_choice, check_int_list, check_positive, check_range
-from .interface import RECONSTRUCTION_PROTOCOLS, DataInfo, FunctionModel, register_model
+from .interface import RECONSTRUCTION_PROTOCOLS, DataInfo, FunctionModel, register_model, step_skipping
 from .nn.flows import FLOW_ACTIVATIONS, PlanarFlowPrior, draw_normal, gaussian_kl_standard, gaussian_log_prob
 from .nn.fourier import RandomFourierFeatures
 from .nn.hyper import GeneratorLayout, HyperNetworks, run_generators
@@ -279,10 +279,11 @@ class VAMoH(FunctionModel):
         self.dropout_alpha = bound if c.point_dropout_alpha is None else min(c.point_dropout_alpha, bound)
 
     # ------------------------------------------------------------------ pieces
-    def encode(self, coords: Tensor, features: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """q(z | X, Y): mean, logvar (B, dim_z) from the observed points."""
+    def encode(self, coords: Tensor, features: Tensor, mask: Tensor | None = None, shared: bool | None = None) -> tuple[Tensor, Tensor]:
+        """q(z | X, Y): mean, logvar (B, dim_z) from the observed points. ``shared``: True when every sample is known
+        to have the same coordinates (None: the encoder checks)."""
         enc_coords = self.rff(coords) if self.config.neighbourhoods_in_fourier_space else coords
-        return self.encoder(enc_coords, features, mask, COMPUTE_DTYPES[self.config.compute_dtype])
+        return self.encoder(enc_coords, features, mask, COMPUTE_DTYPES[self.config.compute_dtype], shared=shared)
 
     def _shared_rff(self, coords: Tensor) -> Tensor:
         """RFF of the coordinates: (1, D, R) when every sample shares them, else (B, D, R)."""
@@ -309,18 +310,20 @@ class VAMoH(FunctionModel):
         """
         c = self.config
         coords, y, mask = batch.coords, batch.features, batch.mask
-        shared_mask = bool((mask == mask[:1]).all())
-        if shared_mask and not bool(mask.all()):
+        shared_mask = batch.all_observed or bool((mask == mask[:1]).all())  # the batch's promise, else the data
+        if batch.all_observed:
+            mask = None
+        elif shared_mask and not bool(mask.all()):
             # the same points are observed in every sample: drop the others once (the loss ignores them anyway)
             keep = mask[0].nonzero().squeeze(1)
             coords, y, mask = coords[:, keep], y[:, keep], None
         elif shared_mask:
             mask = None
-        mean, logvar = self.encode(coords, y, mask)
+        mean, logvar = self.encode(coords, y, mask, shared=True if batch.shared_coords else None)
         if noise is None:
             noise = torch.randn_like(mean)
         z = mean + noise.to(mean) * torch.exp(0.5 * logvar) if sample_z else mean
-        rff = self._shared_rff(coords)
+        rff = self._shared_rff(coords[:1] if batch.shared_coords else coords)
         h = self.decode(z, rff)  # (B, D, K, f)
         log_px = self.likelihood.log_prob(h, y[:, :, None, :].expand_as(h))  # (B, D, K)
         log_q_c = self.posterior_c(rff, z, y)  # (B, D, K)
@@ -360,13 +363,23 @@ class VAMoH(FunctionModel):
         if n_drop == 0:
             return batch
         keep = torch.ones(D, dtype=torch.bool)
-        keep[torch.randperm(D)[:n_drop]] = False
-        return batch.with_mask(batch.mask & keep.to(batch.mask.device)[None, :])
+        keep[torch.randperm(D)[:n_drop]] = False  # drawn on the CPU (the run's RNG stream on every device)
+        if batch.all_observed:
+            # every point observed: drop the points themselves (what elbo does with a shared mask), with indices
+            # known on the CPU, so nothing is read back from the device
+            return batch.subset(keep.nonzero().squeeze(1).to(batch.coords.device, non_blocking=True))
+        return batch.with_mask(batch.mask & keep.to(batch.mask.device, non_blocking=True)[None, :])
 
-    def training_step(self, batch: PointCloudBatch, optimizers: dict[str, torch.optim.Optimizer], step: int, epoch: int = 0) -> dict[str, float]:
+    def training_step(self, batch: PointCloudBatch, optimizers: dict[str, torch.optim.Optimizer], step: int, epoch: int = 0) -> dict[str, Tensor]:
+        """One Adam step on ``batch``; the diagnostics are 0-dim float64 tensors on the model's device.
+
+        No host synchronisation: nothing here reads a device value back (the trainer does, once per logging
+        interval). A non-finite loss skips the optimizer step inside fused Adam (its ``found_inf`` input, as
+        torch's GradScaler uses it), so the weights and Adam's state stay those of the last good step.
+        """
         c = self.config
-        if epoch >= c.warmup_epochs and c.flow_layers > 0 and not bool(self.flow_active):
-            self.flow_active.fill_(True)
+        if epoch >= c.warmup_epochs and c.flow_layers > 0:
+            self.flow_active.fill_(True)  # unconditionally: reading the flag back would synchronise
         opt = optimizers["adam"]
         batch = self.point_dropout(batch)
         B = batch.batch_size
@@ -374,23 +387,23 @@ class VAMoH(FunctionModel):
         noise = torch.randn(B, c.dim_z, device=self.device)
         opt.zero_grad(set_to_none=True)
         size = c.microbatch_size or B
-        sums: dict[str, float] = {}
+        sums: dict[str, Tensor] = {}
         for start in range(0, B, size):
             terms = self.elbo(batch.samples(start, start + size), epoch, noise=noise[start : start + size])
             # the batch loss is the mean over all B samples: each micro-batch adds its share
             (-terms["elbo"].sum() / B).backward()
             for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach().sum())
+                # summed in float64, as Python floats were before: the logged values do not depend on the device
+                part = v.detach().sum().double()
+                sums[k] = sums[k] + part if k in sums else part
         out = {"loss": -sums["elbo"] / B}
-        if not math.isfinite(out["loss"]):
-            return out  # the trainer stops on it; do not step into NaN weights
         grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters(), c.grad_clip)
-        opt.step()
+        step_skipping(opt, ~torch.isfinite(out["loss"]))  # a non-finite loss leaves weights and Adam's state as they were
         out.update({k: v / B for k, v in sums.items()})
         # the sums run over the observed points, whose number point dropout changes every step:
         # the per-point ELBO is the figure comparable across steps
-        out["elbo_per_point"] = out["elbo"] / float(batch.mask[0].sum())
-        out["grad_norm"] = float(grad_norm)
+        out["elbo_per_point"] = out["elbo"] / batch.mask[0].sum().double()
+        out["grad_norm"] = grad_norm.detach().double()
         return out
 
     # ------------------------------------------------------------------ generation & inference

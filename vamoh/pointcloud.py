@@ -23,6 +23,11 @@ class PointCloudBatch:
     features: Tensor  # (B, D, f) float
     mask: Tensor  # (B, D) bool, True where the point is observed
     grid_shape: tuple[int, ...]  # e.g. (64, 64), (32, 32, 32), (46, 90); () when the points are not a grid
+    # Promises made by whoever built the batch, so that models need not read the tensors back to know them (on a
+    # GPU every such read is a host synchronisation): every sample has the same coordinates; every point is
+    # observed (mask all True). False means "not promised": a model checks the data itself.
+    shared_coords: bool = False
+    all_observed: bool = False
 
     def __post_init__(self) -> None:
         B, D, _ = self.coords.shape
@@ -31,6 +36,10 @@ class PointCloudBatch:
         check(self.mask.dtype == torch.bool, f"mask dtype {self.mask.dtype}, expected torch.bool", DataError)
         if self.grid_shape:
             check(math.prod(self.grid_shape) == D, f"grid_shape {self.grid_shape} holds {math.prod(self.grid_shape)} points, batch has D={D}", DataError)
+        if self.coords.device.type == "cpu":  # a promise is verified where reading the tensors is free
+            check(not self.shared_coords or bool((self.coords == self.coords[:1]).all()),
+                  "shared_coords=True, but the samples' coordinates differ", DataError)
+            check(not self.all_observed or bool(self.mask.all()), "all_observed=True, but the mask has unobserved points", DataError)
 
     @property
     def batch_size(self) -> int:
@@ -47,7 +56,7 @@ class PointCloudBatch:
         """The same batch with another observed-point mask, (B, D) or (D,) broadcast over the batch."""
         if mask.dim() == 1:
             mask = mask.unsqueeze(0).expand(self.batch_size, -1)
-        return replace(self, mask=mask.to(self.mask.device, torch.bool).contiguous())
+        return replace(self, mask=mask.to(self.mask.device, torch.bool).contiguous(), all_observed=False)
 
     def samples(self, start: int, stop: int) -> "PointCloudBatch":
         """Samples start..stop-1 of the batch (views, no copy)."""
@@ -55,7 +64,8 @@ class PointCloudBatch:
 
     def subset(self, index: Tensor) -> "PointCloudBatch":
         """Keep the points ``index`` (K,) of every sample; the result is no longer a grid."""
-        return PointCloudBatch(self.coords[:, index], self.features[:, index], self.mask[:, index], ())
+        return PointCloudBatch(self.coords[:, index], self.features[:, index], self.mask[:, index], (),
+                               shared_coords=self.shared_coords, all_observed=self.all_observed)
 
 
 def grid_coordinates(shape: tuple[int, ...], upsample: int = 1) -> Tensor:

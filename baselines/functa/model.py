@@ -28,7 +28,7 @@ import zuko
 from torch import Tensor, nn
 
 from vamoh.checks import ConfigError, TrainingDivergedError, check, check_choice, check_int_list, check_positive
-from vamoh.interface import DataInfo, FunctionModel, Variant, register_model
+from vamoh.interface import DataInfo, FunctionModel, Variant, register_model, step_skipping
 from vamoh.pointcloud import PointCloudBatch
 
 from .functaset import load_functaset
@@ -181,6 +181,8 @@ class Functa(FunctionModel):
         anyway) and the coordinates, shared, are passed once; otherwise the mask becomes weights.
         """
         coords, y, mask = batch.coords, batch.features, batch.mask
+        if batch.all_observed:  # promised by the batch (the trainer's): nothing is read back from the device
+            return (coords[:1] if batch.shared_coords else coords), y, None
         if bool((mask == mask[:1]).all()):
             if not bool(mask.all()):
                 keep = mask[0].nonzero().squeeze(1)
@@ -224,9 +226,13 @@ class Functa(FunctionModel):
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         # the outer loop trains the SIREN, the latent -> shift map and the inner rates; the flow is fitted later
         params = [*self.siren.parameters(), *self.to_shifts.parameters(), self.inner_lrs]
-        return {"adam": torch.optim.Adam(params, lr=self.config.lr)}
+        # off the CPU fused, whose found_inf input skips a non-finite step without a host synchronisation; on the CPU
+        # torch's default (foreach) implementation, with which every committed CPU result was computed
+        return {"adam": torch.optim.Adam(params, lr=self.config.lr, fused=self.device.type != "cpu")}
 
-    def training_step(self, batch: PointCloudBatch, optimizers: dict[str, torch.optim.Optimizer], step: int, epoch: int = 0) -> dict[str, float]:
+    def training_step(self, batch: PointCloudBatch, optimizers: dict[str, torch.optim.Optimizer], step: int, epoch: int = 0) -> dict[str, Tensor]:
+        """One outer Adam step through the inner loop; diagnostics as 0-dim float64 tensors on the device (nothing is
+        read back; a non-finite loss skips the step inside fused Adam, so the weights stay the last good step's)."""
         c = self.config
         opt = optimizers["adam"]
         coords, y, w = self.observed(batch)
@@ -235,12 +241,10 @@ class Functa(FunctionModel):
         loss = mse.mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        out = {"loss": float(loss.detach())}
-        if not math.isfinite(out["loss"]):
-            return out  # the trainer stops on it; no step into NaN weights
-        opt.step()
+        out = {"loss": loss.detach().double()}
+        step_skipping(opt, ~torch.isfinite(out["loss"]))  # the trainer stops on a non-finite loss; no step into NaN weights
         out["mse"] = out["loss"]
-        out["psnr"] = float(self.psnr_of_mse(mse.detach()).mean())  # the paper's eq. 19, as every test PSNR of the suite
+        out["psnr"] = self.psnr_of_mse(mse.detach()).mean().double()  # the paper's eq. 19, as every test PSNR of the suite
         return out
 
     def psnr_of_mse(self, mse: Tensor) -> Tensor:

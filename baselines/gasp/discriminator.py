@@ -65,13 +65,15 @@ class PointConvDiscriminator(PointConvEncoder):
         self.norms = nn.ModuleList(nn.BatchNorm1d(c) for c in chans[1:-1])
         del self.head
 
-    def forward(self, coords: Tensor, features: Tensor, mask: Tensor | None = None) -> Tensor:  # type: ignore[override]
-        """coords (B, N, c), features (B, N, f) -> logits (B,). Every point is observed (``mask`` must be None)."""
+    def forward(self, coords: Tensor, features: Tensor, mask: Tensor | None = None, shared: bool | None = None) -> Tensor:  # type: ignore[override]
+        """coords (B, N, c), features (B, N, f) -> logits (B,). Every point is observed (``mask`` must be None).
+        ``shared``: True when every sample is known to have the same coordinates (None: read them to find out)."""
         if mask is not None:
             raise ValueError("gasp discriminator: expected fully observed point clouds (mask=None)")
         B = coords.shape[0]
         with torch.no_grad():
-            shared = bool((coords == coords[:1]).all())
+            if shared is None:
+                shared = bool((coords == coords[:1]).all())
             plan = self._shared_plan(coords, None) if shared else self.plan(coords, None)
         steps = iter(plan)
         x = features

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vamoh.checks import ConfigError, check_choice, check_int_list, check_positive, check_range
-from vamoh.interface import DataInfo, FunctionModel, register_model
+from vamoh.interface import DataInfo, FunctionModel, register_model, step_skipping
 from vamoh.nn.fourier import RandomFourierFeatures
 from vamoh.nn.hyper import GeneratorLayout, HyperNetworks, run_generators
 from vamoh.nn.pointconv import CENTROID_METHODS, build_stages
@@ -127,16 +127,18 @@ def to_data_range(features_pm1: Tensor) -> Tensor:
     return (features_pm1 + 1) / 2
 
 
-def discriminator_accuracy(logit_real: Tensor, logit_fake: Tensor) -> float:
-    """Fraction of the D step's samples the discriminator classes right: real logits > 0 and fake logits < 0.
+def discriminator_accuracy(logit_real: Tensor, logit_fake: Tensor) -> Tensor:
+    """Fraction (0-dim float64 tensor, on the logits' device) of the D step's samples the discriminator classes
+    right: real logits > 0 and fake logits < 0.
 
     0.5 is chance (e.g. every logit on one side of 0); 1.0 is a discriminator that separates the batch.
     """
-    right = (logit_real > 0).float().sum() + (logit_fake < 0).float().sum()
-    return float(right / (logit_real.numel() + logit_fake.numel()))
+    right = (logit_real > 0).double().sum() + (logit_fake < 0).double().sum()
+    return right / (logit_real.numel() + logit_fake.numel())
 
 
-def r1_penalty(discriminator: nn.Module, coords: Tensor, real: Tensor, weight: float, on_probability: bool = False) -> tuple[Tensor, Tensor]:
+def r1_penalty(discriminator: nn.Module, coords: Tensor, real: Tensor, weight: float, on_probability: bool = False,
+               shared: bool | None = None) -> tuple[Tensor, Tensor]:
     """R1 = weight/2 * mean_b sum_{d,f} (dD(real)/d real_{b,d,f})^2 and the logits it was taken of.
 
     D is the logit, or with ``on_probability`` the probability sigmoid(logit) (GASP's code); without
@@ -147,7 +149,7 @@ def r1_penalty(discriminator: nn.Module, coords: Tensor, real: Tensor, weight: f
     effect on the batch statistics, as in GASP. ``create_graph=True`` so the penalty trains D.
     """
     real = real.detach().requires_grad_(True)
-    logits = discriminator(coords, real)
+    logits = discriminator(coords, real) if shared is None else discriminator(coords, real, shared=shared)
     out = torch.sigmoid(logits) if on_probability else logits
     (grad,) = torch.autograd.grad(out.sum(), real, create_graph=True)
     penalty = 0.5 * weight * grad.pow(2).sum(dim=(1, 2)).mean()
@@ -200,18 +202,28 @@ class GASP(FunctionModel):
     # ------------------------------------------------------------------ training
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
-        return {"g": torch.optim.Adam(self.hypernet.parameters(), lr=c.lr_g, betas=c.betas),
-                "d": torch.optim.Adam(self.discriminator.parameters(), lr=c.lr_d, betas=c.betas)}
+        # off the CPU fused, whose found_inf input skips a non-finite step without a host synchronisation; on the CPU
+        # torch's default (foreach) implementation, with which every committed CPU result was computed (fused Adam
+        # rounds differently, and a GAN amplifies it)
+        fused = self.device.type != "cpu"
+        return {"g": torch.optim.Adam(self.hypernet.parameters(), lr=c.lr_g, betas=c.betas, fused=fused),
+                "d": torch.optim.Adam(self.discriminator.parameters(), lr=c.lr_d, betas=c.betas, fused=fused)}
 
-    def training_step(self, batch: PointCloudBatch, optimizers: dict[str, torch.optim.Optimizer], step: int, epoch: int = 0) -> dict[str, float]:
-        """One D step (fresh fakes, R1 on the reals), then one G step (new fakes); 'loss' is the G loss."""
-        if not bool(batch.mask.all()):
+    def training_step(self, batch: PointCloudBatch, optimizers: dict[str, torch.optim.Optimizer], step: int, epoch: int = 0) -> dict[str, Tensor]:
+        """One D step (fresh fakes, R1 on the reals), then one G step (new fakes); 'loss' is the G loss.
+
+        The diagnostics are 0-dim float64 tensors on the model's device; nothing reads a device value back (the
+        trainer does, once per logging interval). A non-finite loss skips its optimizer's step (fused Adam's
+        ``found_inf``), so the weights stay those of the last good step.
+        """
+        if not batch.all_observed and not bool(batch.mask.all()):  # a promised batch (the trainer's) is not read back
             raise ValueError("gasp: training batches must be fully observed (mask all True); GASP has no notion of missing points")
         c = self.config
         opt_g, opt_d = optimizers["g"], optimizers["d"]
         B = batch.batch_size
         coords = batch.coords
-        gen_coords = self._shared(coords)
+        shared = {"shared": True} if batch.shared_coords else {}  # the batch's promise saves reading the coordinates back
+        gen_coords = coords[:1] if batch.shared_coords else self._shared(coords)
         real = to_discriminator_range(batch.features)
         ones, zeros = torch.ones(B, device=coords.device), torch.zeros(B, device=coords.device)
 
@@ -219,35 +231,34 @@ class GASP(FunctionModel):
         with torch.no_grad():
             fake = self.generate(self.prior_z(B), gen_coords)
         if c.r1_weight > 0:
-            r1, logit_real = r1_penalty(self.discriminator, coords, real, c.r1_weight, c.r1_on_probability)
+            r1, logit_real = r1_penalty(self.discriminator, coords, real, c.r1_weight, c.r1_on_probability, **shared)
         else:
-            r1, logit_real = torch.zeros((), device=coords.device), self.discriminator(coords, real)
-        logit_fake = self.discriminator(coords, fake)
+            r1, logit_real = torch.zeros((), device=coords.device), self.discriminator(coords, real, **shared)
+        logit_fake = self.discriminator(coords, fake, **shared)
         loss_real = F.binary_cross_entropy_with_logits(logit_real, ones)
         loss_fake = F.binary_cross_entropy_with_logits(logit_fake, zeros)
         loss_d = loss_real + loss_fake + r1
-        out = {"loss_d": float(loss_d.detach()), "r1": float(r1.detach())}
-        if not math.isfinite(out["loss_d"]):
-            return {"loss": out["loss_d"], **out}  # before any optimizer step
+        out = {"loss_d": loss_d.detach().double(), "r1": r1.detach().double()}
+        d_bad = ~torch.isfinite(out["loss_d"])
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
-        opt_d.step()
+        step_skipping(opt_d, d_bad)
 
         # generator step: non-saturating loss -log sigmoid(D(G(z))) on new fakes; D's weights are held fixed
         self.discriminator.requires_grad_(False)
         try:
             fake = self.generate(self.prior_z(B), gen_coords)
-            loss_g = F.binary_cross_entropy_with_logits(self.discriminator(coords, fake), ones)
+            loss_g = F.binary_cross_entropy_with_logits(self.discriminator(coords, fake, **shared), ones)
         finally:
             self.discriminator.requires_grad_(True)
-        out["loss"] = out["loss_g"] = float(loss_g.detach())
-        if not math.isfinite(out["loss"]):
-            return out
+        out["loss_g"] = loss_g.detach().double()
+        # a non-finite D loss makes the step's loss non-finite too, so the trainer stops on it
+        out["loss"] = torch.where(d_bad, out["loss_d"], out["loss_g"])
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
-        opt_g.step()
-        out["d_real"] = float(torch.sigmoid(logit_real.detach()).mean())
-        out["d_fake"] = float(torch.sigmoid(logit_fake.detach()).mean())
+        step_skipping(opt_g, d_bad | ~torch.isfinite(out["loss_g"]))
+        out["d_real"] = torch.sigmoid(logit_real.detach()).mean().double()
+        out["d_fake"] = torch.sigmoid(logit_fake.detach()).mean().double()
         out["d_acc"] = discriminator_accuracy(logit_real.detach(), logit_fake.detach())
         return out
 

@@ -6,6 +6,7 @@ into float features in ``feature_range`` per batch, so a split costs 1 byte per 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -115,7 +116,20 @@ class FunctionDataset(Dataset):
         idx = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
         if len(idx) and (idx.max() >= len(self) or idx.min() < -len(self)):
             raise IndexError(f"{self.spec.name} {self.split}: index {int(idx.max())} out of range for {len(self)} samples")
+        dev = self._data.device
+        if dev.type != "cpu":  # a split placed on an accelerator by on(): indices go there without a synchronisation
+            idx = idx.to(dev, non_blocking=True)
+            keep = None if keep is None else keep.to(dev, non_blocking=True)
         return self._features(self._data[idx], keep)
+
+    def on(self, device: torch.device | str) -> "FunctionDataset":
+        """This split with its samples and coordinates on ``device`` (a shallow copy; the trainer puts the training
+        split on the GPU once, so no step copies a batch from the host). Indices and random point subsets are
+        still drawn on the CPU, so the run's random stream is the same on every device."""
+        moved = copy.copy(self)
+        moved._data = self._data.to(device)
+        moved.coords = self.coords.to(device)
+        return moved
 
     def batch(self, indices: Sequence[int] | Tensor, points: int | None = None, generator: torch.Generator | None = None) -> PointCloudBatch:
         """The samples ``indices`` as a ``PointCloudBatch``: coords (B, D, c), features (B, D, f), mask all True.
@@ -129,14 +143,16 @@ class FunctionDataset(Dataset):
             if points <= 0:
                 raise ConfigError(f"points={points}: expected a positive number of points (at most {D})")
             keep = torch.randperm(D, generator=generator)[:points]
-            coords, grid_shape = coords[keep], ()
+            coords, grid_shape = coords[keep.to(coords.device, non_blocking=True)], ()
         feats = self.features(indices, keep)  # (B, D', f)
         B = feats.shape[0]
         return PointCloudBatch(
             coords=coords.unsqueeze(0).expand(B, -1, -1).contiguous(),  # (B, D', c)
             features=feats.contiguous(),  # (B, D', f)
-            mask=torch.ones(B, coords.shape[0], dtype=torch.bool),  # (B, D')
+            mask=torch.ones(B, coords.shape[0], dtype=torch.bool, device=feats.device),  # (B, D')
             grid_shape=grid_shape,
+            shared_coords=True,
+            all_observed=True,
         )
 
     def train_batch(self, indices: Sequence[int] | Tensor, generator: torch.Generator | None = None) -> PointCloudBatch:

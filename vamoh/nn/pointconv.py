@@ -17,6 +17,7 @@ for farthest point sampling, cached across batches.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ def farthest_point_sampling(coords: Tensor, m: int, mask: Tensor | None = None) 
 def random_sampling(coords: Tensor, m: int, mask: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
     """Indices (B, m) of ``m`` observed points drawn uniformly without replacement."""
     B, N, _ = coords.shape
-    scores = torch.rand(B, N, generator=generator, device="cpu").to(coords.device)
+    scores = torch.rand(B, N, generator=generator, device="cpu").to(coords.device, non_blocking=True)
     if mask is not None:
         scores = scores.masked_fill(~mask, -1.0)
     return scores.topk(m, dim=1).indices
@@ -75,7 +76,7 @@ def stratified_sampling(coords: Tensor, m: int, mask: Tensor | None = None, gene
         mask = torch.ones(B, N, dtype=torch.bool, device=coords.device)
     n_obs = mask.sum(1)  # (B,)
     order = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices  # observed first, in index order
-    u = torch.rand(B, m, generator=generator, device="cpu").to(coords.device)
+    u = torch.rand(B, m, generator=generator, device="cpu").to(coords.device, non_blocking=True)
     i = torch.arange(m + 1, device=coords.device)[None, :]
     edges = torch.div(i * n_obs[:, None], m, rounding_mode="floor")  # (B, m+1) integer stratum bounds, disjoint
     start, width = edges[:, :-1], (edges[:, 1:] - edges[:, :-1]).clamp(min=1)
@@ -207,9 +208,13 @@ class PointConvEncoder(nn.Module):
     # -- neighbourhood plan: for every stage the (centroid idx, neighbour idx) of the conv and of the pool
     def _centroids(self, coords: Tensor, m: int, mask: Tensor | None) -> Tensor:
         B, N, _ = coords.shape
-        counts = torch.full((B,), N, device=coords.device) if mask is None else mask.sum(1)
-        n_min = int(counts.min())
-        if m >= n_min and bool((counts == n_min).all()):
+        if mask is None:  # every point observed: the counts are known without reading the mask
+            n_min, equal = N, True
+        else:
+            counts = mask.sum(1)
+            n_min = int(counts.min())
+            equal = bool((counts == n_min).all())
+        if m >= n_min and equal:
             # at least as many centroids as observed points: every observed point is a centroid, in index order
             if mask is None:
                 return torch.arange(N, device=coords.device)[None].expand(B, -1)
@@ -243,7 +248,9 @@ class PointConvEncoder(nn.Module):
         c0 = coords[:1]
         m0 = None if mask is None else mask[:1]
         key = None
-        if self.centroid_method == "fps":
+        # the key hashes the coordinates, which on an accelerator means reading them back: a training step there
+        # recomputes the plan instead (point dropout changes the points every step anyway)
+        if self.centroid_method == "fps" and (c0.device.type == "cpu" or not self.training):
             h = hashlib.sha1(c0.detach().cpu().numpy().tobytes())
             if m0 is not None:
                 h.update(m0.cpu().numpy().tobytes())
@@ -264,16 +271,18 @@ class PointConvEncoder(nn.Module):
         return [(c.expand(B, *c.shape[1:]), n.expand(B, *n.shape[1:])) for c, n in self._shared_plan0(coords, mask)]
 
     def forward(self, coords: Tensor, features: Tensor, mask: Tensor | None = None,
-                dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
+                dtype: torch.dtype | None = None, shared: bool | None = None) -> tuple[Tensor, Tensor]:
         """coords (B, N, c), features (B, N, C_in), mask (B, N) bool or None -> mean, logvar (B, dim_z).
 
         ``dtype`` (e.g. torch.bfloat16): the conv stack's products run under autocast in that dtype
         (mixed precision); the head, and so the posterior's mean and log-variance, stay float32.
         """
-        with torch.no_grad():
-            shared = bool((coords == coords[:1]).all()) and (mask is None or bool((mask == mask[:1]).all()))
+        if shared is None or mask is not None:  # unknown (or a mask that may differ across samples): ask the data
+            with torch.no_grad():
+                shared = bool((coords == coords[:1]).all()) and (mask is None or bool((mask == mask[:1]).all()))
         low = dtype is not None and dtype != features.dtype
-        with torch.autocast(features.device.type, dtype=dtype, enabled=low):
+        # no autocast context at all in full precision (the 'meta' device, used to prove a step reads nothing back, has none)
+        with torch.autocast(features.device.type, dtype=dtype) if low else contextlib.nullcontext():
             if shared:
                 x = self._convs_shared(coords[:1], features, mask)
             else:

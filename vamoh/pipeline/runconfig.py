@@ -331,7 +331,7 @@ class RunConfig:
         from ..config import to_dict
 
         config, preset = self.model_config(entry, dataset, seed)
-        train = {k: v for k, v in self.raw["train"].items() if k not in ("progress", "log_every", "checkpoint_every", "max_steps_by_entry")}
+        train = {k: v for k, v in self.raw["train"].items() if k not in ("progress", "log_every", "checkpoint_every", "max_steps_by_entry", "tf32")}
         train["max_steps"] = self.train_config(seed, None, dataset, entry).max_steps  # this job's own budget only
         return _canonical({"model": to_dict(config), "preset": preset, "train": train, "seed": seed,
                            "train_points": self.data_config(dataset).train_points})
