@@ -35,7 +35,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import cpu_model  # noqa: E402
+from benchmarks.flops import functa_reconstruction_flops, step_flops  # noqa: E402
+from benchmarks.machine import cpu_model, matmul_peak_gflops  # noqa: E402
 from vamoh.interface import DataInfo, build_model  # noqa: E402
 from vamoh.pointcloud import PointCloudBatch, grid_coordinates  # noqa: E402
 
@@ -43,7 +44,44 @@ CASES = ("gasp_celebahq64", "gasp_shapenet", "functa_celebahq64", "functa_recon3
 IMAGE64 = DataInfo(2, 3, "discretized_logistic", (64, 64), "image")
 VOXELS32 = DataInfo(3, 1, "bernoulli", (32, 32, 32), "voxels")
 FIELDS = ("case", "model", "preset", "device", "batch_size", "points_per_sample", "steps_timed", "seconds_per_step",
-          "samples_per_s", "latency_s", "peak_memory_mb", "parameters", "note")
+          "samples_per_s", "latency_s", "peak_memory_mb", "parameters", "gflop", "gflop_parts", "fp32_floor_s",
+          "floor_samples_per_s", "pct_of_fp32_peak", "matmul_peak_gflops", "note")
+CASE_DATA = {"gasp_celebahq64": ("gasp", "celebahq64", IMAGE64), "gasp_shapenet": ("gasp", "shapenet", VOXELS32),
+             "functa_celebahq64": ("functa", "celebahq64", IMAGE64), "functa_recon3": ("functa", "celebahq64", IMAGE64),
+             "functa_recon10": ("functa", "celebahq64", IMAGE64)}
+FLOP_GROUPS = {"gasp": ("generator", "discriminator"), "functa": ("inner", "outer")}
+
+
+def flop_fields(row: dict) -> dict:
+    """Exact matmul GFLOP of the case's timed unit (benchmarks/flops.py, checked against FlopCounterMode by
+    tests/test_flop_count.py): one training step (forward + backward, every sample on the same points) or one
+    single-sample reconstruction, with its main parts."""
+    from vamoh.interface import get_model_class
+
+    model, preset, info = CASE_DATA[row["case"]]
+    config = get_model_class(model).presets[preset]
+    D = int(row["points_per_sample"])
+    if row["case"].startswith("functa_recon"):
+        f = functa_reconstruction_flops(config, info, D, int(row["case"].removeprefix("functa_recon")))
+        groups = ("inner", "decode")
+    else:
+        f = step_flops(model, config, info, int(row["batch_size"]), D)
+        groups = FLOP_GROUPS[model]
+    return {"gflop": f.total / 1e9, "gflop_parts": " + ".join(f"{g} {f.group(g) / 1e9:.1f}" for g in groups)}
+
+
+def complete_row(row: dict, peak_gflops: float | None) -> dict:
+    """The FLOP columns of a row and, with the measured fp32 matmul peak, its floor: those FLOPs at 100% of the peak."""
+    row.update(flop_fields(row))
+    if peak_gflops:
+        row["matmul_peak_gflops"] = peak_gflops
+        row["fp32_floor_s"] = row["gflop"] / peak_gflops
+        measured = row.get("seconds_per_step") or row.get("latency_s")
+        if row.get("seconds_per_step"):
+            row["floor_samples_per_s"] = row["batch_size"] / row["fp32_floor_s"]
+        if measured:
+            row["pct_of_fp32_peak"] = 100 * row["fp32_floor_s"] / measured
+    return row
 
 
 def machine() -> dict[str, str]:
@@ -129,11 +167,12 @@ def run_case(case: str, args: argparse.Namespace) -> dict:
         row = time_reconstruction(int(case.removeprefix("functa_recon")), args.repeats, device)
         row["note"] = "single 64x64 sample, inner loop from zero on all 4096 points"
     row.update(case=case, device=str(device), peak_memory_mb=peak_memory_mb(device))
-    return row
+    return complete_row(row, None)
 
 
-def write_results(rows: list[dict], info: dict[str, str], out: Path) -> None:
+def write_results(rows: list[dict], info: dict[str, str], out: Path, peak_gflops: float | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    rows = [complete_row(dict(r), peak_gflops or r.get("matmul_peak_gflops")) for r in rows]
     with open(out / "baselines.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS + tuple(f"machine_{k}" for k in info))
         w.writeheader()
@@ -143,14 +182,27 @@ def write_results(rows: list[dict], info: dict[str, str], out: Path) -> None:
     def fmt(v, digits=3):
         return "" if v in ("", None) else (f"{v:.{digits}g}" if isinstance(v, float) else str(v))
 
+    peak = peak_gflops or next((r["matmul_peak_gflops"] for r in rows if r.get("matmul_peak_gflops")), None)
     lines = ["# Baseline benchmarks", "", "Machine: " + ", ".join(f"{k} = `{v}`" for k, v in info.items()), "",
-             "| case | device | batch | points/sample | s/step | samples/s | latency (s) | peak memory (MB) | parameters | note |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"Measured fp32 matmul peak (2048x2048): {fmt(peak, 4) if peak else 'not measured'} GFLOP/s.", "",
+             "| case | device | batch | points/sample | s/step | samples/s | latency (s) | GFLOP (parts) | fp32 floor (s) | "
+             "floor samples/s | % of fp32 peak | peak memory (MB) | parameters | note |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append("| " + " | ".join([r["case"], r["device"], fmt(r["batch_size"]), fmt(r["points_per_sample"]), fmt(r.get("seconds_per_step")),
-                                          fmt(r.get("samples_per_s")), fmt(r.get("latency_s")), f"{r['peak_memory_mb']:.0f}",
-                                          fmt(r["parameters"]), r.get("note", "")]) + " |")
-    lines += ["", "Peak memory: the case process's peak resident set on CPU (model, optimizer state and activations; "
+                                          fmt(r.get("samples_per_s")), fmt(r.get("latency_s")), f"{r['gflop']:.1f} ({r['gflop_parts']})",
+                                          fmt(r.get("fp32_floor_s")), fmt(r.get("floor_samples_per_s")),
+                                          f"{r['pct_of_fp32_peak']:.0f}%" if r.get("pct_of_fp32_peak") else "",
+                                          f"{r['peak_memory_mb']:.0f}", fmt(r["parameters"]), r.get("note", "")]) + " |")
+    lines += ["", "GFLOP: the matmul work of the timed unit (one training step, forward + backward; or one reconstruction), "
+              "counted exactly from the configuration by `benchmarks/flops.py` and held equal to "
+              "`torch.utils.flop_counter.FlopCounterMode` by `tests/test_flop_count.py`. GASP: generator (the D step's fakes "
+              "without gradient, the G step's with) + discriminator (D(real) with the R1 penalty's double backward, D(fake), "
+              "and D in the G step with frozen weights). Functa: inner (the second-order inner loop: its forwards, the "
+              "gradients to z, and the outer backward through both) + outer (the final decode and its backward); a "
+              "reconstruction: inner (first-order) + decode. `fp32 floor` = GFLOP / the measured fp32 matmul peak; "
+              "`% of fp32 peak` = floor / measured time. Element-wise work and the optimiser are not counted.", "",
+              "Peak memory: the case process's peak resident set on CPU (model, optimizer state and activations; "
               "includes ~0.3 GB of interpreter and torch), torch.cuda.max_memory_allocated on GPU.", ""]
     (out / "baselines.md").write_text("\n".join(lines))
 
@@ -167,6 +219,8 @@ def main() -> None:
     if args.case:
         print(json.dumps(run_case(args.case, args)))
         return
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
+    peak = matmul_peak_gflops(device)
     rows = []
     for case in CASES:
         cmd = [sys.executable, __file__, "--case", case, "--steps", str(args.steps), "--repeats", str(args.repeats),
@@ -177,7 +231,7 @@ def main() -> None:
             raise SystemExit(f"benchmark case {case} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"{case}: {time.perf_counter() - t0:.0f} s wall", file=sys.stderr, flush=True)
-    write_results(rows, machine(), args.out)
+    write_results(rows, machine(), args.out, peak)
     print((args.out / "baselines.md").read_text())
 
 

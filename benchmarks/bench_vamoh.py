@@ -5,8 +5,10 @@ For every variant (preset x compute dtype x allocator, optionally micro-batched)
   - training-step throughput (samples/s) with the flow prior active (after warm-up), with point
     dropout as in training and with every point kept (the worst case), median over timed steps;
   - peak resident memory of the process over the training steps (ru_maxrss, read before anything else runs);
-  - the decoder part of the step (hypernetworks, generators, categorical nets, likelihood)
-    forward+backward, as FLOP/s and as a fraction of the measured fp32 matmul peak;
+  - the exact matmul FLOPs of an all-points step, forward + backward, with its encoder and decoder
+    parts (benchmarks/flops.py), the step's FLOP/s and the fp32 floor (those FLOPs at the measured
+    fp32 matmul peak); the decoder part (hypernetworks, generators, categorical nets, likelihood)
+    timed alone, as FLOP/s and as a fraction of that peak;
   - single-sample reconstruction latency of a full image/volume/field (median of 50 calls).
 Results: benchmarks/results/vamoh.csv and .md, with the machine and allocator of every row.
 
@@ -23,6 +25,7 @@ package libjemalloc2, conda-forge package jemalloc) with JEMALLOC_CONF below.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import glob
 import json
 import os
@@ -38,8 +41,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.flops import vamoh_step_flops  # noqa: E402
 from benchmarks.machine import describe, matmul_peak_gflops  # noqa: E402
 from vamoh.interface import DataInfo, build_model  # noqa: E402
+from vamoh.model import PRESETS  # noqa: E402
 from vamoh.pointcloud import PointCloudBatch, query_grid  # noqa: E402
 
 TUNED_MALLOC = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
@@ -78,17 +83,37 @@ def make_batch(info: DataInfo, B: int, points: int | None) -> PointCloudBatch:
     return PointCloudBatch(coords[None].expand(B, -1, -1), y, torch.ones(B, D, dtype=torch.bool), () if points else info.grid_shape)
 
 
-def decoder_flops(model, B: int, D: int) -> float:
-    """Forward matmul FLOPs of the decoder part; a step's fwd+bwd is counted as 3x (standard estimate)."""
-    c, K = model.config, model.config.K
-    dims = model.layout.dims
-    hyper_dims = [c.dim_z, *c.hypernet_hidden, model.layout.num_params]
-    hyper = B * K * sum(a * b for a, b in zip(hyper_dims[:-1], hyper_dims[1:]))
-    gen = B * K * D * sum(a * b for a, b in zip(dims[:-1], dims[1:]))
-    R = model.rff.out_dim
-    cat_dims = [R + c.dim_z, *c.categorical_hidden, K]
-    cat = 2 * B * D * sum(a * b for a, b in zip(cat_dims[:-1], cat_dims[1:]))
-    return 2.0 * (hyper + gen + cat)
+def flop_fields(preset: str, batch: int, points: int, microbatch: int | None) -> dict:
+    """Matmul GFLOP of one all-points training step (forward + backward), exact (benchmarks/flops.py), and its parts.
+
+    The shared-coordinate step the benchmark runs: every sample on the same grid (or the same random
+    voxels); ``microbatch`` (None or ``batch``: the whole batch) repeats the products shared by a micro-batch.
+    """
+    info = PRESET_DATA[preset]
+    config = dataclasses.replace(PRESETS[preset], microbatch_size=microbatch if microbatch and microbatch < batch else None)
+    f = vamoh_step_flops(config, info, batch, points)
+    return {"step_gflop": f.total / 1e9, "encoder_gflop": f.group("encoder") / 1e9, "decoder_gflop": f.group("decoder") / 1e9}
+
+
+def complete_row(row: dict) -> dict:
+    """The FLOP columns of a row, from its preset, batch, points and micro-batch and its timings and matmul peak.
+
+    Computed here rather than trusted from the CSV, so rows measured before the count was corrected
+    (decoder only, 3x its forward) are shown with the exact count against their own timings.
+    """
+    mb = int(row.get("microbatch") or row["batch"])
+    row.update(flop_fields(row["preset"], int(row["batch"]), int(row["points"]), mb))
+    row.pop("decoder_gflop_per_step", None)  # the old decoder-only 3x-forward estimate
+    row["decoder_gflops"] = row["decoder_gflop"] / row["decoder_s"]
+    row["step_gflops_all_points"] = row["step_gflop"] / row["step_s_all_points"]
+    peak = row.get("matmul_peak_gflops")
+    if peak:
+        row["decoder_pct_of_peak"] = 100 * row["decoder_gflops"] / peak
+        row["step_pct_of_peak"] = 100 * row["step_gflops_all_points"] / peak
+        # the floor: every matmul FLOP of an all-points step at 100% of the measured fp32 peak, nothing else
+        row["floor_step_s"] = row["step_gflop"] / peak
+        row["floor_samples_per_s"] = row["batch"] / row["floor_step_s"]
+    return row
 
 
 def timed(fn, repeats: int, warmup: int) -> list[float]:
@@ -143,8 +168,6 @@ def worker(preset: str, steps: int, dtype: str, microbatch: int | None) -> dict:
 
     dec = statistics.median(timed(decoder_step, max(2, steps // 2), 1)) * (B / Bd)
     row["decoder_s"] = dec
-    row["decoder_gflop_per_step"] = 3 * decoder_flops(model, B, batch.num_points) / 1e9
-    row["decoder_gflops"] = row["decoder_gflop_per_step"] / dec
     row["decoder_share_of_step"] = dec / statistics.median(full_times)
     # single-sample reconstruction of a full image / volume / field
     model.eval()
@@ -219,9 +242,7 @@ def main() -> None:
                 row["allocator"] = setting
                 row["matmul_peak_gflops"] = peak
                 row["matmul_peak_gflops_bf16"] = peak_bf16
-                row["decoder_pct_of_peak"] = 100 * row["decoder_gflops"] / peak
-                # the bound: the decoder's FLOPs alone at 100% of the measured fp32 peak, every point kept
-                row["floor_samples_per_s"] = row["batch"] / (row["decoder_gflop_per_step"] / peak)
+                complete_row(row)  # exact matmul FLOPs of the step, its encoder and decoder parts, and the fp32 floor
                 row["date"] = time.strftime("%Y-%m-%d %H:%M")
                 rows.append(row)
                 print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
@@ -271,6 +292,7 @@ def write(rows: list[dict], machine: dict, out: Path) -> None:
     import csv
 
     out.parent.mkdir(parents=True, exist_ok=True)
+    rows = [complete_row(r) for r in rows]
     keys: list[str] = []
     for r in rows:
         keys += [k for k in r if k not in keys]
@@ -323,28 +345,41 @@ def write(rows: list[dict], machine: dict, out: Path) -> None:
         if (r["preset"], _variant(r)) in long_keys and "timed_steps" in r:
             lines.append(f"| {r['preset']} | {_variant(r)} | {r['timed_steps']} | {r['peak_gb']:.2f} |")
     lines += ["", "## Every row", "",
-              "| preset | variant | batch | points | timed steps | samples/s (dropout) | samples/s (all points) | peak GB | decoder GFLOP/s | "
-              "% of fp32 peak | decoder share of step | recon ms (2 threads / 1 thread) | loader / train steps | date |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| preset | variant | batch | points | timed steps | samples/s (dropout) | samples/s (all points) | peak GB | "
+              "step GFLOP/s (all points) | % of fp32 peak | decoder GFLOP/s | % of fp32 peak | decoder share of step | "
+              "recon ms (2 threads / 1 thread) | loader / train steps | date |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
             f"| {r['preset']} | {_variant(r)} | {r['batch']} | {r['points']} | {r.get('timed_steps', '')} | {r['samples_per_s']:.1f} | "
-            f"{r['samples_per_s_all_points']:.1f} | {r['peak_gb']:.2f} | {r['decoder_gflops']:.0f} | {r['decoder_pct_of_peak']:.0f}% | "
+            f"{r['samples_per_s_all_points']:.1f} | {r['peak_gb']:.2f} | {r['step_gflops_all_points']:.0f} | "
+            f"{r.get('step_pct_of_peak', float('nan')):.0f}% | {r['decoder_gflops']:.0f} | {r.get('decoder_pct_of_peak', float('nan')):.0f}% | "
             f"{100 * r['decoder_share_of_step']:.0f}% | {r['recon_ms']:.1f} / {r['recon_ms_1thread']:.1f} | "
             f"{r['loader_over_train_steps']:.0f}x | {r.get('date', '')} |")
     lines += ["", "## What bounds each figure", "",
-              "`fp32 ceiling` = batch / (decoder FLOPs of an all-points step / measured fp32 matmul peak): the throughput if the "
-              "decoder ran at 100% of the fp32 peak and everything else (encoder, Adam) were free. A target above it cannot be met "
-              "in fp32 on this machine, whatever the implementation; mixed precision moves the ceiling to the bf16 peak.", "",
-              "| preset | decoder GFLOP per step (fwd+bwd) | fp32 ceiling (samples/s) | best float32 measured (all points) |", "|---|---|---|---|"]
+              "`GFLOP per step` is the matmul work of one all-points training step, forward + backward, counted exactly from the "
+              "configuration (`benchmarks/flops.py`, held equal to `torch.utils.flop_counter.FlopCounterMode` on real steps by "
+              "`tests/test_flop_count.py`): every product autograd runs, a backward costing 1x its forward where the input needs "
+              "no gradient (the encoder's first contraction and weight-net layer, the generators' and categorical nets' first "
+              "layers on the Fourier features and data) and 2x elsewhere. Element-wise work, the planar flow's matrix-vector "
+              "products and the optimiser are not in it. `fp32 floor` = that count / the measured fp32 matmul peak: the step "
+              "time if every product ran at 100% of the peak and everything else were free; `fp32 ceiling` = batch / floor. "
+              "A target above the ceiling cannot be met in fp32 on this machine, whatever the implementation; mixed precision "
+              "moves it towards the bf16 peak.", "",
+              "| preset | batch | points | GFLOP per step (encoder + decoder) | fp32 floor (s/step) | fp32 ceiling (samples/s) | "
+              "best float32 measured (all points) |", "|---|---|---|---|---|---|---|"]
     seen = set()
     for r in rows:
         if r["preset"] in seen:
             continue
         seen.add(r["preset"])
-        fp32 = [x["samples_per_s_all_points"] for x in rows if x["preset"] == r["preset"] and x.get("compute_dtype", "float32") == "float32"]
-        lines.append(f"| {r['preset']} | {r['decoder_gflop_per_step']:.0f} | {r['floor_samples_per_s']:.1f} | "
-                     f"{max(fp32) if fp32 else float('nan'):.1f} |")
+        same = [x for x in rows if x["preset"] == r["preset"]]
+        whole = [x for x in same if int(x.get("microbatch") or x["batch"]) >= x["batch"]] or same  # the floor of the whole-batch step
+        f = whole[0]
+        fp32 = [x["samples_per_s_all_points"] for x in same if x.get("compute_dtype", "float32") == "float32"]
+        lines.append(f"| {f['preset']} | {f['batch']} | {f['points']} | {f['step_gflop']:.1f} ({f['encoder_gflop']:.1f} + "
+                     f"{f['decoder_gflop']:.1f}) | {f.get('floor_step_s', float('nan')):.2f} | "
+                     f"{f.get('floor_samples_per_s', float('nan')):.1f} | {max(fp32) if fp32 else float('nan'):.1f} |")
     lines += ["", "Single-sample reconstruction is bound by memory bandwidth, not FLOPs: every call streams all "
               "hypernetwork weights (CelebA-HQ: 10 x 512 x 24,963 of the last layers, 511 MB in float32, 254 MB in bfloat16, "
               "whose cast copy is kept between no-grad calls), so at B = 1 its latency follows the VM's memory bandwidth, "
