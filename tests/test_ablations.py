@@ -32,7 +32,7 @@ def tiny_raw(ablations: dict, **changes) -> dict:
 
 
 MIXTURE = {"mixture": {"model": "vamoh", "question": "Does the mixture help?", "variants": {"K1": {"K": 1}, "K3": {}, "K8": {"K": 8}},
-                       "default": "K3", "metrics": ["psnr", "fid_test", "samples_per_second"]}}
+                       "default": "K3", "metrics": ["psnr_leakfree", "fid_test", "samples_per_second"]}}
 
 
 # ---------------------------------------------------------------------------------------------- entries
@@ -228,9 +228,9 @@ def welch_reference(a, b) -> float:
 
 
 SYNTHETIC = {  # entry -> metric -> per-seed values
-    "vamoh": {"psnr": [10.0, 10.1, 9.9], "fid_test": [10.0, 10.2, 9.8]},
-    "vamoh-mixture-K1": {"psnr": [8.0, 8.1, 7.9], "fid_test": [10.1, 9.7, 10.3]},
-    "vamoh-mixture-K8": {"psnr": [10.05, 9.85, 10.1], "fid_test": [5.0, 5.1, 4.9]},
+    "vamoh": {"psnr_leakfree": [10.0, 10.1, 9.9], "fid_test": [10.0, 10.2, 9.8]},
+    "vamoh-mixture-K1": {"psnr_leakfree": [8.0, 8.1, 7.9], "fid_test": [10.1, 9.7, 10.3]},
+    "vamoh-mixture-K8": {"psnr_leakfree": [10.05, 9.85, 10.1], "fid_test": [5.0, 5.1, 4.9]},
 }
 
 
@@ -349,14 +349,14 @@ def test_significance_marks_follow_the_corrected_welch_tests():
     values = per_seed(ab, synthetic_tidy(), synthetic_summaries(), EMPTY_MEASURED)
     comps = compare(values[values["question"] == "mixture"], "K3")
     family = correct(comps.values(), "holm")
-    pairs = [(v, e, m) for v, e in (("K1", "vamoh-mixture-K1"), ("K8", "vamoh-mixture-K8")) for m in ("psnr", "fid_test")]
+    pairs = [(v, e, m) for v, e in (("K1", "vamoh-mixture-K1"), ("K8", "vamoh-mixture-K8")) for m in ("psnr_leakfree", "fid_test")]
     raw = [welch_reference(SYNTHETIC[e][m], SYNTHETIC["vamoh"][m]) for _, e, m in pairs]
     assert family == 4  # samples/s is never tested
     for (v, e, m), expected in zip(pairs, multipletests(raw, method="holm")[1]):
         c = comps[("polymnist", v, m)]
         assert c.p == pytest.approx(welch_reference(SYNTHETIC[e][m], SYNTHETIC["vamoh"][m]), rel=1e-9)
         assert c.p_adj == pytest.approx(expected, rel=1e-9) and c.significant == (expected < 0.05)
-    assert comps[("polymnist", "K1", "psnr")].significant and not comps[("polymnist", "K8", "psnr")].significant
+    assert comps[("polymnist", "K1", "psnr_leakfree")].significant and not comps[("polymnist", "K8", "psnr_leakfree")].significant
     assert comps[("polymnist", "K8", "fid_test")].significant and not comps[("polymnist", "K1", "fid_test")].significant
     speed = comps[("polymnist", "K1", "samples_per_second")]
     assert speed.test is None and speed.p_adj is None and not speed.significant
@@ -368,11 +368,11 @@ def two_question_report(tmp_path, method="fdr_bh", references=None):
     from vamoh.report.ablations import write_ablation_report
 
     spec = {**MIXTURE, "c": {"model": "vamoh", "variants": {"fps": {}, "random": {"centroid_method": "random"}}, "default": "fps",
-                             "generation": False, "metrics": ["psnr", "encoder_ms", "samples_per_second"]}}
+                             "generation": False, "metrics": ["psnr_leakfree", "encoder_ms", "samples_per_second"]}}
     ab = RunConfig.from_dict(tiny_raw(spec)).ablations()
     tidy = synthetic_tidy()
     random_psnr = [10.2, 9.8, 10.05]  # no quality difference to fps (the "vamoh" entry)
-    tidy = pd.concat([tidy, pd.DataFrame([{**tidy.iloc[0].to_dict(), "model": "vamoh-c-random", "metric": "psnr", "seed": s, "mean": v,
+    tidy = pd.concat([tidy, pd.DataFrame([{**tidy.iloc[0].to_dict(), "model": "vamoh-c-random", "metric": "psnr_leakfree", "seed": s, "mean": v,
                                            "feature_extractor": ""} for s, v in enumerate(random_psnr)])], ignore_index=True)
     encoder = {"vamoh": [6.0, 6.1, 5.9], "vamoh-c-random": [1.0, 1.1, 0.9]}  # random is far faster
     measured = pd.DataFrame([{"question": "c", "dataset": "polymnist", "model": e, "seed": s, "metric": "encoder_ms", "value": v}
@@ -401,7 +401,7 @@ def test_every_test_of_the_report_is_corrected_as_one_family(tmp_path, method):
     assert f"{name}-adjusted p < 0.05, over all 6 tests of this report" in doc
     table = pd.read_csv(tmp_path / "ablation_mixture.csv", comment="#").set_index("Variant")
     psnr = [c for c in table.columns if c.startswith("Recon. PSNR")][0]
-    k1 = tested[(tested["variant"] == "K1") & (tested["metric"] == "psnr")].iloc[0]
+    k1 = tested[(tested["variant"] == "K1") & (tested["metric"] == "psnr_leakfree")].iloc[0]
     assert table.loc["K1", psnr].endswith("*") == bool(k1["significant"])
 
 
@@ -413,7 +413,7 @@ def test_speed_never_counts_in_an_answer_and_is_reported_apart(tmp_path):
     enc = tests.loc[("random", "encoder_ms")]
     assert enc["kind"] == "speed" and enc["significant"] and not enc["counted_in_answer"] and enc["result"] == "faster"
     assert enc["diff"] == pytest.approx(np.mean(encoder["vamoh-c-random"]) - np.mean(encoder["vamoh"]))
-    assert not tests.loc[("random", "psnr")]["significant"]
+    assert not tests.loc[("random", "psnr_leakfree")]["significant"]
     doc = (tmp_path / "ablations.md").read_text()
     section = doc.split("## c")[1]
     # far faster, no quality difference: the answer calls random no better than fps
@@ -434,7 +434,7 @@ def test_speed_never_counts_in_an_answer_and_is_reported_apart(tmp_path):
     comps = compare(values[values["question"] == "c"], "fps")
     correct(comps.values())
     assert comps[("polymnist", "random", "encoder_ms")].significant
-    assert verdicts(ab["c"], comps, ["psnr", "encoder_ms", "samples_per_second"]) == {"random": (0, 0)}
+    assert verdicts(ab["c"], comps, ["psnr_leakfree", "encoder_ms", "samples_per_second"]) == {"random": (0, 0)}
 
 
 def test_report_tables_and_answers_follow_the_numbers(tmp_path):
@@ -458,25 +458,25 @@ def test_report_tables_and_answers_follow_the_numbers(tmp_path):
     assert "K8 (better than the default in 1, worse in 0 significant comparisons) is better than the default K3" in doc
     # the effect with its interval, from the tests file
     tests = pd.read_csv(tmp_path / "ablation_tests.csv", comment="#").set_index(["variant", "metric"])
-    k1 = tests.loc[("K1", "psnr")]
-    assert f"K1 is worse on Recon. PSNR (dB) (−2.00 [−{abs(k1['ci_low']):.2f}, −{abs(k1['ci_high']):.2f}], p adj. " in doc
+    k1 = tests.loc[("K1", "psnr_leakfree")]
+    assert f"K1 is worse on Recon. PSNR, leak-free (dB) (−2.00 [−{abs(k1['ci_low']):.2f}, −{abs(k1['ci_high']):.2f}], p adj. " in doc
     assert "K8 is better on FID tst (−5.00 [" in doc
-    assert "no significant difference on the other 1 quality metric tested" in doc
+    assert "no significant difference on the other 1 quality metric counted" in doc
     assert "Train samples / s: " not in doc.split("Best mean")[1].split("\n")[0]  # a speed is never a best
     assert (tmp_path / "ablation_mixture.png").stat().st_size > 0
     # flip the numbers: the marks and the answer flip with them
     flipped = synthetic_tidy()
-    k1_psnr = (flipped["model"] == "vamoh-mixture-K1") & (flipped["metric"] == "psnr")
+    k1_psnr = (flipped["model"] == "vamoh-mixture-K1") & (flipped["metric"] == "psnr_leakfree")
     flipped.loc[k1_psnr, "mean"] = [12.0, 12.1, 11.9]
     write_ablation_report(ab, flipped, synthetic_summaries(), EMPTY_MEASURED, tmp_path / "flipped", {}, references={"polymnist": reference_record()})
     doc = (tmp_path / "flipped" / "ablations.md").read_text()
-    assert "K1 is better on Recon. PSNR (dB) (+2.00" in doc and "the default K3 is better than K1" not in doc
+    assert "K1 is better on Recon. PSNR, leak-free (dB) (+2.00" in doc and "the default K3 is better than K1" not in doc
 
 
 def test_fid_counts_only_behind_a_passing_extractor_and_precision_only_when_noise_gets_none(tmp_path):
     from vamoh.report.summary import NOISE_PRECISION_MAX
 
-    spec = {"mixture": {**MIXTURE["mixture"], "metrics": ["psnr", "fid_test", "precision_test"]}}
+    spec = {"mixture": {**MIXTURE["mixture"], "metrics": ["psnr_leakfree", "fid_test", "precision_test"]}}
     ab = RunConfig.from_dict(tiny_raw(spec)).ablations()
     from vamoh.report.ablations import write_ablation_report
 
@@ -496,7 +496,7 @@ def test_fid_counts_only_behind_a_passing_extractor_and_precision_only_when_nois
 
     tests, doc = run("pass", {"polymnist": reference_record(True)}, 0.0)
     assert tests.loc[("K8", "fid_test"), "significant"] and tests.loc[("K1", "precision_test"), "counted_in_answer"]
-    assert "K1 is worse on Recon. PSNR (dB)" in doc and "Precision tst (−0.300" in doc
+    assert "K1 is worse on Recon. PSNR, leak-free (dB)" in doc and "Precision tst (−0.300" in doc
     table = pd.read_csv(tmp_path / "pass" / "ablation_mixture.csv", comment="#").set_index("Variant")
     assert table.loc["Uniform noise (ceiling)", [c for c in table.columns if c.startswith("FID")][0]] == "400.00"
 
@@ -518,7 +518,7 @@ def test_fid_counts_only_behind_a_passing_extractor_and_precision_only_when_nois
 def test_a_metric_saturated_for_every_variant_is_said_so_with_its_floor_and_noise_rows(tmp_path):
     from vamoh.report.ablations import write_ablation_report
 
-    spec = {"mixture": {**MIXTURE["mixture"], "metrics": ["psnr", "precision_test"]}}
+    spec = {"mixture": {**MIXTURE["mixture"], "metrics": ["psnr_leakfree", "precision_test"]}}
     ab = RunConfig.from_dict(tiny_raw(spec)).ablations()
     tidy = synthetic_tidy()
     base = tidy.iloc[0].to_dict()
@@ -583,7 +583,7 @@ def test_tiny_ablation_runs_end_to_end(tmp_path):
 
     raw = tiny_raw({"mixture": {"model": "vamoh", "variants": {"K1": {"K": 1}, "K3": {}}, "default": "K3"},
                     "c": {"model": "vamoh", "variants": {"fps": {}, "random": {"centroid_method": "random"}}, "default": "fps",
-                          "generation": False, "metrics": ["psnr", "encoder_ms", "samples_per_second"]}},
+                          "generation": False, "metrics": ["psnr_leakfree", "encoder_ms", "samples_per_second"]}},
                    eval={"num_samples": 16, "num_sets": 2, "max_real": 32, "extractor_epochs": 1, "timing_repeats": 2,
                          "timing_warmup": 1, "timing_batch_sizes": [1], "completion_samples": 4},
                    figures={"num_examples": 2, "num_samples": 4})
@@ -602,7 +602,7 @@ def test_tiny_ablation_runs_end_to_end(tmp_path):
     values = pd.read_csv(rep / "ablation_values.csv")
     elbo = values[values["metric"] == "test_elbo_per_point"]
     assert len(elbo) == 4 and np.isfinite(elbo["value"]).all() and (elbo["value"] < 0).all()
-    assert set(values["metric"]) >= {"psnr", "fid_test", "samples_per_second", "segment_kappa"}
+    assert set(values["metric"]) >= {"psnr_leakfree", "fid_test", "samples_per_second", "segment_kappa"}
     doc = (rep / "ablations.md").read_text()
     assert "Answer, from the quality metrics (2 seeds" in doc
     # every file the workflow declares, the pictures and the speed table of the timed question among them
@@ -649,3 +649,47 @@ def test_a_variant_that_changed_nothing_is_called_so_and_ties_name_no_best(tmp_p
     # and the one metric with a unique best, samples/s (K8), is a speed, never a best
     assert "Best mean" not in doc
     assert "K8 151" in [line for line in doc.splitlines() if "speed, apart from the answer" in line][0]
+
+
+def test_the_paper_protocol_psnr_is_tested_and_shown_but_never_counted(tmp_path):
+    """Its mixture weights see the value they predict (issue 21), which favours more components whatever they learned:
+    a significant paper-protocol difference is named, with its direction, and enters no answer; the leak-free one counts."""
+    from vamoh.report.ablations import write_ablation_report
+
+    spec = {"mixture": {**MIXTURE["mixture"], "metrics": ["psnr", "psnr_leakfree"]}}
+    ab = RunConfig.from_dict(tiny_raw(spec)).ablations()
+    tidy = synthetic_tidy()  # psnr_leakfree: K1 clearly below the default K3
+    paper = {"vamoh": [15.0, 15.1, 14.9], "vamoh-mixture-K1": [10.0, 10.1, 9.9], "vamoh-mixture-K8": [20.0, 20.1, 19.9]}
+    tidy = pd.concat([tidy, pd.DataFrame([{**tidy.iloc[0].to_dict(), "model": e, "metric": "psnr", "seed": s, "mean": v}
+                                          for e, vals in paper.items() for s, v in enumerate(vals)])], ignore_index=True)
+    write_ablation_report(ab, tidy, synthetic_summaries(), EMPTY_MEASURED, tmp_path, {}, references={"polymnist": reference_record()})
+    tests = pd.read_csv(tmp_path / "ablation_tests.csv", comment="#").set_index(["variant", "metric"])
+    assert tests.loc[("K8", "psnr"), "significant"] and not tests.loc[("K8", "psnr"), "counted_in_answer"]
+    assert tests.loc[("K1", "psnr_leakfree"), "counted_in_answer"]
+    doc = (tmp_path / "ablations.md").read_text()
+    # K8 wins only on the paper protocol: not better than the default; K1 loses on the leak-free score: counted
+    assert "K8 shows no significant difference on the 1 quality metric counted (not counted: higher Recon. PSNR, paper protocol (dB) (+5.00" in doc
+    assert "the default K3 is better than K1" in doc and "better than K3" not in doc
+    table = pd.read_csv(tmp_path / "ablation_mixture.csv", comment="#").set_index("Variant")
+    assert table.loc["K8", [c for c in table.columns if c.startswith("Recon. PSNR, paper")][0]].endswith("*")
+
+
+def test_reconstruction_scores_are_tested_only_where_the_default_beats_the_train_mean():
+    """A default at the train mean's level has learned nothing for its variants to change: its reconstruction and
+    completion comparisons are shown, not tested (the summary's margin, CLEAR_MARGIN_DB)."""
+    from vamoh.eval import keys
+    from vamoh.report.ablations import learning_exclusions
+    from vamoh.report.summary import CLEAR_MARGIN_DB
+
+    rows = [{"dataset": d, "variant": v, "metric": m, "seed": s, "value": val}
+            for d, m, v, vals in (("polymnist", "psnr_leakfree", "K3", [10.2, 10.3, 10.25]), ("polymnist", "psnr_leakfree", "K1", [9.0, 9.1, 9.2]),
+                                  ("shapes3d", "psnr_leakfree", "K3", [12.7, 12.6, 12.8]), ("shapes3d", "fid_test", "K3", [90.0, 91.0, 92.0]))
+            for s, val in enumerate(vals)]
+    refs = {("polymnist", keys.REF_MEAN, "psnr_leakfree"): (10.25, 0.9), ("shapes3d", keys.REF_MEAN, "psnr_leakfree"): (6.58, 0.5),
+            ("shapes3d", keys.REF_MEAN, "fid_test"): (600.0, None)}
+    out = learning_exclusions(pd.DataFrame(rows), "K3", ["psnr_leakfree", "fid_test"], refs)
+    assert set(out) == {("polymnist", "psnr_leakfree")}  # 10.25 < 10.25 + margin; Shapes3D is 6 dB above; FID is not gated here
+    assert f"does not beat the train mean by {CLEAR_MARGIN_DB:g} dB here (10.25 against 10.25 dB)" in out[("polymnist", "psnr_leakfree")]
+    # exactly at the margin passes
+    refs[("polymnist", keys.REF_MEAN, "psnr_leakfree")] = (10.25 - CLEAR_MARGIN_DB, 0.9)
+    assert learning_exclusions(pd.DataFrame(rows), "K3", ["psnr_leakfree"], refs) == {}

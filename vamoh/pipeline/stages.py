@@ -519,7 +519,8 @@ def ablations(rc: RunConfig, tidy_csv: str | Path, train_summaries: list[str], c
         "device": f"{dev.get('device', '')}: {dev.get('gpu') or dev.get('cpu') or platform.processor()}, {threads} thread(s) per job",
         "generation": f"{cfg.num_samples} generated samples x {cfg.num_sets} sets per seed",
         "about": [f"Datasets {rc.datasets}, seeds {rc.seeds}, {len(jobs)} trained (dataset, variant, seed) jobs; their training took "
-                  f"{train_hours:.2f} h of job time in all (train.json).",
+                  f"{train_hours:.2f} h in all (train.json's training seconds: the training loop, without each job's startup, "
+                  f"data loading and logging, which the run's Snakemake benchmarks include).",
                   f"Evaluation: {cfg.num_samples} generated samples x {cfg.num_sets} sets, feature extractor '{cfg.feature_extractor}', "
                   f"completion on {cfg.completion_samples} test samples; device {dev.get('device', '')}."],
     }
