@@ -693,3 +693,17 @@ def test_reconstruction_scores_are_tested_only_where_the_default_beats_the_train
     # exactly at the margin passes
     refs[("polymnist", keys.REF_MEAN, "psnr_leakfree")] = (10.25 - CLEAR_MARGIN_DB, 0.9)
     assert learning_exclusions(pd.DataFrame(rows), "K3", ["psnr_leakfree"], refs) == {}
+
+
+def test_a_variant_identical_to_the_default_on_every_seed_gets_no_test():
+    """A setting that changed nothing in the trained model (Shapes3D's linear weight-net on a one-layer net) gives the
+    default's numbers exactly: a p-value of 1 would only dilute the correction's family."""
+    from vamoh.report.ablations import IDENTICAL, compare
+
+    rows = [{"dataset": "shapes3d", "variant": v, "metric": "psnr_leakfree", "seed": s, "value": val}
+            for v, vals in (("paper", [12.1, 12.7, 13.0]), ("same", [12.1, 12.7, 13.0]), ("other", [12.0, 12.6, 13.5]))
+            for s, val in enumerate(vals)]
+    comps = compare(pd.DataFrame(rows), "paper")
+    same, other = comps[("shapes3d", "same", "psnr_leakfree")], comps[("shapes3d", "other", "psnr_leakfree")]
+    assert same.p is None and same.test.spread == IDENTICAL and same.diff == 0.0
+    assert other.p is not None and 0 < other.p < 1
