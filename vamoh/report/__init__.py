@@ -1,6 +1,20 @@
-"""The report: the paper's tables (vamoh.report.tables) and figures (vamoh.report.figures) from the suite's results."""
+"""The report: the paper's tables (vamoh.report.tables) and figures (vamoh.report.figures) from the suite's results.
 
-from .figures import write_figures
-from .tables import build_tables, write_tables
+The names below are imported on first use: a job that only needs the report's metric registry
+(vamoh.report.ablations, read by every job's RunConfig) does not pay for matplotlib and seaborn.
+"""
 
-__all__ = ["build_tables", "write_figures", "write_tables"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {"write_figures": ".figures", "build_tables": ".tables", "write_tables": ".tables"}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
