@@ -158,6 +158,22 @@ def tiny_run(tmp_path_factory):
     return work, time.perf_counter() - t0
 
 
+def test_every_job_of_the_tiny_run_says_where_its_time_went(tiny_run):
+    """Each benchmarked job's log ends with its jobclock line (vamoh.pipeline.jobclock), whose measured work fits in the
+    job's wall time in Snakemake's benchmark file; benchmarks/bench_demo.py splits the run's time with these."""
+    from benchmarks.bench_demo import summarise
+
+    work, _ = tiny_run
+    rows, total = summarise("tiny", work)
+    assert {"train", "evaluate", "reference", "prepare_data", "timing", "functaset", "fit_prior"} <= {r["rule"] for r in rows}
+    for r in rows:
+        assert r["clocked"] == r["jobs"], r["rule"]  # every job wrote its line
+        assert 0 < r["work_s"] < r["seconds"], r  # work measured, and inside the job's wall time
+        assert r["process_s"] <= r["seconds"] + 1.0, r  # the process lives inside Snakemake's job
+    train = next(r for r in rows if r["rule"] == "train")
+    assert train["data_s"] > 0 and train["tracking_s"] > 0
+
+
 def test_tiny_run_writes_paper_tables(tiny_run):
     work, _ = tiny_run
     rep = work / "reports" / "tiny"

@@ -23,6 +23,10 @@ def logged(path: str | Path) -> Iterator[None]:
         except BaseException:
             traceback.print_exc(file=f)
             raise
+        else:
+            from .jobclock import line
+
+            print(line())  # where the job's time went (vamoh.pipeline.jobclock; read by benchmarks/bench_demo.py)
         finally:
             logging.getLogger().removeHandler(handler)
 

@@ -19,6 +19,7 @@ import torch
 from ..checks import resolve_device
 from ..config import to_dict
 from ..io import atomic_write, atomic_write_json, atomic_write_text, drop_orphan_sidecars
+from .jobclock import clock, timed
 from .runconfig import RunConfig
 
 
@@ -28,9 +29,10 @@ from .runconfig import RunConfig
 def _job_run(rc: RunConfig, job: str, tags: dict[str, Any], params: dict[str, Any] | None = None):
     """The MLflow run of one job (``job`` like "train/polymnist/vamoh/seed0"); runs of it left RUNNING by a
     killed earlier attempt are marked interrupted."""
-    from .. import tracking
+    with clock("tracking"):
+        from .. import tracking
 
-    return tracking.job_run(rc.tracking_uri, rc.experiment, job, tags=tags, params=params or {}, job_key=job)
+    return timed(tracking.job_run(rc.tracking_uri, rc.experiment, job, tags=tags, params=params or {}, job_key=job), "tracking")
 
 
 def _record(path: str | Path) -> dict[str, Any]:
@@ -45,12 +47,13 @@ def load_data(record_path: str | Path, train_points: int | None = None) -> tuple
 
     A deleted cache file (or its checksum record) is rebuilt from the data config the record holds, and must hold the
     recorded arrays (``vamoh.data.cache.ensure_prepared``): the record, and so what Snakemake reruns, is unchanged."""
-    from ..data import load_prepared
-    from ..data.cache import ensure_prepared
+    with clock("data"):
+        from ..data import load_prepared
+        from ..data.cache import ensure_prepared
 
-    record = _record(record_path)
-    path = ensure_prepared(record["path"], record["data_config"], record["sha256"], record_path)
-    return load_prepared(path, train_points=train_points), record
+        record = _record(record_path)
+        path = ensure_prepared(record["path"], record["data_config"], record["sha256"], record_path)
+        return load_prepared(path, train_points=train_points), record
 
 
 # Test samples per evaluation batch. Small batches keep the inner loops' activations below glibc malloc's mmap
@@ -115,7 +118,8 @@ def prepare_data(rc: RunConfig, dataset: str, out: str | Path) -> dict[str, Any]
     from ..data import prepare, read_record
 
     cfg = rc.data_config(dataset)
-    path = prepare(cfg, rc.cache_dir)
+    with clock("work"):
+        path = prepare(cfg, rc.cache_dir)
     cache = read_record(path)
     meta = cache["meta"]
     record = {"dataset": dataset, "path": str(Path(path).resolve()), "source": cfg.source, "is_standin": bool(meta["is_standin"]),
@@ -174,7 +178,8 @@ def train(rc: RunConfig, dataset: str, entry: str, seed: int, data_record: str |
         _log_dataset(run, record)
         live = (lambda step, metrics: run.log_metrics(metrics, step)) if run is not None else None
         trainer = Trainer(net, train_set, tcfg, state, on_log=live, identity=identity, restart_on_mismatch=True)
-        history = trainer.fit()
+        with clock("work"):
+            history = trainer.fit()
         seconds = time.perf_counter() - t0
         _write_history(history, history_out)
         summary = training_summary(net, trainer, dataset, entry, label, seed, record, seconds)
@@ -251,8 +256,9 @@ def import_checkpoint(rc: RunConfig, dataset: str, entry: str, seed: int, data_r
     _, preset = rc.model_config(entry, dataset, seed)
     with _job_run(rc, f"import/{dataset}/{entry}/seed{seed}", {"dataset": dataset, "model": entry, "seed": seed, "stage": "import"},
                   {f"source.{k}": v for k, v in source.items()}) as run:
-        net = e.cls.import_published(source, splits["train"].info, preset=preset, seed=seed)
-        save_as_suite_checkpoint(net, out)
+        with clock("work"):
+            net = e.cls.import_published(source, splits["train"].info, preset=preset, seed=seed)
+            save_as_suite_checkpoint(net, out)
         if run is not None:
             run.log_checkpoint(out)
     return {"entry": entry, "source": source, "parameters": net.parameter_counts()["total"]}
@@ -266,7 +272,8 @@ def functaset(rc: RunConfig, dataset: str, entry: str, seed: int, data_record: s
     splits, record = load_data(data_record)
     net, _ = load_job_model(rc, checkpoint, dataset, entry, seed, resolve_device(rc.raw["device"], "device"), record)
     with _job_run(rc, f"functaset/{dataset}/{entry}/seed{seed}", {"dataset": dataset, "model": entry, "seed": seed, "stage": "functaset"}) as run:
-        meta = net.write_prior_data({"train": splits["train"], "test": splits["test"]}, out, batch_size=EVAL_BATCH)
+        with clock("work"):
+            meta = net.write_prior_data({"train": splits["train"], "test": splits["test"]}, out, batch_size=EVAL_BATCH)
         if run is not None:
             run.log_metrics({f"{s}_mean_psnr_db": v["mean_psnr_db"] for s, v in meta["splits"].items()}, 0)
     return meta
@@ -281,7 +288,8 @@ def fit_prior(rc: RunConfig, dataset: str, entry: str, seed: int, checkpoint: st
     torch.set_num_threads(threads)
     net, payload = load_job_model(rc, checkpoint, dataset, entry, seed, resolve_device(rc.raw["device"], "device"))
     with _job_run(rc, f"fit_prior/{dataset}/{entry}/seed{seed}", {"dataset": dataset, "model": entry, "seed": seed, "stage": "fit_prior"}) as run:
-        stats = net.fit_prior(str(prior_data), seed=seed)
+        with clock("work"):
+            stats = net.fit_prior(str(prior_data), seed=seed)
         if run is not None:
             run.log_metrics(stats, 0)
     payload = {**payload, "model_state": {k: v.cpu() for k, v in net.state_dict().items()}, "prior_stats": stats}
@@ -305,8 +313,9 @@ def reference(rc: RunConfig, dataset: str, seed: int, data_record: str | Path, j
     splits, record = load_data(data_record)
     with _job_run(rc, f"reference/{dataset}/seed{seed}", {"dataset": dataset, "stage": "reference", "data": record["label"]}) as run:
         _log_dataset(run, record)
-        rec, arrays = build_reference(splits, cfg, seed=seed, device=device, extractor_out=extractor_out,
-                                      superres=_superres_truth(record, len(splits["test"]), cfg.superres_samples))
+        with clock("work"):
+            rec, arrays = build_reference(splits, cfg, seed=seed, device=device, extractor_out=extractor_out,
+                                          superres=_superres_truth(record, len(splits["test"]), cfg.superres_samples))
         if not Path(extractor_out).exists():  # Snakemake declares it: write a marker saying none was trained here
             atomic_write_json(extractor_out, {"note": f"no suite extractor was trained for {dataset} ({rec['kind']} data or given weights)"})
         rec.update(data_label=record["label"], is_standin=record["is_standin"], data_sha256=record["sha256"])
@@ -355,15 +364,17 @@ def evaluate(rc: RunConfig, dataset: str, entry: str, seed: int, data_record: st
                                                                  "stage": "evaluate", "data": record["label"]},
                   {f"eval.{k}": v for k, v in to_dict(cfg).items()}) as run:
         _log_dataset(run, record)
-        ev = evaluate_model(net, data, cfg, entry=entry, label=label, seed=seed, run=rc.run, reference=ref,
-                            generation=e.generation, extra_steps=tuple(cfg.extra_inference_steps))
+        with clock("work"):
+            ev = evaluate_model(net, data, cfg, entry=entry, label=label, seed=seed, run=rc.run, reference=ref,
+                                generation=e.generation, extra_steps=tuple(cfg.extra_inference_steps))
         write_evaluation(ev, metrics_out, scores_out)
         figs = rc.raw["figures"]
         # samples for the figures whenever the model can draw them without a separate prior stage, even for an entry
         # whose generation metrics are off (an ablation question without FID still shows each variant's samples)
         samples = figs["num_samples"] if e.generation or not e.cls.separate_prior_stage else 0
-        arrays = figure_arrays(net, data, num_samples=samples, num_examples=figs["num_examples"], seed=seed,
-                               superres_truth=None if ref is None else ref.superres_truth())
+        with clock("work"):
+            arrays = figure_arrays(net, data, num_samples=samples, num_examples=figs["num_examples"], seed=seed,
+                                   superres_truth=None if ref is None else ref.superres_truth())
         arrays.update(dataset=np.array(dataset), model=np.array(entry), label=np.array(label), data_label=np.array(record["label"]))
         buf = __import__("io").BytesIO()
         np.savez_compressed(buf, **arrays)
@@ -408,7 +419,8 @@ def timing(rc: RunConfig, dataset: str, seed: int, data_record: str | Path, chec
             labels[name] = f"{labels[base]}, run {steps} steps"
     reference_name = next((n for n, m in models.items() if not getattr(m, "inference_steps", False)), None)
     with _job_run(rc, f"timing/{dataset}/seed{seed}", {"dataset": dataset, "stage": "timing", "seed": seed, "data": record["label"]}) as run:
-        result = evaluate_timing(candidates, data, cfg, device, reference=reference_name)
+        with clock("work"):
+            result = evaluate_timing(candidates, data, cfg, device, reference=reference_name)
         extra = {"architecture": architecture, "parameters": {n: m.parameter_counts()["total"] for n, m in models.items()},
                  "data_label": record["label"]}
         path = write_timing_file(out, result, data, cfg, run=rc.run, seed=seed, device=device, labels=labels, extra=extra)
@@ -437,7 +449,8 @@ def aggregate(rc: RunConfig, metrics_files: list[str], timing_files: list[str], 
         ref = json.loads(Path(path).read_text())
         rec = records[ref["dataset"]]
         rows += rows_from_reference(path, rec["label"], rec["is_standin"])
-    return write_tidy(rows, out)
+    with clock("work"):
+        return write_tidy(rows, out)
 
 
 def tables(rc: RunConfig, tidy_csv: str | Path, train_summaries: list[str], out_dir: str | Path) -> list[Path]:
@@ -445,7 +458,8 @@ def tables(rc: RunConfig, tidy_csv: str | Path, train_summaries: list[str], out_
     from ..report.tables import write_tables
 
     summaries = [json.loads(Path(p).read_text()) for p in train_summaries]
-    return write_tables(tidy_csv, summaries, Path(out_dir))
+    with clock("work"):
+        return write_tables(tidy_csv, summaries, Path(out_dir))
 
 
 def figures(rc: RunConfig, tidy_csv: str | Path, arrays: list[str], histories: list[str], train_summaries: list[str],
@@ -454,7 +468,8 @@ def figures(rc: RunConfig, tidy_csv: str | Path, arrays: list[str], histories: l
 
     summaries = [json.loads(Path(p).read_text()) for p in train_summaries]
     labels = {r["dataset"]: r["label"] for r in map(_record, data_records)}
-    return write_figures(tidy_csv, [Path(p) for p in arrays], list(zip(summaries, map(Path, histories))), Path(out_dir), labels)
+    with clock("work"):
+        return write_figures(tidy_csv, [Path(p) for p in arrays], list(zip(summaries, map(Path, histories))), Path(out_dir), labels)
 
 
 def summary(rc: RunConfig, tidy_csv: str | Path, references: list[str], out_md: str | Path, out_html: str | Path,
@@ -464,7 +479,8 @@ def summary(rc: RunConfig, tidy_csv: str | Path, references: list[str], out_md: 
     from ..report.summary import write_summary
 
     refs, runs, data = ([json.loads(Path(p).read_text()) for p in files] for files in (references, trained, data_records))
-    return write_summary(tidy_csv, refs, out_md, out_html, f"Summary of run '{rc.run}': the paper's claims, measured", runs, data)
+    with clock("work"):
+        return write_summary(tidy_csv, refs, out_md, out_html, f"Summary of run '{rc.run}': the paper's claims, measured", runs, data)
 
 
 def report(rc: RunConfig, files: list[str], figures_dir: str | Path, out: str | Path) -> str:
@@ -472,7 +488,8 @@ def report(rc: RunConfig, files: list[str], figures_dir: str | Path, out: str | 
     from .. import tracking
 
     figure_files = sorted(Path(figures_dir).glob("*.png"))
-    run_id = tracking.report_run(rc.tracking_uri, rc.experiment, tables=files, figures=figure_files)
+    with clock("work"):  # this rule's work is the logging
+        run_id = tracking.report_run(rc.tracking_uri, rc.experiment, tables=files, figures=figure_files)
     atomic_write_json(out, {"report_run_id": run_id, "tracking_uri": rc.tracking_uri, "experiment": rc.experiment})
     return run_id
 
@@ -511,7 +528,8 @@ def ablations(rc: RunConfig, tidy_csv: str | Path, train_summaries: list[str], c
         splits, record = load_data(path)
         test_batches[record["dataset"]] = _eval_data(splits, record).test_batches
     load = lambda path: load_model(path, device)[0].eval()  # noqa: E731
-    measured = measure(rc.ablations(), jobs, test_batches, load, cfg.timing_repeats, cfg.timing_warmup)
+    with clock("work"):
+        measured = measure(rc.ablations(), jobs, test_batches, load, cfg.timing_repeats, cfg.timing_warmup)
     dev = describe_device(device)
     train_hours = sum(s["seconds"] for s in summaries) / 3600
     context = {
@@ -533,5 +551,6 @@ def ablations(rc: RunConfig, tidy_csv: str | Path, train_summaries: list[str], c
     for path in figure_arrays:
         a = load_arrays(path)
         arrays[(str(a["dataset"]), str(a["model"]))] = a
-    return write_ablation_report(rc.ablations(), tidy_csv, summaries, measured, out_dir, context, references=records,
-                                 arrays=arrays if figure_arrays else None)
+    with clock("work"):
+        return write_ablation_report(rc.ablations(), tidy_csv, summaries, measured, out_dir, context, references=records,
+                                     arrays=arrays if figure_arrays else None)

@@ -1,9 +1,11 @@
 from vamoh.io import atomic_write_json
+from vamoh.pipeline.jobclock import clock
 from vamoh.pipeline.scriptlog import logged
 
 with logged(snakemake.log[0]):
-    from vamoh import tracking
+    with clock("work"):  # this rule's work is creating the store and the experiment
+        from vamoh import tracking
 
-    uri = tracking.init_store(snakemake.params.uri)
-    experiment_id = tracking.get_or_create_experiment(uri, snakemake.params.experiment)
+        uri = tracking.init_store(snakemake.params.uri)
+        experiment_id = tracking.get_or_create_experiment(uri, snakemake.params.experiment)
     atomic_write_json(snakemake.output[0], {"uri": uri, "experiment": snakemake.params.experiment, "experiment_id": experiment_id})
