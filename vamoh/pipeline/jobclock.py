@@ -5,12 +5,13 @@ extractor's training), the data it loads with ``clock("data")`` and its MLflow r
 with ``timed(cm, "tracking")``. When the job's script ends, ``vamoh.pipeline.scriptlog.logged`` writes one
 line to the job's log::
 
-    jobclock {"process_s": 34.7, "work_s": 29.8, "data_s": 0.4, "tracking_s": 1.9}
+    jobclock {"process_s": 34.7, "max_rss_mb": 1210.9, "work_s": 29.8, "data_s": 0.4, "tracking_s": 1.9}
 
 ``process_s`` is the age of the process (its start, imports included); Snakemake's benchmark file of the
 same job has the job's whole wall time ``s``, so ``s - work_s`` is the job's overhead: the interpreter and
 imports, data loading, MLflow and Snakemake's own start-up of the script. ``benchmarks/bench_demo.py``
-reads these lines next to the benchmark files.
+reads these lines next to the benchmark files. ``max_rss_mb`` is the process's peak memory: a job run in a
+child of the warm server (vamoh.pipeline.warm) is not a descendant of the process Snakemake measures.
 """
 
 from __future__ import annotations
@@ -52,7 +53,18 @@ class timed:  # noqa: N801 (used like a function: ``with timed(cm, "tracking") a
 
 
 def process_seconds() -> float | None:
-    """Seconds since this process started (psutil, which Snakemake installs), or None where it cannot be read."""
+    """Seconds since this process started, to the clock tick (Linux: /proc, whose start time psutil converts with a
+    boot time rounded to the second), else from psutil, else None."""
+    import os
+
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime, in ticks since boot
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import psutil
 
@@ -63,7 +75,10 @@ def process_seconds() -> float | None:
 
 def line() -> str:
     """The log line: the process age and the seconds of each category, rounded to 10 ms."""
-    record: dict[str, float | None] = {"process_s": process_seconds()}
+    import resource
+
+    record: dict[str, float | None] = {"process_s": process_seconds(),
+                                       "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     record.update({f"{k}_s": v for k, v in sorted(_spent.items())})
     return PREFIX + json.dumps({k: None if v is None else round(v, 2) for k, v in record.items()})
 

@@ -370,8 +370,10 @@ def compare(values: pd.DataFrame, default: str, excluded: dict[tuple[str, str], 
             c = Comparison(float(x.mean()) if x.size else None, float(x.std(ddof=1)) if x.size > 1 else None, int(x.size), seeds=list(x),
                            excluded=excluded.get((d, m), ""))
             if v != default and METRICS[m].tested:
-                # the same per-seed numbers as the default: an exact zero difference, not a sample to test
-                c.test = Welch(0.0, spread=IDENTICAL) if x.size and np.array_equal(x, base) else welch(x, base)
+                # the same per-seed numbers as the default: an exact zero difference, not a sample to test (when
+                # neither side varies at all, Welch's own "no spread" says the same and names the flat value)
+                same = x.size > 1 and np.array_equal(x, base) and np.ptp(x) > 0
+                c.test = Welch(0.0, spread=IDENTICAL) if same else welch(x, base)
                 if c.test is not None and c.excluded:
                     c.test = dataclasses.replace(c.test, p=None)
             out[(d, v, m)] = c

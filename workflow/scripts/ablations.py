@@ -1,3 +1,7 @@
+from vamoh.pipeline.warm import handoff
+
+handoff(snakemake, __file__)  # the job runs in a child of the warm server (vamoh.pipeline.warm), or here when that fails
+
 from pathlib import Path
 
 from vamoh.pipeline import stages
