@@ -46,12 +46,11 @@ def short_tmp():
     """A short temporary directory (a socket's path holds at most ~100 bytes), the server's home for this test."""
     d = Path(tempfile.mkdtemp(prefix="vw"))
     yield d
-    for log in d.glob("vamoh-warm-*.log"):  # stop this test's server
-        for pid in re.findall(r"serving on .* \(pid (\d+)\)", log.read_text()):
-            try:
-                os.kill(int(pid), signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+    for pid in server_pids(d):  # stop this test's server
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
     shutil.rmtree(d, ignore_errors=True)
 
 
@@ -70,9 +69,15 @@ def run_job(tmp: Path, mode: str = "exit", **env) -> tuple[subprocess.CompletedP
     return proc, json.loads(out.read_text())
 
 
+def server_pids(tmp: Path) -> list[int]:
+    """Every server started with ``tmp`` as its temporary directory, in the order they started (from their logs)."""
+    return [int(pid) for log in sorted(tmp.glob("vamoh-warm-*.log"))
+            for pid in re.findall(r"serving on .* \(pid (\d+)\)", log.read_text())]
+
+
 def server_pid(tmp: Path) -> int:
-    (log,) = tmp.glob("vamoh-warm-*.log")
-    return int(re.findall(r"serving on .* \(pid (\d+)\)", log.read_text())[-1])
+    (_one_log,) = tmp.glob("vamoh-warm-*.log")  # one server for the test's temporary directory
+    return server_pids(tmp)[-1]
 
 
 def test_a_job_runs_in_a_child_of_the_server_with_its_streams_directory_environment_and_status(short_tmp):
