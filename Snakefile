@@ -26,6 +26,9 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/ablations.smk"
 
+# config key malloc: the jobs Snakemake starts inherit this process's environment (the warm server too: vamoh.pipeline.warm)
+os.environ.update(RC.job_environment(os.environ))
+
 
 rule all:
     input:

@@ -35,14 +35,16 @@ def rule_of(path: Path, bench_root: Path) -> str:
     return path.stem
 
 
-def summarise(run: str, workdir: Path = ROOT) -> tuple[list[dict], float]:
+def summarise(run: str, workdir: Path = ROOT) -> tuple[list[dict], float, list[str]]:
     """Per rule: jobs, the sum of Snakemake's job seconds, the largest max RSS and, from each job's log line
-    (vamoh.pipeline.jobclock), the seconds of measured work, data loading and MLflow; overhead = job - work."""
+    (vamoh.pipeline.jobclock), the seconds of measured work, data loading and MLflow; overhead = job - work. Also
+    the GLIBC_TUNABLES values the jobs started with."""
     from vamoh.pipeline.jobclock import parse
 
     bench_root = workdir / "results" / run / "benchmarks"
     log_root = workdir / "logs" / run
     keys = ("seconds", "work_s", "data_s", "tracking_s", "process_s")
+    allocators: set[str] = set()
     per_rule: dict[str, dict] = defaultdict(lambda: {"jobs": 0, "clocked": 0, "max_rss_mb": 0.0, **{k: 0.0 for k in keys}})
     for tsv in bench_root.rglob("*.tsv"):
         with open(tsv) as f:
@@ -61,8 +63,10 @@ def summarise(run: str, workdir: Path = ROOT) -> tuple[list[dict], float]:
                 r[k] += clocked.get(k) or 0.0
             # a job run in a child of the warm server (vamoh.pipeline.warm) is outside what Snakemake measures
             r["max_rss_mb"] = max(r["max_rss_mb"], clocked.get("max_rss_mb") or 0.0)
+            if "glibc_tunables" in clocked:  # the allocator the job's process started with (config key malloc)
+                allocators.add(clocked["glibc_tunables"] or "(unset: default malloc)")
     rows = [{"rule": k, **v} for k, v in sorted(per_rule.items(), key=lambda kv: -kv[1]["seconds"])]
-    return rows, sum(r["seconds"] for r in rows)
+    return rows, sum(r["seconds"] for r in rows), sorted(allocators)
 
 
 def main() -> None:
@@ -80,8 +84,10 @@ def main() -> None:
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(args.cores), "--configfile", args.configfile], cwd=ROOT, check=True)
         wall = time.perf_counter() - t0
-    rows, job_seconds = summarise(args.run, Path(args.workdir))
+    rows, job_seconds, allocators = summarise(args.run, Path(args.workdir))
     machine = describe()
+    if allocators:  # the jobs' own allocator (the Snakefile sets it from config key malloc), not this process's
+        machine["glibc_tunables"] = " / ".join(allocators)
     out = ROOT / "benchmarks" / "results" / "demo_dag"
     with open(out.with_suffix(".csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["rule", "jobs", "seconds", "work_s", "data_s", "tracking_s", "process_s", "clocked", "max_rss_mb", *machine])

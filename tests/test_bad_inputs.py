@@ -36,7 +36,9 @@ def run_config(**changes):
         for p in parents:
             node = node.setdefault(p, {})
         node[last] = value
-    RunConfig.from_dict(cfg).check()
+    rc = RunConfig.from_dict(cfg)
+    rc.check()
+    return rc
 
 
 def vamoh_setting(key, value):
@@ -63,6 +65,7 @@ def data_setting(dataset, key, value):
 CONFIG_CASES = [
     ("unknown dataset", lambda: run_config(datasets=["polymnist", "mnist"]), ConfigError, r"datasets.1: 'mnist' is not one of"),
     ("no datasets", lambda: run_config(datasets=[]), ConfigError, r"config key datasets: \[\] should be non-empty"),
+    ("unknown allocator", lambda: run_config(malloc="jemalloc"), ConfigError, r"config key malloc: 'jemalloc' is not one of \['system', 'tuned'\]"),
     ("unknown model", lambda: run_config(models=["vamoh", "vae"]), ConfigError, r"models.1: 'vae' is not one of"),
     ("negative seed", lambda: run_config(seeds=[-1]), ConfigError, r"seeds.0: -1 is less than the minimum of 0"),
     ("duplicate seeds", lambda: run_config(seeds=[0, 0]), ConfigError, r"seeds: \[0, 0\] has non-unique elements"),
@@ -195,6 +198,17 @@ def test_bad_run_config(name, action, error, message):
         pytest.importorskip("torch")
     with pytest.raises(error, match=message):
         action()
+
+
+def test_config_key_malloc_sets_the_jobs_allocator_unless_the_user_did():
+    from vamoh.pipeline.runconfig import TUNED_GLIBC, RunConfig
+
+    assert run_config(malloc="tuned").job_environment({}) == {"GLIBC_TUNABLES": TUNED_GLIBC}
+    assert run_config(malloc="tuned").job_environment({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}) == {}  # the user's own
+    assert run_config(malloc="system").job_environment({}) == {}
+    cfg = copy.deepcopy(TINY)
+    del cfg["malloc"]
+    assert RunConfig.from_dict(cfg).job_environment({}) == {}  # the schema's default: the system's allocator
 
 
 def test_cuda_asked_where_there_is_none():

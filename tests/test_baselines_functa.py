@@ -196,3 +196,39 @@ def test_flow_prior_recovers_a_gaussian_density():
     z = model.sample_modulations(4000, torch.Generator().manual_seed(0))
     torch.testing.assert_close(z.mean(0), mu, atol=0.1, rtol=0)
     torch.testing.assert_close(torch.cov(z.T), L @ L.T, atol=0.1, rtol=0)
+
+
+def test_inference_in_place_and_chunked_sampling_are_bitwise_the_grad_path():
+    """Without autograd the SIREN computes in place and sample() decodes 16 functions at a time; every value is
+    the one the differentiable, whole-batch computation gives (the same operations in the same order). One thread,
+    as every workflow job by default: a process's first multi-threaded element-wise call may split the work at
+    other places than later ones, and the scalar tail of each part rounds sin in its own way."""
+    from baselines.functa.model import DECODE_CHUNK
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _inference_is_the_grad_path(DECODE_CHUNK)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _inference_is_the_grad_path(DECODE_CHUNK):
+    info = DataInfo(2, 3, "discretized_logistic", (16, 16), "image")
+    model = tiny_functa(info, width=24, depth=4, latent_dim=5)
+    coords = grid_coordinates((16, 16))
+    z = torch.randn(2 * DECODE_CHUNK + 3, 5, generator=torch.Generator().manual_seed(0))
+    with torch.enable_grad():
+        differentiable = model.decode(z, coords[None])
+    assert differentiable.requires_grad
+    with torch.no_grad():
+        assert torch.equal(model.decode(z, coords[None]), differentiable)
+        per_sample = model.decode(z, coords[None].expand(len(z), -1, -1))  # coordinates per sample: the same values
+        assert torch.equal(per_sample, differentiable)
+    mods = torch.randn(200, 5, generator=torch.Generator().manual_seed(1))
+    model.fit_prior(mods, epochs=1)
+    n = 2 * DECODE_CHUNK + 3  # chunks of 16, 16 and 3
+    sampled = model.sample(n, coords, generator=torch.Generator().manual_seed(2))
+    again = model.sample_modulations(n, torch.Generator().manual_seed(2))
+    with torch.enable_grad():
+        assert torch.equal(sampled, model.decode(again, coords[None]).clamp(0.0, 1.0).detach())

@@ -81,12 +81,14 @@ def test_bench_demo_splits_job_time_into_work_and_overhead(tmp_path):
         (logs / "d" / "m" / f"seed{seed}").mkdir(parents=True)
         (logs / "d" / "m" / f"seed{seed}" / "train.log").write_text(
             "noise\n" + jobclock.PREFIX + '{"process_s": 1, "work_s": 99, "data_s": 0}\n'  # an earlier attempt
-            + jobclock.PREFIX + f'{{"process_s": {s - 1}, "work_s": {work}, "data_s": 0.5, "tracking_s": 1.0}}\n')
+            + jobclock.PREFIX + f'{{"process_s": {s - 1}, "work_s": {work}, "data_s": 0.5, "tracking_s": 1.0, '
+            + ('"glibc_tunables": "glibc.malloc.mmap_max=0"}\n' if seed else '"glibc_tunables": null}\n'))
     (bench / "data").mkdir()
     (bench / "data" / "d.tsv").write_text(header + "3.0\t0:00:03\t50\t0\t0\t0\t0\t0\t50\t1\n")
-    rows, total = summarise("r", tmp_path)
+    rows, total, allocators = summarise("r", tmp_path)
     by = {r["rule"]: r for r in rows}
     assert total == pytest.approx(33.0)
+    assert allocators == ["(unset: default malloc)", "glibc.malloc.mmap_max=0"]  # what each job's process started with
     assert by["train"]["jobs"] == 2 and by["train"]["clocked"] == 2
     assert by["train"]["work_s"] == pytest.approx(22.0)
     assert by["train"]["tracking_s"] == pytest.approx(2.0)

@@ -25,12 +25,25 @@ SCRIPT = textwrap.dedent('''
     import json, os, sys, time, types
     from vamoh.pipeline.warm import handoff
 
+    def keeps_freed():
+        """Whether glibc keeps a freed 64 MB block in the heap (the tuned allocator) instead of unmapping it."""
+        import ctypes
+        libc = ctypes.CDLL(None)
+        libc.malloc.restype, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+        class Info(ctypes.Structure):
+            _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                         "fsmblks", "uordblks", "fordblks", "keepcost")]
+        libc.mallinfo2.restype = Info
+        libc.free(libc.malloc(64 << 20))
+        return libc.mallinfo2().keepcost >= 64 << 20
+
     if "snakemake" not in globals():  # the job's own process: the object Snakemake's preamble would define
         snakemake = types.SimpleNamespace(out=sys.argv[1], mode=sys.argv[2])
     handoff(snakemake, __file__)
     with open(snakemake.out, "w") as f:
         json.dump({"pid": os.getpid(), "ppid": os.getppid(), "cwd": os.getcwd(), "x": os.environ.get("VAMOH_TEST_X"),
-                   "torch_loaded": "torch" in sys.modules and "mlflow" in sys.modules}, f)
+                   "torch_loaded": "torch" in sys.modules and "mlflow" in sys.modules,
+                   "keeps_freed": keeps_freed()}, f)
     print("to stdout")
     print("to stderr", file=sys.stderr)
     if snakemake.mode == "sleep":
@@ -90,6 +103,21 @@ def test_a_job_runs_in_a_child_of_the_server_with_its_streams_directory_environm
     second, rec2 = run_job(short_tmp, VAMOH_TEST_X="another")
     assert second.returncode == 3 and rec2["ppid"] == server and rec2["x"] == "another"  # the same server, the new env
     assert rec2["pid"] != rec["pid"]
+
+
+def test_a_job_is_served_only_by_a_server_started_with_its_allocator_settings(short_tmp):
+    """GLIBC_TUNABLES (config key malloc) takes effect when a process starts; a forked job inherits its server's."""
+    from vamoh.pipeline.runconfig import TUNED_GLIBC
+
+    plain = {k: v for k, v in os.environ.items() if k not in warm.START_ENV}
+    assert warm.socket_path({**plain, "VAMOH_TEST_X": "1"}) == warm.socket_path(plain)  # any other variable: one server
+    assert warm.socket_path({**plain, "GLIBC_TUNABLES": TUNED_GLIBC}) != warm.socket_path(plain)
+    _, tuned = run_job(short_tmp, GLIBC_TUNABLES=TUNED_GLIBC)
+    _, other = run_job(short_tmp, GLIBC_TUNABLES="glibc.malloc.arena_max=1")
+    _, again = run_job(short_tmp, GLIBC_TUNABLES=TUNED_GLIBC)
+    assert tuned["keeps_freed"] and not other["keeps_freed"] and again["keeps_freed"]  # each job had its setting's allocator
+    assert tuned["ppid"] in server_pids(short_tmp) and other["ppid"] in server_pids(short_tmp)
+    assert tuned["ppid"] != other["ppid"] and again["ppid"] == tuned["ppid"]  # two servers, each serving its own setting
 
 
 def test_a_failing_job_reports_its_traceback_and_status(short_tmp):

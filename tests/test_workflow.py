@@ -163,8 +163,12 @@ def test_every_job_of_the_tiny_run_says_where_its_time_went(tiny_run):
     job's wall time in Snakemake's benchmark file; benchmarks/bench_demo.py splits the run's time with these."""
     from benchmarks.bench_demo import summarise
 
+    from vamoh.pipeline.runconfig import TUNED_GLIBC
+
     work, _ = tiny_run
-    rows, total = summarise("tiny", work)
+    rows, total, allocators = summarise("tiny", work)
+    # config/tiny.yaml has malloc: tuned, so every job started with the tuned glibc (or with the user's own setting)
+    assert allocators == [os.environ.get("GLIBC_TUNABLES", TUNED_GLIBC)]
     assert {"train", "evaluate", "reference", "prepare_data", "timing", "functaset", "fit_prior"} <= {r["rule"] for r in rows}
     for r in rows:
         assert r["clocked"] == r["jobs"], r["rule"]  # every job wrote its line

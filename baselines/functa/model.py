@@ -36,6 +36,7 @@ from .siren import ModulatedSiren
 
 COORDINATE_MAPS = ("auto", "unit_interval", "identity")
 FLOWS = ("maf", "nsf")
+DECODE_CHUNK = 16  # functions decoded at once when sampling
 
 
 class PriorNotFittedError(RuntimeError):
@@ -351,4 +352,7 @@ class Functa(FunctionModel):
     def sample(self, n: int, coords: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """n functions at coords (Q, c) -> features (n, Q, f) in [0, 1]."""
         z = self.sample_modulations(n, generator)
-        return self.decode(z, coords.to(self.device)[None]).clamp(0.0, 1.0)
+        coords = coords.to(self.device)[None]
+        # decoded DECODE_CHUNK functions at a time: each sample's output is bitwise the same as in one batch, and the
+        # activations stay small (B x points x width floats a layer)
+        return torch.cat([self.decode(z[i : i + DECODE_CHUNK], coords).clamp_(0.0, 1.0) for i in range(0, n, DECODE_CHUNK)])

@@ -46,7 +46,12 @@ class ModulatedSiren(nn.Module):
 
     def forward(self, x: Tensor, shifts: Tensor) -> Tensor:
         h = x
+        inplace = not torch.is_grad_enabled()  # inference: the same operations in the same order, into one buffer a layer
         for i, layer in enumerate(self.sine_layers):
             # layer(h) is (1 or B, D, W); the sample's shift broadcasts over its D points
-            h = torch.sin(self.w0 * (layer(h) + shifts[:, i, None, :]))
-        return self.output(h) + 0.5
+            a, s = layer(h), shifts[:, i, None, :]
+            if inplace and a.shape[0] == s.shape[0]:
+                h = a.add_(s).mul_(self.w0).sin_()
+            else:
+                h = torch.sin(self.w0 * (a + s))
+        return self.output(h).add_(0.5) if inplace else self.output(h) + 0.5

@@ -5,7 +5,7 @@ extractor's training), the data it loads with ``clock("data")`` and its MLflow r
 with ``timed(cm, "tracking")``. When the job's script ends, ``vamoh.pipeline.scriptlog.logged`` writes one
 line to the job's log::
 
-    jobclock {"process_s": 34.7, "max_rss_mb": 1210.9, "work_s": 29.8, "data_s": 0.4, "tracking_s": 1.9}
+    jobclock {"process_s": 34.7, "max_rss_mb": 1210.9, "work_s": 29.8, "data_s": 0.4, "tracking_s": 1.9, "glibc_tunables": null}
 
 ``process_s`` is the age of the process (its start, imports included); Snakemake's benchmark file of the
 same job has the job's whole wall time ``s``, so ``s - work_s`` is the job's overhead: the interpreter and
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -80,7 +81,9 @@ def line() -> str:
     record: dict[str, float | None] = {"process_s": process_seconds(),
                                        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     record.update({f"{k}_s": v for k, v in sorted(_spent.items())})
-    return PREFIX + json.dumps({k: None if v is None else round(v, 2) for k, v in record.items()})
+    values: dict[str, Any] = {k: None if v is None else round(v, 2) for k, v in record.items()}
+    values["glibc_tunables"] = os.environ.get("GLIBC_TUNABLES")  # the allocator the process started with (config key malloc)
+    return PREFIX + json.dumps(values)
 
 
 def parse(text: str) -> dict[str, float] | None:

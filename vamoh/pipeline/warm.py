@@ -66,9 +66,18 @@ def enabled(env: dict[str, str] | None = None) -> bool:
     return env.get("VAMOH_WARM", "1") != "0" and "SLURM_JOB_ID" not in env
 
 
-def socket_path() -> Path:
-    """One server per user, Python and package copy (a socket path must stay under 108 bytes)."""
-    key = hashlib.sha256(f"{sys.executable}\0{_PACKAGE_ROOT}\0{sys.version}".encode()).hexdigest()[:16]
+# read once when a process starts (the allocator, preloaded libraries, the thread pools torch sets up when imported): a
+# forked job inherits the server's, so a job is served only by a server that started with the same values
+START_ENV = ("GLIBC_TUNABLES", "LD_PRELOAD", "MALLOC_CONF", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED",
+             "PYTHONMALLOC", "CUDA_VISIBLE_DEVICES")
+
+
+def socket_path(env: dict[str, str] | None = None) -> Path:
+    """One server per user, Python, package copy and start-time environment (START_ENV); a socket path must stay
+    under 108 bytes."""
+    env = os.environ if env is None else env
+    start = "\0".join(f"{k}={env.get(k, '')}" for k in START_ENV)
+    key = hashlib.sha256(f"{sys.executable}\0{_PACKAGE_ROOT}\0{sys.version}\0{start}".encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"vamoh-warm-{os.getuid()}-{key}.sock"
 
 
