@@ -132,6 +132,17 @@ def test_resume_equals_uninterrupted_training(name, data, tmp_path):
     assert any(not torch.equal(init[k], a[k]) for k, _ in straight.named_parameters())
 
 
+def test_a_checkpoint_records_the_device_it_was_trained_on(data, tmp_path):
+    """config device 'auto' is resolved: the checkpoint says which device ran the steps, and what was asked for."""
+    from vamoh.checkpoint import load_checkpoint
+    from vamoh.checks import resolve_device
+
+    cfg = TrainConfig(max_steps=1, batch_size=4, seed=0, device="auto", progress=False, checkpoint_every=100, log_every=1)
+    Trainer(tiny("vamoh", data), data, cfg, tmp_path / "c.pt").fit()
+    recorded = load_checkpoint(tmp_path / "c.pt")["train_config"]
+    assert recorded["device"] == str(resolve_device("auto")) != "auto" and recorded["device_requested"] == "auto"
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_reconstruct_works_or_raises_a_clear_error(name, data):
     model = tiny(name, data)

@@ -557,3 +557,18 @@ def test_a_dataset_row_created_by_a_concurrent_job_is_linked_not_fatal(tmp_path,
     with pytest.raises(RuntimeError, match="disk I/O error"):
         with tracking.job_run(uri, "datasets", "job2") as run2:
             run2.log_dataset_input("polymnist", is_standin=True, sizes={"train": 8, "test": 2}, checksum="cd" * 32)
+
+
+def test_the_runs_view_is_a_route_of_the_installed_mlflow_ui():
+    """tracking.runs_view's path is one the installed MLflow web app routes (read from its own bundle), and not the
+    experiment's bare page, which MLflow 3 opens on its GenAI overview."""
+    import mlflow
+
+    bundles = list((Path(mlflow.__file__).parent / "server" / "js" / "build" / "static" / "js").glob("main*.js"))
+    if not bundles:
+        pytest.skip("this MLflow install carries no web app")
+    routes = set(re.findall(r'"(/experiments/:experimentId[^"]*)"', "".join(b.read_text(errors="ignore") for b in bundles)))
+    url = tracking.runs_view("7", port=5001)
+    assert url == "http://127.0.0.1:5001/#/experiments/7/runs"
+    assert "/experiments/:experimentId/runs" in routes
+    assert urllib.parse.urlsplit(url).fragment.replace("/7/", "/:experimentId/") in routes

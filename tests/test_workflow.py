@@ -224,6 +224,11 @@ def test_tiny_run_logs_to_mlflow_and_reruns_nothing(tiny_run):
     work, _ = tiny_run
     uri = f"sqlite:///{work / 'results' / 'tiny' / 'mlflow.db'}"
     assert len(tracking.run_ids(uri, "vamoh-suite-tiny", kind="report")) == 1
+    record = json.loads((work / "results" / "tiny" / "tracking.json").read_text())
+    # the address of the experiment's runs table (MLflow's bare address opens its GenAI overview)
+    assert record["runs_view"] == f"http://127.0.0.1:5000/#/experiments/{record['experiment_id']}/runs"
+    assert record["server"].endswith(f"--backend-store-uri {record['uri']}")
+    assert record["runs_view"] in (work / "logs" / "tiny" / "init_tracking.log").read_text()
     # train, evaluate, functaset, fit_prior, reference, timing: every job with a number has a run
     assert len(tracking.run_ids(uri, "vamoh-suite-tiny", kind="job")) == 12 + 12 + 3 + 3 + 3 + 3
     out = snake(["-n", "--cores", "2", "--configfile", str(ROOT / "config/tiny.yaml")], work, timeout=300)

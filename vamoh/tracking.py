@@ -272,6 +272,12 @@ def client(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
+def runs_view(experiment_id: str, host: str = "127.0.0.1", port: int = 5000) -> str:
+    """The browser address of an experiment's runs table on an ``mlflow server`` at ``host:port``. MLflow 3's bare
+    address (and ``#/experiments/<id>``) opens its GenAI overview, which shows no training runs."""
+    return f"http://{host}:{port}/#/experiments/{experiment_id}/runs"
+
+
 def get_or_create_experiment(uri: str, name: str) -> str:
     """Id of the experiment called ``name``, creating it (artifacts beside a SQLite store) if absent.
 

@@ -216,9 +216,14 @@ class Trainer:
         print(f"{self.model.model_name}: resuming from {self.path} at step {self.step} of {self.total_steps}", flush=True)
         return True
 
+    def recorded_config(self) -> dict[str, Any]:
+        """The training config as run: ``device`` is the device used (config ``auto`` resolved), ``device_requested`` the
+        config's value."""
+        return {**asdict(self.config), "device": str(self.device), "device_requested": self.config.device}
+
     def save(self) -> None:
         save_checkpoint(self.path, checkpoint_payload(self.model, self.optimizers, self.step,
-                                                      {"history": self.history, "train_config": asdict(self.config), "identity": self.identity}))
+                                                      {"history": self.history, "train_config": self.recorded_config(), "identity": self.identity}))
         self.last_good_step = self.step
 
     def batch_for_step(self, step: int) -> tuple[PointCloudBatch, int]:

@@ -172,7 +172,9 @@ def train(rc: RunConfig, dataset: str, entry: str, seed: int, data_record: str |
     label = type(net).display_label(net.config)
     tags = {"dataset": dataset, "model": entry, "label": label, "seed": seed, "stage": "train", "data": record["label"],
             "is_standin": record["is_standin"]}
-    params = {**{f"model.{k}": v for k, v in to_dict(net.config).items()}, **{f"train.{k}": v for k, v in to_dict(tcfg).items()}}
+    params = {**{f"model.{k}": v for k, v in to_dict(net.config).items()}, **{f"train.{k}": v for k, v in to_dict(tcfg).items()},
+              # the device used (config 'auto' resolved) beside the config's value
+              "train.device": str(resolve_device(tcfg.device, "train.device")), "train.device_requested": tcfg.device}
     t0 = time.perf_counter()
     with _job_run(rc, f"train/{dataset}/{entry}/seed{seed}", tags, params) as run:
         _log_dataset(run, record)
@@ -206,7 +208,7 @@ def training_summary(net: Any, trainer: Any, dataset: str, entry: str, label: st
     return {
         "dataset": dataset, "model": entry, "model_name": net.model_name, "label": label, "seed": seed,
         "model_config": cfg,
-        "train_config": to_dict(trainer.config),
+        "train_config": trainer.recorded_config(),
         "batch_size": trainer.batch_size,
         "steps": steps,
         "steps_per_epoch": trainer.steps_per_epoch,

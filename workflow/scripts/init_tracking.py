@@ -12,4 +12,7 @@ with logged(snakemake.log[0]):
 
         uri = tracking.init_store(snakemake.params.uri)
         experiment_id = tracking.get_or_create_experiment(uri, snakemake.params.experiment)
-    atomic_write_json(snakemake.output[0], {"uri": uri, "experiment": snakemake.params.experiment, "experiment_id": experiment_id})
+    browse = {"server": f"mlflow server --host 127.0.0.1 --port 5000 --backend-store-uri {uri}",
+              "runs_view": tracking.runs_view(experiment_id)}  # where the runs are (not MLflow's GenAI landing page)
+    atomic_write_json(snakemake.output[0], {"uri": uri, "experiment": snakemake.params.experiment, "experiment_id": experiment_id, **browse})
+    print(f"MLflow: start `{browse['server']}`, then open {browse['runs_view']}")
