@@ -390,10 +390,11 @@ def table3(summaries: list[dict[str, Any]], tidy: pd.DataFrame | None = None) ->
     ``summaries``: the train.json records of the run (every model; those of the entry ``vamoh`` are used, not an
     ablation variant's, the lowest seed of each dataset). Our cells that differ from the paper's are marked with " *".
     """
+    # the entry "vamoh" itself (an ablation variant is another entry of the same model), its lowest seed per dataset
+    entry = sorted((s for s in summaries if s.get("model", s.get("model_name")) == "vamoh"), key=lambda s: int(s.get("seed", 0)))
     vamoh: dict[str, dict[str, Any]] = {}
-    for s in summaries:  # the entry "vamoh" itself: an ablation variant (another entry of the same model) is not the paper's row
-        if s.get("model", s.get("model_name")) == "vamoh" and int(s.get("seed", 0)) < int(vamoh.get(s["dataset"], {}).get("seed", 2**32)):
-            vamoh[s["dataset"]] = s  # its first seed
+    for s in entry:
+        vamoh.setdefault(s["dataset"], s)
     datasets = ordered(vamoh, DATASET_ORDER)
     t = read_tidy(tidy) if tidy is not None else None
     prov = Provenance(t[t["dataset"].isin(datasets)], extractors=False) if t is not None else None
