@@ -155,7 +155,21 @@ class CategoricalNet(nn.Module):
             h = layer(F.leaky_relu(h, 0.1))
         if self.tanh_logits:
             h = torch.tanh(h)
-        return F.log_softmax(h, dim=-1)
+        return log_softmax_components_first(h)
+
+
+def log_softmax_components_first(logits: Tensor) -> Tensor:
+    """log_softmax over the last dimension (the K components) of logits (B, D, K), computed with the components
+    outermost in memory and returned as a (B, D, K) view of that layout.
+
+    On CPU, torch's log_softmax over a last dimension of a few elements runs element by element (CelebA-HQ's
+    (64, 4096, 10): ~20x slower than over an outer dimension). The likelihood's log-probabilities (from the
+    generators' (B, K, f, D) layout) lie components-first too, so the mixture's products and sums over K that
+    combine them read both in one memory order.
+    """
+    if logits.dim() < 2 or logits.shape[-1] == 1:
+        return F.log_softmax(logits, dim=-1)
+    return F.log_softmax(logits.transpose(-1, -2).contiguous(), dim=-2).transpose(-1, -2)
 
 
 def categorical_kl(log_q: Tensor, log_p: Tensor) -> Tensor:
