@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.flops import functa_reconstruction_flops, step_flops  # noqa: E402
-from benchmarks.machine import cpu_model, matmul_peak_gflops  # noqa: E402
+from benchmarks.machine import cpu_model, matmul_peak_gflops, profile_shares  # noqa: E402
 from vamoh.interface import DataInfo, build_model  # noqa: E402
 from vamoh.pointcloud import PointCloudBatch, grid_coordinates  # noqa: E402
 
@@ -45,7 +45,7 @@ IMAGE64 = DataInfo(2, 3, "discretized_logistic", (64, 64), "image")
 VOXELS32 = DataInfo(3, 1, "bernoulli", (32, 32, 32), "voxels")
 FIELDS = ("case", "model", "preset", "device", "batch_size", "points_per_sample", "steps_timed", "seconds_per_step",
           "samples_per_s", "latency_s", "peak_memory_mb", "parameters", "gflop", "gflop_parts", "fp32_floor_s",
-          "floor_samples_per_s", "pct_of_fp32_peak", "matmul_peak_gflops", "note")
+          "floor_samples_per_s", "pct_of_fp32_peak", "matmul_peak_gflops", "note", "profile")
 CASE_DATA = {"gasp_celebahq64": ("gasp", "celebahq64", IMAGE64), "gasp_shapenet": ("gasp", "shapenet", VOXELS32),
              "functa_celebahq64": ("functa", "celebahq64", IMAGE64), "functa_recon3": ("functa", "celebahq64", IMAGE64),
              "functa_recon10": ("functa", "celebahq64", IMAGE64)}
@@ -129,8 +129,11 @@ def time_training(name: str, preset: str, info: DataInfo, points: int, steps: in
         if step > 0:  # the first step pays one-off costs (allocations, neighbourhood plans)
             seconds.append(time.perf_counter() - t0)
     per_step = statistics.median(seconds)
+    # where a step's time goes, by operator, after the timings (the profiler's cost does not enter them)
+    profile = profile_shares(lambda: model.training_step(batch, opts, steps + 1), 1) if device.type == "cpu" else ""
     return {"model": name, "preset": preset, "batch_size": B, "points_per_sample": points, "steps_timed": steps,
-            "seconds_per_step": per_step, "samples_per_s": B / per_step, "parameters": sum(p.numel() for p in model.parameters())}
+            "seconds_per_step": per_step, "samples_per_s": B / per_step, "parameters": sum(p.numel() for p in model.parameters()),
+            "profile": profile}
 
 
 def time_reconstruction(inner_steps: int, repeats: int, device: torch.device) -> dict:
@@ -204,7 +207,41 @@ def write_results(rows: list[dict], info: dict[str, str], out: Path, peak_gflops
               "`% of fp32 peak` = floor / measured time. Element-wise work and the optimiser are not counted.", "",
               "Peak memory: the case process's peak resident set on CPU (model, optimizer state and activations; "
               "includes ~0.3 GB of interpreter and torch), torch.cuda.max_memory_allocated on GPU.", ""]
+    profiled = [r for r in rows if r.get("profile")]
+    if profiled:
+        lines += ["## Where a training step's time goes", "",
+                  "Self CPU time by operator over one profiled step after the timings (torch.profiler; its own cost inflates "
+                  "small operators). `mm`, `bmm`, `baddbmm`, `addmm` are the matmuls the floor counts.", "",
+                  "| case | top operators (share of self time) |", "|---|---|"]
+        lines += [f"| {r['case']} | {r['profile']} |" for r in profiled]
+        lines.append("")
+    lines += beside_vamoh(rows, out)
     (out / "baselines.md").write_text("\n".join(lines))
+
+
+def beside_vamoh(rows: list[dict], out: Path) -> list[str]:
+    """One table of training steps against their fp32 floors: these baseline rows and benchmarks/results/vamoh.csv's
+    float32 whole-batch rows (bench_vamoh.py), when that file was measured on the same CPU."""
+    vamoh_csv = out / "vamoh.csv"
+    train = [r for r in rows if r.get("seconds_per_step") and r.get("fp32_floor_s")]
+    if not vamoh_csv.exists() or not train:
+        return []
+    with open(vamoh_csv) as f:
+        vrows = [r for r in csv.DictReader(f) if r.get("compute_dtype", "float32") == "float32"
+                 and "mmap_max" in r.get("allocator", "") and r.get("microbatch") == r.get("batch")]
+    if not vrows or vrows[0].get("cpu") != cpu_model():
+        return []
+    lines = ["## Training steps against their floors, all three models", "",
+             f"fp32, 2 threads, one CPU ({cpu_model()}); VAMoH's rows from `vamoh.csv` (all points, flow prior active). "
+             "`x floor` = measured seconds per step / (the step's matmul FLOPs at the measured fp32 matmul peak).", "",
+             "| model | preset | batch | points | s/step | fp32 floor (s) | x floor |", "|---|---|---|---|---|---|---|"]
+    for r in vrows:
+        step, floor = float(r["step_s_all_points"]), float(r["floor_step_s"])
+        lines.append(f"| vamoh | {r['preset']} | {r['batch']} | {r['points']} | {step:.3g} | {floor:.3g} | {step / floor:.2f} |")
+    for r in train:
+        lines.append(f"| {r['model']} | {r['preset']} | {r['batch_size']} | {r['points_per_sample']} | {r['seconds_per_step']:.3g} | "
+                     f"{r['fp32_floor_s']:.3g} | {r['seconds_per_step'] / r['fp32_floor_s']:.2f} |")
+    return lines + [""]
 
 
 def main() -> None:

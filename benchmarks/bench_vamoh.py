@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.flops import vamoh_step_flops  # noqa: E402
-from benchmarks.machine import describe, matmul_peak_gflops  # noqa: E402
+from benchmarks.machine import describe, matmul_peak_gflops, profile_shares  # noqa: E402
 from vamoh.interface import DataInfo, build_model  # noqa: E402
 from vamoh.model import PRESETS  # noqa: E402
 from vamoh.pointcloud import PointCloudBatch, query_grid  # noqa: E402
@@ -127,7 +127,7 @@ def timed(fn, repeats: int, warmup: int) -> list[float]:
     return out
 
 
-def worker(preset: str, steps: int, dtype: str, microbatch: int | None) -> dict:
+def worker(preset: str, steps: int, dtype: str, microbatch: int | None, profile_steps: int = 2) -> dict:
     torch.manual_seed(0)
     threads = torch.get_num_threads()
     info = PRESET_DATA[preset]
@@ -147,9 +147,11 @@ def worker(preset: str, steps: int, dtype: str, microbatch: int | None) -> dict:
     alpha = model.dropout_alpha
     model.dropout_alpha = 0.0
     full_times = timed(lambda: model.training_step(batch, opts, 0, epoch), max(2, steps // 2), 1)
-    model.dropout_alpha = alpha
     row["samples_per_s_all_points"] = B / statistics.median(full_times)
     row["step_s_all_points"] = statistics.median(full_times)
+    if profile_steps:  # where an all-points step's time goes, by operator (after the timings, so they are not slowed)
+        row["profile"] = profile_shares(lambda: model.training_step(batch, opts, 0, epoch), profile_steps)
+    model.dropout_alpha = alpha
     # the target is the training step's memory: read the high-water mark before anything else runs
     row["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     # decoder part alone, all points, forward + backward (one micro-batch's worth when micro-batched)
@@ -212,13 +214,14 @@ def main() -> None:
     ap.add_argument("--allocators", nargs="*", default=["tuned"], choices=["tuned", "default", "jemalloc"])
     ap.add_argument("--microbatch", type=int, default=0, help="vamoh.microbatch_size (0: the whole batch)")
     ap.add_argument("--steps", type=int, default=12, help="timed training steps per variant (median reported)")
+    ap.add_argument("--profile-steps", type=int, default=2, help="all-points steps profiled by operator after the timings (0: none)")
     ap.add_argument("--append", action="store_true", help="add the rows to the existing results instead of replacing them")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/vamoh"))
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        print("RESULT " + json.dumps(worker(args.worker, args.steps, args.dtype, args.microbatch or None)))
+        print("RESULT " + json.dumps(worker(args.worker, args.steps, args.dtype, args.microbatch or None, args.profile_steps)))
         return
     peak = matmul_peak_gflops()
     peak_bf16 = matmul_peak_gflops(dtype=torch.bfloat16)
@@ -232,7 +235,7 @@ def main() -> None:
             for preset in args.presets:
                 print(f"[{alloc}, {dtype}, microbatch {args.microbatch or 'none'}] {preset} ...", flush=True)
                 cmd = [sys.executable, __file__, "--worker", preset, "--steps", str(args.steps), "--dtype", dtype,
-                       "--microbatch", str(args.microbatch)]
+                       "--microbatch", str(args.microbatch), "--profile-steps", str(args.profile_steps)]
                 res = subprocess.run(cmd, env=env, capture_output=True, text=True)
                 line = [l for l in res.stdout.splitlines() if l.startswith("RESULT ")]
                 if res.returncode or not line:
@@ -367,7 +370,7 @@ def write(rows: list[dict], machine: dict, out: Path) -> None:
               "A target above the ceiling cannot be met in fp32 on this machine, whatever the implementation; mixed precision "
               "moves it towards the bf16 peak.", "",
               "| preset | batch | points | GFLOP per step (encoder + decoder) | fp32 floor (s/step) | fp32 ceiling (samples/s) | "
-              "best float32 measured (all points) |", "|---|---|---|---|---|---|---|"]
+              "best float32 measured (all points) | measured step / floor |", "|---|---|---|---|---|---|---|---|"]
     seen = set()
     for r in rows:
         if r["preset"] in seen:
@@ -377,9 +380,19 @@ def write(rows: list[dict], machine: dict, out: Path) -> None:
         whole = [x for x in same if int(x.get("microbatch") or x["batch"]) >= x["batch"]] or same  # the floor of the whole-batch step
         f = whole[0]
         fp32 = [x["samples_per_s_all_points"] for x in same if x.get("compute_dtype", "float32") == "float32"]
+        best32 = max(fp32) if fp32 else float("nan")
         lines.append(f"| {f['preset']} | {f['batch']} | {f['points']} | {f['step_gflop']:.1f} ({f['encoder_gflop']:.1f} + "
                      f"{f['decoder_gflop']:.1f}) | {f.get('floor_step_s', float('nan')):.2f} | "
-                     f"{f.get('floor_samples_per_s', float('nan')):.1f} | {max(fp32) if fp32 else float('nan'):.1f} |")
+                     f"{f.get('floor_samples_per_s', float('nan')):.1f} | {best32:.1f} | "
+                     f"{f.get('floor_samples_per_s', float('nan')) / best32:.2f}x |")
+    profiled = [r for r in rows if r.get("profile")]
+    if profiled:
+        lines += ["", "## Where an all-points step's time goes", "",
+                  "Self CPU time by operator over profiled all-points steps after the timings (torch.profiler; its own cost "
+                  "inflates small operators). `mm`, `bmm`, `baddbmm`, `addmm` are the matmuls the floor counts; everything else "
+                  "is outside it.", "", "| preset | variant | top operators (share of self time) |", "|---|---|---|"]
+        for r in profiled:
+            lines.append(f"| {r['preset']} | {_variant(r)} | {r['profile']} |")
     lines += ["", "Single-sample reconstruction is bound by memory bandwidth, not FLOPs: every call streams all "
               "hypernetwork weights (CelebA-HQ: 10 x 512 x 24,963 of the last layers, 511 MB in float32, 254 MB in bfloat16, "
               "whose cast copy is kept between no-grad calls), so at B = 1 its latency follows the VM's memory bandwidth, "

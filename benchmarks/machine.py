@@ -51,3 +51,17 @@ def matmul_peak_gflops(device: torch.device | str = "cpu", n: int = 2048, repeat
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 * repeats / best / 1e9
+
+
+def profile_shares(step, steps: int, top: int = 8) -> str:
+    """The operators with the largest self CPU time over ``steps`` calls of ``step`` under torch.profiler, as
+    "name share%; ..." (shares of the profiled self time; the profiler's own cost inflates small operators)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    events.sort(key=lambda e: -e.self_cpu_time_total)
+    return "; ".join(f"{e.key.replace('aten::', '')} {100 * e.self_cpu_time_total / total:.0f}%" for e in events[:top])
