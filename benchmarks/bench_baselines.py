@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.flops import functa_reconstruction_flops, step_flops  # noqa: E402
-from benchmarks.machine import cpu_model, matmul_peak_gflops, profile_shares  # noqa: E402
+from benchmarks.machine import cpu_isa, cpu_model, matmul_peak_gflops, profile_shares  # noqa: E402
 from vamoh.interface import DataInfo, build_model  # noqa: E402
 from vamoh.pointcloud import PointCloudBatch, grid_coordinates  # noqa: E402
 
@@ -86,7 +86,7 @@ def complete_row(row: dict, peak_gflops: float | None) -> dict:
 
 def machine() -> dict[str, str]:
     cpu = cpu_model()
-    info = {"cpu": cpu, "logical_cpus": str(os.cpu_count()), "torch_threads": str(torch.get_num_threads()),
+    info = {"cpu": cpu, "cpu_isa": cpu_isa(), "logical_cpus": str(os.cpu_count()), "torch_threads": str(torch.get_num_threads()),
             "torch": torch.__version__, "python": platform.python_version(),
             "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", "unset"),
             # other processes on a shared machine slow every case; the 1-minute load average at the end shows it
@@ -233,15 +233,40 @@ def beside_vamoh(rows: list[dict], out: Path) -> list[str]:
         return []
     lines = ["## Training steps against their floors, all three models", "",
              f"fp32, 2 threads, one CPU ({cpu_model()}); VAMoH's rows from `vamoh.csv` (all points, flow prior active). "
-             "`x floor` = measured seconds per step / (the step's matmul FLOPs at the measured fp32 matmul peak).", "",
-             "| model | preset | batch | points | s/step | fp32 floor (s) | x floor |", "|---|---|---|---|---|---|---|"]
+             "`x floor` = measured seconds per step / (the step's matmul FLOPs at the fp32 matmul peak that the row's run measured, "
+             "given beside it). s/step: VAMoH the median of `max(2, steps // 2)` all-points steps after one untimed one, the "
+             "baselines the median of their timed steps; one run each, no spread measured.", "",
+             "| model | preset | batch | points | steps timed | s/step | fp32 peak (GFLOP/s) | fp32 floor (s) | x floor |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in vrows:
         step, floor = float(r["step_s_all_points"]), float(r["floor_step_s"])
-        lines.append(f"| vamoh | {r['preset']} | {r['batch']} | {r['points']} | {step:.3g} | {floor:.3g} | {step / floor:.2f} |")
+        timed = max(2, int(float(r["timed_steps"])) // 2)
+        lines.append(f"| vamoh | {r['preset']} | {r['batch']} | {r['points']} | {timed} | {step:.3g} | "
+                     f"{float(r['matmul_peak_gflops']):.0f} | {floor:.3g} | {step / floor:.2f} |")
     for r in train:
-        lines.append(f"| {r['model']} | {r['preset']} | {r['batch_size']} | {r['points_per_sample']} | {r['seconds_per_step']:.3g} | "
-                     f"{r['fp32_floor_s']:.3g} | {r['seconds_per_step'] / r['fp32_floor_s']:.2f} |")
+        lines.append(f"| {r['model']} | {r['preset']} | {r['batch_size']} | {r['points_per_sample']} | {r['steps_timed']} | "
+                     f"{r['seconds_per_step']:.3g} | {r['matmul_peak_gflops']:.0f} | {r['fp32_floor_s']:.3g} | "
+                     f"{r['seconds_per_step'] / r['fp32_floor_s']:.2f} |")
     return lines + [""]
+
+
+def rows_from_csv(path: Path) -> tuple[list[dict], dict[str, str]]:
+    """The rows and the machine description of a results CSV, typed as a run returns them (to rewrite the Markdown)."""
+    with open(path) as f:
+        raw = list(csv.DictReader(f))
+    info = {k.removeprefix("machine_"): v for k, v in raw[0].items() if k.startswith("machine_")} if raw else {}
+    rows = []
+    for r in raw:
+        row: dict = {}
+        for k, v in r.items():
+            if k.startswith("machine_") or v in ("", None):
+                continue
+            try:
+                row[k] = int(v) if v.lstrip("-").isdigit() else float(v)
+            except ValueError:
+                row[k] = v
+        rows.append(row)
+    return rows, info
 
 
 def main() -> None:
@@ -252,9 +277,15 @@ def main() -> None:
     p.add_argument("--functa-points", type=int, default=256, help="pixels per image in the Functa training case")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    p.add_argument("--rewrite", action="store_true", help="rewrite baselines.md from the existing baselines.csv (no timing)")
     args = p.parse_args()
     if args.case:
         print(json.dumps(run_case(args.case, args)))
+        return
+    if args.rewrite:
+        rows, info = rows_from_csv(args.out / "baselines.csv")
+        write_results(rows, info, args.out)
+        print((args.out / "baselines.md").read_text())
         return
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
     peak = matmul_peak_gflops(device)

@@ -252,7 +252,7 @@ def main() -> None:
                 write(rows, machine, out)
 
 
-MACHINE_KEYS = ("cpu", "cpu_threads", "torch", "device")
+MACHINE_KEYS = ("cpu", "cpu_isa", "cpu_threads", "torch", "device")
 TARGET_TEXT = {"samples_per_s": "training throughput, samples/s (>=)", "peak_gb": "peak memory, GB (<=)",
                "recon_ms": "1-sample reconstruction, ms (<=)"}
 
@@ -287,6 +287,20 @@ def _variant(row: dict) -> str:
     return f"{row.get('compute_dtype', 'float32')}, {_alloc(row)}" + (f", micro-batch {mb}" if mb < row["batch"] else "")
 
 
+def _span(rows: list[dict], key: str) -> str:
+    vals = sorted(float(r[key]) for r in rows if r.get(key))
+    if not vals:
+        return "not measured"
+    return f"{vals[0]:.0f}" if round(vals[0]) == round(vals[-1]) else f"{vals[0]:.0f}-{vals[-1]:.0f}"
+
+
+def _bf16_pct(row: dict) -> str:
+    """A bfloat16 row's step FLOP/s as a share of the bf16 matmul peak (blank for float32 rows)."""
+    if row.get("compute_dtype") != "bfloat16" or not row.get("matmul_peak_gflops_bf16"):
+        return ""
+    return f"{100 * row['step_gflops_all_points'] / float(row['matmul_peak_gflops_bf16']):.0f}%"
+
+
 def _meets(key: str, value: float, target: float) -> bool:
     return value >= target if key == "samples_per_s" else value <= target
 
@@ -308,8 +322,10 @@ def write(rows: list[dict], machine: dict, out: Path) -> None:
     lines = [
         "# VAMoH benchmark (Table 3 presets, flow prior active)", "",
         "Machine: " + ", ".join(f"{k}={v}" for k, v in machine.items()), "",
-        f"Measured matmul peak (2048x2048, latest run): fp32 {last['matmul_peak_gflops']:.0f} GFLOP/s, "
-        f"bf16 {last.get('matmul_peak_gflops_bf16', float('nan')):.0f} GFLOP/s. Every row records its own run's peaks in the CSV.", "",
+        f"Measured matmul peak (2048x2048, 2 threads), over the runs behind these rows: fp32 {_span(rows, 'matmul_peak_gflops')} GFLOP/s, "
+        f"bf16 {_span(rows, 'matmul_peak_gflops_bf16')} GFLOP/s. Every row's floor uses its own run's peak (in the CSV).", "",
+        "Each row is one run: medians over its timed steps (dropout: `timed steps`; all points: max(2, timed steps // 2) after "
+        "one untimed step), no spread measured across runs.", "",
         "Allocators: 'glibc tuned' = GLIBC_TUNABLES=" + TUNED_MALLOC + "; 'jemalloc' = LD_PRELOAD=libjemalloc.so.2 with "
         "MALLOC_CONF=" + JEMALLOC_CONF + ". Each row ran in its own process; the CSV has the exact setting.", "",
         "Training throughput is the median over timed steps with point dropout as in training (after 4 untimed steps); "
@@ -340,23 +356,25 @@ def write(rows: list[dict], machine: dict, out: Path) -> None:
     lines += ["", "CelebA-HQ variants meeting the throughput and the memory target together, each judged on its longest run: "
               + ("; ".join(f"{_variant(r)} ({r['samples_per_s']:.1f} samples/s, {r['peak_gb']:.2f} GB)" for r in both) or "none") + ".",
               "", "Peak memory under point dropout depends on how long the run is: every step has other shapes, and an "
-              "allocator that fragments keeps growing. The same variants timed over more steps (untimed warm-up and the "
-              "all-points steps come on top):", "",
-              "| preset | variant | timed steps | peak GB |", "|---|---|---|---|"]
+              "allocator that fragments keeps growing (on the EPYC, glibc-tuned bf16 at CelebA-HQ went from 9.7 GB after 12 "
+              "steps to 16.0 GB after 40, vamoh_epyc_2026-11-21.md)."]
     long_keys = {(r["preset"], _variant(r)) for r in rows if int(r.get("timed_steps", 0)) >= 40}
-    for r in rows:
-        if (r["preset"], _variant(r)) in long_keys and "timed_steps" in r:
-            lines.append(f"| {r['preset']} | {_variant(r)} | {r['timed_steps']} | {r['peak_gb']:.2f} |")
+    if long_keys:
+        lines += [" The same variants timed over more steps (untimed warm-up and the all-points steps come on top):", "",
+                  "| preset | variant | timed steps | peak GB |", "|---|---|---|---|"]
+        for r in rows:
+            if (r["preset"], _variant(r)) in long_keys and "timed_steps" in r:
+                lines.append(f"| {r['preset']} | {_variant(r)} | {r['timed_steps']} | {r['peak_gb']:.2f} |")
     lines += ["", "## Every row", "",
               "| preset | variant | batch | points | timed steps | samples/s (dropout) | samples/s (all points) | peak GB | "
-              "step GFLOP/s (all points) | % of fp32 peak | decoder GFLOP/s | % of fp32 peak | decoder share of step | "
-              "recon ms (2 threads / 1 thread) | loader / train steps | date |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "step GFLOP/s (all points) | step % of fp32 peak | step % of bf16 peak | decoder GFLOP/s | decoder % of fp32 peak | "
+              "decoder share of step | recon ms (2 threads / 1 thread) | loader / train steps | date |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
             f"| {r['preset']} | {_variant(r)} | {r['batch']} | {r['points']} | {r.get('timed_steps', '')} | {r['samples_per_s']:.1f} | "
             f"{r['samples_per_s_all_points']:.1f} | {r['peak_gb']:.2f} | {r['step_gflops_all_points']:.0f} | "
-            f"{r.get('step_pct_of_peak', float('nan')):.0f}% | {r['decoder_gflops']:.0f} | {r.get('decoder_pct_of_peak', float('nan')):.0f}% | "
+            f"{r.get('step_pct_of_peak', float('nan')):.0f}% | {_bf16_pct(r)} | {r['decoder_gflops']:.0f} | {r.get('decoder_pct_of_peak', float('nan')):.0f}% | "
             f"{100 * r['decoder_share_of_step']:.0f}% | {r['recon_ms']:.1f} / {r['recon_ms_1thread']:.1f} | "
             f"{r['loader_over_train_steps']:.0f}x | {r.get('date', '')} |")
     lines += ["", "## What bounds each figure", "",
@@ -382,7 +400,7 @@ def write(rows: list[dict], machine: dict, out: Path) -> None:
         fp32 = [x["samples_per_s_all_points"] for x in same if x.get("compute_dtype", "float32") == "float32"]
         best32 = max(fp32) if fp32 else float("nan")
         lines.append(f"| {f['preset']} | {f['batch']} | {f['points']} | {f['step_gflop']:.1f} ({f['encoder_gflop']:.1f} + "
-                     f"{f['decoder_gflop']:.1f}) | {f.get('floor_step_s', float('nan')):.2f} | "
+                     f"{f['decoder_gflop']:.1f}) | {f.get('floor_step_s', float('nan')):.3g} | "
                      f"{f.get('floor_samples_per_s', float('nan')):.1f} | {best32:.1f} | "
                      f"{f.get('floor_samples_per_s', float('nan')) / best32:.2f}x |")
     profiled = [r for r in rows if r.get("profile")]

@@ -19,10 +19,22 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def cpu_isa() -> str:
+    """The matmul-relevant vector extensions the CPU reports (Linux /proc/cpuinfo), e.g. "avx512f avx512_bf16 amx_bf16"."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return "unknown"
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_fp16")
+    return " ".join(w for w in wanted if w in flags) or "none of " + "/".join(wanted)
+
+
 def describe(device: torch.device | str = "cpu") -> dict[str, str]:
     device = torch.device(device)
     info = {
         "cpu": cpu_model(),
+        "cpu_isa": cpu_isa(),
         "cpu_threads": str(torch.get_num_threads()),
         "torch": torch.__version__,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",

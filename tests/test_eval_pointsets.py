@@ -194,13 +194,39 @@ def test_same_distribution_gives_1nna_near_half_and_a_shift_gives_near_one():
 
 def test_1nna_ties_count_fractionally_and_cov_mmd_from_matrices():
     # G = 2, R = 1, every distance 1: each generated shape has one generated and one reference nearest
-    # neighbour (counts 1/2), the reference shape only generated ones (counts 0): 1-NNA = 1/3.
+    # neighbour (counts 1/2), the reference shape only generated ones (counts 0): the generated set's accuracy
+    # is 1/2, the reference set's 0, and the balanced 1-NNA their mean, 1/4.
     out = cov_mmd_1nna_from_distances(np.ones((2, 1)), np.ones((2, 2)), np.ones((1, 1)))
-    assert out == {COV: 1.0, MMD: 1.0, ONE_NNA: pytest.approx(1 / 3, abs=1e-15)}
+    assert out == {COV: 1.0, MMD: 1.0, ONE_NNA: pytest.approx(1 / 4, abs=1e-15)}
     # COV counts distinct nearest references; MMD averages each reference's nearest generated distance.
     d_gr = np.array([[1.0, 5.0, 9.0], [2.0, 3.0, 9.0]])
     out = cov_mmd_1nna_from_distances(d_gr, np.array([[0, 7.0], [7.0, 0]]), np.full((3, 3), 8.0))
     assert out[COV] == 1 / 3 and out[MMD] == pytest.approx((1 + 3 + 9) / 3)
+
+
+def test_1nna_of_unequal_indistinguishable_sets_stays_at_one_half():
+    # G = 10 generated and R = 40 reference points from one distribution (empty generated shapes dropped): the
+    # leave-one-out 1-NN's plain accuracy over the union is biased towards the larger set, about
+    # (G^2 + R^2) / (G + R)^2 = 0.68; the balanced accuracy 1-NNA reports averages 0.5 over many draws
+    rng = np.random.default_rng(11)
+    G, R, draws = 10, 40, 300
+    balanced, plain = [], []
+    for _ in range(draws):
+        pts = rng.normal(size=(G + R, 2))
+        d = np.sqrt(((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1))
+        balanced.append(cov_mmd_1nna_from_distances(d[:G, G:], d[:G, :G], d[G:, G:])[ONE_NNA])
+        np.fill_diagonal(d, np.inf)
+        nearest_is_ref = d.argmin(axis=1) >= G
+        plain.append(np.mean(np.r_[~nearest_is_ref[:G], nearest_is_ref[G:]]))  # independent plain 1-NN accuracy
+    assert abs(np.mean(balanced) - 0.5) < 0.02, np.mean(balanced)
+    assert abs(np.mean(plain) - (G**2 + R**2) / (G + R) ** 2) < 0.02, np.mean(plain)
+    # with equal sets the two agree exactly (the protocol's case): 20 and 20
+    pts = rng.normal(size=(40, 2))
+    d = np.sqrt(((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1))
+    got = cov_mmd_1nna_from_distances(d[:20, 20:], d[:20, :20], d[20:, 20:])[ONE_NNA]
+    np.fill_diagonal(d, np.inf)
+    nearest_is_ref = d.argmin(axis=1) >= 20
+    assert got == pytest.approx(np.mean(np.r_[~nearest_is_ref[:20], nearest_is_ref[20:]]), abs=1e-15)
 
 
 def test_metrics_are_invariant_to_the_order_of_shapes():

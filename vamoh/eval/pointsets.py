@@ -191,7 +191,10 @@ def cov_mmd_1nna_from_distances(d_gen_ref: Tensor | np.ndarray, d_gen_gen: Tenso
       generated shape; 0 is best.
     - 1-NNA: accuracy of the leave-one-out 1-nearest-neighbour classifier that tells generated from
       reference shapes in the union of both sets; 0.5 is ideal (the sets are indistinguishable), 1 means
-      every shape's nearest neighbour is from its own set. A shape whose nearest distance is shared by
+      every shape's nearest neighbour is from its own set. It is the balanced accuracy, the mean of the
+      generated shapes' and the reference shapes' accuracies: with G = R (the protocol) that is PointFlow's
+      plain accuracy, and when G < R (empty generated shapes dropped) 0.5 stays the ideal, where the plain
+      accuracy of two indistinguishable sets would be (G^2 + R^2) / (G + R)^2. A shape whose nearest distance is shared by
       several shapes counts as the fraction of those that are from its own set (a deterministic,
       order-independent tie rule; without exact ties it is PointFlow's ``knn`` with k = 1). A generated
       set that equals the reference set gives 0, not 0.5: each shape's nearest neighbour is its twin
@@ -217,7 +220,8 @@ def cov_mmd_1nna_from_distances(d_gen_ref: Tensor | np.ndarray, d_gen_gen: Tenso
     nearest = union == union.min(dim=1, keepdim=True).values  # (G + R, G + R) the tied nearest neighbours
     same_set = nearest & (is_ref[None, :] == is_ref[:, None])
     correct = same_set.sum(dim=1).double() / nearest.sum(dim=1).double()  # (G + R,) in [0, 1]
-    return {COV: cov, MMD: mmd, ONE_NNA: float(correct.mean())}
+    one_nna = (correct[:G].mean() + correct[G:].mean()) / 2  # balanced: each set weighs half whatever its size
+    return {COV: cov, MMD: mmd, ONE_NNA: float(one_nna)}
 
 
 def cov_mmd_1nna(generated: Tensor | np.ndarray, reference: Tensor | np.ndarray, batch_size: int = 16) -> dict[str, float]:

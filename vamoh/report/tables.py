@@ -722,7 +722,9 @@ def pointsets_table(tidy: pd.DataFrame) -> ReportTable:
         "ShapeNet: coverage (COV), minimum matching distance (MMD) and 1-nearest-neighbour accuracy (1-NNA) of generated shapes "
         "against the test split's, under the Chamfer distance between point clouds sampled from the thresholded voxel surfaces "
         "(PointFlow's protocol; eval.pointcloud_points points per cloud). 1-NNA is 0.5 for a generator indistinguishable from "
-        "the data and 1.0 for one that is always told apart. The paper reports no ShapeNet generation numbers.",
+        "the data and 1.0 for one that is always told apart; it is the balanced accuracy (the mean of the generated and the "
+        "reference shapes' accuracies), so 0.5 stays the ideal when empty generated shapes were dropped. The paper reports no "
+        "ShapeNet generation numbers.",
         "Memorisation (image datasets): the median distance of generated samples to their nearest training example over the "
         "test split's own median nearest-training distance, in the generation metrics' feature space (about 1 = like held-out "
         "data, near 0 = copies of training examples), and the share of generated samples closer than the test split's 5th "
