@@ -26,9 +26,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.machine import describe  # noqa: E402
+if "--worker" not in sys.argv:  # a worker imports vamoh from its commit's worktree (PYTHONPATH), never from here
+    sys.path.insert(0, str(ROOT))
 
 TUNED_MALLOC = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
 # case -> (model, preset, overrides, dataset grid, threads): the demo's tiny presets at one thread (how the demo's
@@ -130,6 +129,8 @@ def main() -> None:
 
 
 def write(rows: list[dict], revs: dict[str, str], args: argparse.Namespace) -> None:
+    from benchmarks.machine import describe
+
     machine = describe()
     machine["glibc_tunables"] = os.environ.get("GLIBC_TUNABLES", TUNED_MALLOC)
     out = ROOT / "benchmarks" / "results" / f"ab_{args.name}"
