@@ -283,6 +283,9 @@ def main() -> None:
         print(json.dumps(run_case(args.case, args)))
         return
     if args.rewrite:
+        if not (args.out / "baselines.csv").is_file():
+            raise SystemExit(f"--rewrite: {args.out / 'baselines.csv'} does not exist (run the benchmark first, or pass --out "
+                             "the folder that holds it)")
         rows, info = rows_from_csv(args.out / "baselines.csv")
         write_results(rows, info, args.out)
         print((args.out / "baselines.md").read_text())
