@@ -247,6 +247,8 @@ def main() -> None:
                 row["matmul_peak_gflops_bf16"] = peak_bf16
                 complete_row(row)  # exact matmul FLOPs of the step, its encoder and decoder parts, and the fp32 floor
                 row["date"] = time.strftime("%Y-%m-%d %H:%M")
+                # other processes on a shared machine slow every variant: the 1-minute load average after the variant ran
+                row["load_average_1min"] = round(os.getloadavg()[0], 2)
                 rows.append(row)
                 print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
                 write(rows, machine, out)
