@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if "--worker" not in sys.argv:  # a worker imports vamoh from its commit's worktree (PYTHONPATH), never from here
     sys.path.insert(0, str(ROOT))
 
-TUNED_MALLOC = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
 # case -> (model, preset, overrides, dataset grid, threads): the demo's tiny presets at one thread (how the demo's
 # jobs run) and VAMoH's paper presets at two (how bench_vamoh.py runs them)
 CASES = {
@@ -74,7 +73,9 @@ def worker(case: str, steps: int) -> dict:
 
 
 def measure(tree: Path, case: str, steps: int) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(tree), "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", TUNED_MALLOC)}
+    from vamoh.pipeline.runconfig import TUNED_GLIBC  # this checkout's (the parent process's), not the worktree's
+
+    env = {**os.environ, "PYTHONPATH": str(tree), "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", TUNED_GLIBC)}
     done = subprocess.run([sys.executable, __file__, "--worker", case, "--steps", str(steps)], cwd=tempfile.gettempdir(),
                           env=env, capture_output=True, text=True)
     line = [l for l in done.stdout.splitlines() if l.startswith("RESULT ")]
@@ -130,9 +131,10 @@ def main() -> None:
 
 def write(rows: list[dict], revs: dict[str, str], args: argparse.Namespace) -> None:
     from benchmarks.machine import describe
+    from vamoh.pipeline.runconfig import TUNED_GLIBC
 
     machine = describe()
-    machine["glibc_tunables"] = os.environ.get("GLIBC_TUNABLES", TUNED_MALLOC)
+    machine["glibc_tunables"] = os.environ.get("GLIBC_TUNABLES", TUNED_GLIBC)
     out = ROOT / "benchmarks" / "results" / f"ab_{args.name}"
     with open(out.with_suffix(".csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=[*rows[0].keys(), *machine])

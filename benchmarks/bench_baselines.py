@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.flops import functa_reconstruction_flops, step_flops  # noqa: E402
-from benchmarks.machine import cpu_isa, cpu_model, matmul_peak_gflops, profile_shares  # noqa: E402
+from benchmarks.machine import cpu_isa, cpu_model, matmul_peak_gflops, profile_shares, read_results_csv  # noqa: E402
 from vamoh.interface import DataInfo, build_model  # noqa: E402
 from vamoh.pointcloud import PointCloudBatch, grid_coordinates  # noqa: E402
 
@@ -226,10 +226,10 @@ def beside_vamoh(rows: list[dict], out: Path) -> list[str]:
     train = [r for r in rows if r.get("seconds_per_step") and r.get("fp32_floor_s")]
     if not vamoh_csv.exists() or not train:
         return []
-    with open(vamoh_csv) as f:
-        vrows = [r for r in csv.DictReader(f) if r.get("compute_dtype", "float32") == "float32"
-                 and "mmap_max" in r.get("allocator", "") and r.get("microbatch") == r.get("batch")]
-    if not vrows or vrows[0].get("cpu") != cpu_model():
+    every, vmachine = read_results_csv(vamoh_csv, lambda k: k if k in ("cpu", "cpu_isa", "cpu_threads", "torch", "device") else None)
+    vrows = [r for r in every if r.get("compute_dtype", "float32") == "float32"
+             and "mmap_max" in str(r.get("allocator", "")) and r.get("microbatch") == r.get("batch")]
+    if not vrows or vmachine.get("cpu") != cpu_model():
         return []
     lines = ["## Training steps against their floors, all three models", "",
              f"fp32, 2 threads, one CPU ({cpu_model()}); VAMoH's rows from `vamoh.csv` (all points, flow prior active). "
@@ -239,10 +239,10 @@ def beside_vamoh(rows: list[dict], out: Path) -> list[str]:
              "| model | preset | batch | points | steps timed | s/step | fp32 peak (GFLOP/s) | fp32 floor (s) | x floor |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in vrows:
-        step, floor = float(r["step_s_all_points"]), float(r["floor_step_s"])
-        timed = max(2, int(float(r["timed_steps"])) // 2)
+        step, floor = r["step_s_all_points"], r["floor_step_s"]
+        timed = max(2, int(r["timed_steps"]) // 2)
         lines.append(f"| vamoh | {r['preset']} | {r['batch']} | {r['points']} | {timed} | {step:.3g} | "
-                     f"{float(r['matmul_peak_gflops']):.0f} | {floor:.3g} | {step / floor:.2f} |")
+                     f"{r['matmul_peak_gflops']:.0f} | {floor:.3g} | {step / floor:.2f} |")
     for r in train:
         lines.append(f"| {r['model']} | {r['preset']} | {r['batch_size']} | {r['points_per_sample']} | {r['steps_timed']} | "
                      f"{r['seconds_per_step']:.3g} | {r['matmul_peak_gflops']:.0f} | {r['fp32_floor_s']:.3g} | "
@@ -251,22 +251,8 @@ def beside_vamoh(rows: list[dict], out: Path) -> list[str]:
 
 
 def rows_from_csv(path: Path) -> tuple[list[dict], dict[str, str]]:
-    """The rows and the machine description of a results CSV, typed as a run returns them (to rewrite the Markdown)."""
-    with open(path) as f:
-        raw = list(csv.DictReader(f))
-    info = {k.removeprefix("machine_"): v for k, v in raw[0].items() if k.startswith("machine_")} if raw else {}
-    rows = []
-    for r in raw:
-        row: dict = {}
-        for k, v in r.items():
-            if k.startswith("machine_") or v in ("", None):
-                continue
-            try:
-                row[k] = int(v) if v.lstrip("-").isdigit() else float(v)
-            except ValueError:
-                row[k] = v
-        rows.append(row)
-    return rows, info
+    """The rows and the machine description (its ``machine_`` columns) of a results CSV, typed as a run returns them."""
+    return read_results_csv(path, lambda k: k.removeprefix("machine_") if k.startswith("machine_") else None)
 
 
 def main() -> None:

@@ -42,12 +42,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.flops import vamoh_step_flops  # noqa: E402
-from benchmarks.machine import describe, matmul_peak_gflops, profile_shares  # noqa: E402
+from benchmarks.machine import describe, matmul_peak_gflops, profile_shares, read_results_csv  # noqa: E402
 from vamoh.interface import DataInfo, build_model  # noqa: E402
 from vamoh.model import PRESETS  # noqa: E402
 from vamoh.pointcloud import PointCloudBatch, query_grid  # noqa: E402
 
-TUNED_MALLOC = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
+from vamoh.pipeline.runconfig import TUNED_GLIBC as TUNED_MALLOC  # noqa: E402  (the config key malloc: tuned)
 # retain freed pages (no decay): like the tuned glibc setting, no page faults after warm-up
 JEMALLOC_CONF = "background_thread:true,metadata_thp:auto,dirty_decay_ms:-1,muzzy_decay_ms:-1"
 JEMALLOC_PATHS = ["/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2",
@@ -261,22 +261,7 @@ TARGET_TEXT = {"samples_per_s": "training throughput, samples/s (>=)", "peak_gb"
 
 def rows_from_csv(path: Path) -> tuple[list[dict], dict]:
     """Rows and machine description back from a results CSV (to rewrite the Markdown without rerunning)."""
-    import csv
-
-    with open(path) as f:
-        raw = list(csv.DictReader(f))
-    rows, machine = [], {k: raw[0][k] for k in MACHINE_KEYS if k in raw[0]}
-    for r in raw:
-        row = {}
-        for k, v in r.items():
-            if k in MACHINE_KEYS or v in ("", None):
-                continue
-            try:
-                row[k] = int(v) if v.isdigit() else float(v)
-            except ValueError:
-                row[k] = v
-        rows.append(row)
-    return rows, machine
+    return read_results_csv(path, lambda k: k if k in MACHINE_KEYS else None)
 
 
 def _alloc(row: dict) -> str:

@@ -77,3 +77,26 @@ def profile_shares(step, steps: int, top: int = 8) -> str:
     total = sum(e.self_cpu_time_total for e in events)
     events.sort(key=lambda e: -e.self_cpu_time_total)
     return "; ".join(f"{e.key.replace('aten::', '')} {100 * e.self_cpu_time_total / total:.0f}%" for e in events[:top])
+
+
+def read_results_csv(path, machine_column) -> tuple[list[dict], dict[str, str]]:
+    """The rows of a benchmark's results CSV typed back (int, float, else str; empty cells left out) and its machine
+    description, to rewrite the Markdown without rerunning. ``machine_column(name)`` gives the machine key a column
+    holds (every row repeats the machine), or None for a row's own column."""
+    import csv
+
+    with open(path) as f:
+        raw = list(csv.DictReader(f))
+    machine = {key: v for k, v in (raw[0].items() if raw else ()) if (key := machine_column(k)) is not None}
+    rows = []
+    for r in raw:
+        row: dict = {}
+        for k, v in r.items():
+            if machine_column(k) is not None or v in ("", None):
+                continue
+            try:
+                row[k] = int(v) if v.lstrip("-").isdigit() else float(v)
+            except ValueError:
+                row[k] = v
+        rows.append(row)
+    return rows, machine
