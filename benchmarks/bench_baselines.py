@@ -226,7 +226,9 @@ def beside_vamoh(rows: list[dict], out: Path) -> list[str]:
     train = [r for r in rows if r.get("seconds_per_step") and r.get("fp32_floor_s")]
     if not vamoh_csv.exists() or not train:
         return []
-    every, vmachine = read_results_csv(vamoh_csv, lambda k: k if k in ("cpu", "cpu_isa", "cpu_threads", "torch", "device") else None)
+    from benchmarks.bench_vamoh import rows_from_csv as vamoh_rows  # vamoh.csv's own reader (its machine columns)
+
+    every, vmachine = vamoh_rows(vamoh_csv)
     vrows = [r for r in every if r.get("compute_dtype", "float32") == "float32"
              and "mmap_max" in str(r.get("allocator", "")) and r.get("microbatch") == r.get("batch")]
     if not vrows or vmachine.get("cpu") != cpu_model():
