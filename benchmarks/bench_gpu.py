@@ -152,11 +152,12 @@ def tables(work: str = "/tmp/vamoh_gpu_tables") -> None:
     """Tables 2/5 at the paper architectures (untrained: speed does not depend on the weights), every dataset."""
     import yaml
 
+    from vamoh import tracking
     from vamoh.eval.tidy import rows_from_timing, write_tidy
     from vamoh.pipeline import stages
     from vamoh.pipeline.runconfig import RunConfig
     from vamoh.report.render import to_markdown
-    from vamoh.report.tables import table2, table5
+    from vamoh.report.tables.timing import table2, table5
 
     raw = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     raw.update(run="gpu_tables", device="cuda", models=["vamoh", "functa"], threads=4)
@@ -164,12 +165,15 @@ def tables(work: str = "/tmp/vamoh_gpu_tables") -> None:
                    "timing_batch_sizes": [1, 64], "timing_budget_s": 60}
     rc = RunConfig.from_dict(raw)
     work = Path(work)
+    store = work / "tracking.json"  # the timing stage logs to the store this names, as in the workflow
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text(json.dumps({"uri": tracking.init_store(rc.tracking_uri), "experiment": rc.experiment}))
     rows = []
     for d in rc.datasets:
         record = work / "data" / f"{d}.json"
         stages.prepare_data(rc, d, record)
         out = work / d / "timing.json"
-        stages.timing(rc, d, 0, record, {}, out, threads=4)
+        stages.timing(rc, d, 0, record, {}, out, threads=4, tracking=store)
         rows += rows_from_timing(out)
     tidy = write_tidy(rows, work / "tidy.csv")
     append(f"## Tables 2 and 5 at the paper architectures on {machine()}\n\n{to_markdown(table2(tidy))}\n{to_markdown(table5(tidy))}")

@@ -107,14 +107,14 @@ def test_a_bad_ablation_is_refused_naming_it(ablations, quoted):
 
 
 def test_a_variant_reaches_the_model_the_train_stage_builds(tmp_path):
-    """stages.build_model (what stages.train trains) builds the variant's config: K hypergenerators, switches."""
+    """jobs.build_model (what stages.train trains) builds the variant's config: K hypergenerators, switches."""
     from vamoh.interface import DataInfo
-    from vamoh.pipeline import stages
+    from vamoh.pipeline import jobs
 
     rc = RunConfig.from_dict(tiny_raw({"q": {"model": "vamoh", "variants": {"K1": {"K": 1, "tanh_categorical_logits": True}, "base": {}},
                                              "default": "base"}}))
     info = DataInfo(2, 3, "discretized_logistic", (28, 28))
-    variant, base = (stages.build_model(rc, e, "polymnist", info, 0) for e in ("vamoh-q-K1", "vamoh"))
+    variant, base = (jobs.build_model(rc, e, "polymnist", info, 0) for e in ("vamoh-q-K1", "vamoh"))
     assert (variant.config.K, base.config.K) == (1, 3)  # tiny preset: K = 3
     assert variant.num_components == 1 and variant.prior_c.tanh_logits and not base.prior_c.tanh_logits
     z = torch.zeros(2, variant.config.dim_z)
@@ -132,6 +132,7 @@ def test_dry_run_of_the_ablation_target_lists_every_variant_job(tmp_path):
     counts = {line.split()[0]: int(line.split()[1]) for line in text.splitlines() if len(line.split()) == 2 and line.split()[1].isdigit()}
     assert counts["train"] == jobs and counts["evaluate"] == jobs
     assert counts["timing"] == len(raw["datasets"]) * len(raw["seeds"]) and counts["ablation_report"] == 1
+    assert counts["ablation_measure"] == 1
     trained = {line.split("model=")[1].split(",")[0] for line in text.splitlines() if "wildcards:" in line and "model=" in line}
     assert trained == set(entries)
     assert "results/ablations/shapes3d/vamoh-deviations-original/seed2/checkpoint.pt" in text
@@ -144,7 +145,7 @@ def test_the_test_elbo_is_the_paper_bound_whatever_the_training_objective(tmp_pa
     """A model trained with the original code's detached-flow objective is scored with the paper's ELBO: the
     same number as the same weights without the switch, and not the surrogate its ``elbo`` returns."""
     from tests.vamoh_fixtures import BlobImages, tiny_model
-    from vamoh.report.ablations import test_elbo_per_point
+    from vamoh.eval.ablation_measure import test_elbo_per_point
 
     data = BlobImages(n=6, size=12)
     batches = [data.batch(torch.arange(0, 3)), data.batch(torch.arange(3, 6))]
@@ -169,7 +170,7 @@ def test_the_test_elbo_is_the_paper_bound_whatever_the_training_objective(tmp_pa
 
 
 def test_a_model_hook_is_used_for_the_test_elbo():
-    from vamoh.report.ablations import test_elbo_per_point
+    from vamoh.eval.ablation_measure import test_elbo_per_point
 
     class Hooked:
         device = torch.device("cpu")
@@ -188,7 +189,7 @@ def test_a_model_hook_is_used_for_the_test_elbo():
 def test_encoder_is_timed_on_fresh_partial_observations():
     """Every timed call sees another random half of the points, the same sequence for every model."""
     from tests.vamoh_fixtures import BlobImages, tiny_model
-    from vamoh.report.ablations import encoder_timings, observed_subsets
+    from vamoh.eval.ablation_measure import encoder_timings, observed_subsets
 
     data = BlobImages(n=2, size=12)
     batch = data.batch(torch.arange(1))
@@ -271,7 +272,7 @@ def reference_record(passes: bool = True) -> dict:
 def test_welch_p_values_equal_scipy_and_the_formula(x, base):
     from scipy import stats
 
-    from vamoh.report.ablations import welch
+    from vamoh.report.ablation_stats import welch
 
     t = welch(x, base)
     assert t.p == pytest.approx(stats.ttest_ind(x, base, equal_var=False).pvalue, rel=1e-12)
@@ -285,7 +286,7 @@ def test_the_effect_interval_and_hedges_g_have_their_closed_forms():
     J = 1 − 3/(4·6 − 9) = 0.8, so g = 0.8 · 4 / √2.5."""
     from scipy import stats
 
-    from vamoh.report.ablations import welch
+    from vamoh.report.ablation_stats import welch
 
     t = welch([4.0, 6.0, 8.0], [1.0, 2.0, 3.0])
     assert t.diff == 4.0 and t.dof == pytest.approx(50 / 17, rel=1e-12)
@@ -304,7 +305,7 @@ def test_the_effect_interval_and_hedges_g_have_their_closed_forms():
 def test_corrected_p_values_equal_statsmodels_and_the_hand_computed_ones():
     from statsmodels.stats.multitest import multipletests
 
-    from vamoh.report.ablations import adjust
+    from vamoh.report.ablation_stats import adjust
 
     p = [0.01, 0.02, 0.03, 0.5]
     # by hand: BH p_(i) · m / i, made monotone from the top: 0.04, 0.04, 0.04, 0.5; Holm p_(i) · (m − i + 1), made
@@ -321,7 +322,7 @@ def test_corrected_p_values_equal_statsmodels_and_the_hand_computed_ones():
 def test_no_p_value_comes_from_groups_without_spread():
     from scipy import stats
 
-    from vamoh.report.ablations import FEW_SEEDS, NO_SPREAD, welch
+    from vamoh.report.ablation_stats import FEW_SEEDS, NO_SPREAD, welch
 
     both = welch([2.0, 2.0, 2.0], [1.0, 1.0, 1.0])
     assert both.p is None and both.low is None and both.spread == NO_SPREAD and both.diff == 1.0
@@ -343,7 +344,8 @@ def test_no_p_value_comes_from_groups_without_spread():
 def test_significance_marks_follow_the_corrected_welch_tests():
     from statsmodels.stats.multitest import multipletests
 
-    from vamoh.report.ablations import compare, correct, per_seed
+    from vamoh.report.ablation_stats import compare, correct
+    from vamoh.report.ablation_values import per_seed
 
     ab = RunConfig.from_dict(tiny_raw(MIXTURE)).ablations()
     values = per_seed(ab, synthetic_tidy(), synthetic_summaries(), EMPTY_MEASURED)
@@ -406,7 +408,7 @@ def test_every_test_of_the_report_is_corrected_as_one_family(tmp_path, method):
 
 
 def test_speed_never_counts_in_an_answer_and_is_reported_apart(tmp_path):
-    from vamoh.report.ablations import verdicts
+    from vamoh.report.ablation_answers import verdicts
 
     ab, written, random_psnr, encoder = two_question_report(tmp_path)
     tests = pd.read_csv(tmp_path / "ablation_tests.csv", comment="#").set_index(["variant", "metric"])
@@ -427,7 +429,8 @@ def test_speed_never_counts_in_an_answer_and_is_reported_apart(tmp_path):
     assert speed.loc["random", [c for c in speed.columns if c.startswith("Encoder ms")][0]].endswith("*")
     assert not [c for c in pd.read_csv(tmp_path / "ablation_c.csv", comment="#").columns if "ms" in c or "samples / s" in c]
     # verdicts(): even a significant speed difference counts for nobody
-    from vamoh.report.ablations import compare, correct, per_seed
+    from vamoh.report.ablation_stats import compare, correct
+    from vamoh.report.ablation_values import per_seed
 
     values = per_seed(ab, synthetic_tidy().iloc[:0], [], pd.DataFrame([{"question": "c", "dataset": "polymnist", "model": e, "seed": s, "metric": "encoder_ms", "value": v}
                                     for e, vals in encoder.items() for s, v in enumerate(vals)]))
@@ -542,7 +545,7 @@ def test_each_variant_gets_a_sample_grid_and_a_reconstruction_row(tmp_path):
     """The picture figure tiles figures.npz's arrays: 8x8 samples, then the truth over the reconstruction."""
     from PIL import Image
 
-    from vamoh.report.ablations import pictures_figure
+    from vamoh.report.ablation_figures import pictures_figure
 
     ab = RunConfig.from_dict(tiny_raw(MIXTURE)).ablations()["mixture"]
     rng = np.random.default_rng(0)
@@ -555,7 +558,7 @@ def test_each_variant_gets_a_sample_grid_and_a_reconstruction_row(tmp_path):
 
 
 def test_measured_metrics_join_the_question_that_measured_them():
-    from vamoh.report.ablations import per_seed
+    from vamoh.report.ablation_values import per_seed
 
     ab = RunConfig.from_dict(tiny_raw({
         "c": {"model": "vamoh", "variants": {"fps": {}, "random": {"centroid_method": "random"}}, "default": "fps", "generation": False,
@@ -570,6 +573,27 @@ def test_measured_metrics_join_the_question_that_measured_them():
     v = per_seed(ab, synthetic_tidy().iloc[:0], [], measured).set_index(["question", "variant", "metric"])["value"]
     assert v[("c", "fps", "encoder_ms")] == 2.0 and v[("d", "base", "encoder_ms")] == 3.0
     assert v[("c", "fps", "test_elbo_per_point")] == -1.5
+
+
+def test_measured_rows_round_trip_through_measured_json_exactly(tmp_path):
+    """The ablation_measure rule's rows reach the report as ``measure`` returned them: every float to the last bit,
+    seeds as ints, a non-finite value as NaN (JSON has none), which per_seed drops like the original."""
+    from vamoh.eval.ablation_measure import read_measured, write_measured
+
+    measured = pd.DataFrame([
+        {"question": "", "dataset": "polymnist", "model": "vamoh", "seed": 0, "metric": "test_elbo_per_point", "value": -1.2345678901234567},
+        {"question": "c", "dataset": "polymnist", "model": "vamoh", "seed": 1, "metric": "encoder_ms", "value": 0.1 + 0.2},
+        {"question": "c", "dataset": "polymnist", "model": "vamoh-c-random", "seed": 1, "metric": "encoder_ms", "value": math.nan},
+    ])
+    about = {"device": {"device": "cpu", "cpu": "test"}, "processor": "", "threads": 1, "encoder_repeats": 2, "encoder_warmup": 1}
+    back, record = read_measured(write_measured(tmp_path / "measured.json", measured, about))
+    assert record == {"schema": "vamoh.eval.ablation_measured/1", **about}
+    assert list(back.columns) == list(measured.columns) and back["seed"].tolist() == [0, 1, 1]
+    assert all(isinstance(s, int) for s in back["seed"].tolist())
+    assert back["value"].tolist()[:2] == measured["value"].tolist()[:2] and math.isnan(back["value"].iloc[2])
+    pd.testing.assert_frame_equal(back, measured)
+    empty, _ = read_measured(write_measured(tmp_path / "empty.json", EMPTY_MEASURED, about))
+    assert empty.empty and list(empty.columns) == list(EMPTY_MEASURED.columns)
 
 
 # ---------------------------------------------------------------------------------------------- end to end
@@ -602,6 +626,9 @@ def test_tiny_ablation_runs_end_to_end(tmp_path):
     values = pd.read_csv(rep / "ablation_values.csv")
     elbo = values[values["metric"] == "test_elbo_per_point"]
     assert len(elbo) == 4 and np.isfinite(elbo["value"]).all() and (elbo["value"] < 0).all()
+    # the measurements come from their own rule's measured.json: the ELBO once per entry, the encoder per question
+    measured = json.loads((tmp_path / "results/abl/ablations/measured.json").read_text())["rows"]
+    assert sorted({(r["question"], r["metric"]) for r in measured}) == [("", "test_elbo_per_point"), ("c", "encoder_ms")]
     assert set(values["metric"]) >= {"psnr_leakfree", "fid_test", "samples_per_second", "segment_kappa"}
     doc = (rep / "ablations.md").read_text()
     assert "Answer, from the quality metrics (2 seeds" in doc
@@ -678,7 +705,7 @@ def test_reconstruction_scores_are_tested_only_where_the_default_beats_the_train
     """A default at the train mean's level has learned nothing for its variants to change: its reconstruction and
     completion comparisons are shown, not tested (the summary's margin, CLEAR_MARGIN_DB)."""
     from vamoh.eval import keys
-    from vamoh.report.ablations import learning_exclusions
+    from vamoh.report.ablation_values import learning_exclusions
     from vamoh.report.summary import CLEAR_MARGIN_DB
 
     rows = [{"dataset": d, "variant": v, "metric": m, "seed": s, "value": val}
@@ -698,7 +725,7 @@ def test_reconstruction_scores_are_tested_only_where_the_default_beats_the_train
 def test_a_variant_identical_to_the_default_on_every_seed_gets_no_test():
     """A setting that changed nothing in the trained model (Shapes3D's linear weight-net on a one-layer net) gives the
     default's numbers exactly: a p-value of 1 would only dilute the correction's family."""
-    from vamoh.report.ablations import IDENTICAL, compare
+    from vamoh.report.ablation_stats import IDENTICAL, compare
 
     rows = [{"dataset": "shapes3d", "variant": v, "metric": "psnr_leakfree", "seed": s, "value": val}
             for v, vals in (("paper", [12.1, 12.7, 13.0]), ("same", [12.1, 12.7, 13.0]), ("other", [12.0, 12.6, 13.5]))

@@ -19,6 +19,7 @@ import torch
 import yaml
 
 from vamoh.checks import CheckpointError, ConfigError, DataError
+from vamoh.pipeline import preflight
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
@@ -37,7 +38,7 @@ def run_config(**changes):
             node = node.setdefault(p, {})
         node[last] = value
     rc = RunConfig.from_dict(cfg)
-    rc.check()
+    preflight.check(rc)
     return rc
 
 
@@ -975,7 +976,7 @@ def test_a_checkpoint_of_another_job_is_not_evaluated(trained, tmp_path):
     from vamoh.checkpoint import load_checkpoint, save_checkpoint
     from vamoh.data import read_record
     from vamoh.pipeline.runconfig import RunConfig
-    from vamoh.pipeline.stages import load_job_model
+    from vamoh.pipeline.jobs import load_job_model
 
     rc = RunConfig.from_dict(copy.deepcopy(TINY))
     ck = trained["ck"]  # vamoh (tiny preset) on polymnist, seed 0

@@ -301,7 +301,9 @@ def _imports(path: Path, package: str) -> set[str]:
 def test_data_package_has_no_import_cycle():
     folder = Path(vamoh.data.__file__).parent
     graph = {p.stem: _imports(p, "vamoh.data") - {"__init__"} for p in folder.glob("*.py") if p.stem != "__init__"}
-    assert "registry" in graph["config"] and "config" not in graph["registry"]
+    # the config checks names against the registry's storage in spec, never the registry (which imports the dataset
+    # modules, which name the config): spec <- config <- dataset modules <- registry
+    assert "spec" in graph["config"] and "registry" not in graph["config"] and not {"celeba", "era5"} & graph["config"]
     # Depth-first search for a back edge.
     state: dict[str, int] = {}
 

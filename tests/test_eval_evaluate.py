@@ -11,7 +11,8 @@ import torch
 
 from vamoh.eval import keys
 from vamoh.eval.config import EvalConfig
-from vamoh.eval.evaluate import EvalData, evaluate_model, evaluate_timing, timing_candidates, write_evaluation
+from vamoh.eval.evaluate import EvalData, evaluate_model, write_evaluation
+from vamoh.eval.speed import evaluate_timing, timing_candidates
 from vamoh.eval.io import read_json
 from vamoh.eval.recompute import compare, recompute_metrics
 from vamoh.eval.reference import ReferenceData, build_reference
@@ -210,7 +211,7 @@ def test_the_device_of_a_number_is_the_device_of_its_tensors(monkeypatch, tmp_pa
     import yaml
 
     from vamoh.checks import resolve_device
-    from vamoh.pipeline import stages
+    from vamoh.pipeline import jobs, stages
     from vamoh.pipeline.runconfig import RunConfig
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -222,16 +223,17 @@ def test_the_device_of_a_number_is_the_device_of_its_tensors(monkeypatch, tmp_pa
         raise RuntimeError("stop here")
 
     monkeypatch.setattr("vamoh.train.load_model", fake_load)
-    monkeypatch.setattr(stages, "load_data", lambda *a, **k: ({"test": None}, {"label": "x", "is_standin": True}))
-    monkeypatch.setattr(stages, "_eval_data", lambda *a: None)
+    monkeypatch.setattr(jobs, "load_data", lambda *a, **k: ({"test": None}, {"label": "x", "is_standin": True}))
+    monkeypatch.setattr(stages, "eval_data", lambda *a: None)
     raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "config/tiny.yaml").read_text())
     rc = RunConfig.from_dict({**raw, "device": "auto"})
     with pytest.raises(RuntimeError, match="stop here"):
         if stage == "evaluate":
             stages.evaluate(rc, "polymnist", "vamoh", 0, tmp_path / "d.json", tmp_path / "c.pt", None, None,
-                            tmp_path / "m.json", tmp_path / "s.npz", tmp_path / "f.npz")
+                            tmp_path / "m.json", tmp_path / "s.npz", tmp_path / "f.npz", tracking=tmp_path / "tracking.json")
         else:
-            stages.timing(rc, "polymnist", 0, tmp_path / "d.json", {"vamoh": "c.pt", "functa": "f.pt", "functa10": "g.pt"}, tmp_path / "t.json")
+            stages.timing(rc, "polymnist", 0, tmp_path / "d.json", {"vamoh": "c.pt", "functa": "f.pt", "functa10": "g.pt"}, tmp_path / "t.json",
+                          tracking=tmp_path / "tracking.json")
     assert asked == ["cuda"]
 
 
@@ -271,7 +273,7 @@ def test_extractor_quality_gate_against_the_train_mean_image():
 
 def test_a_failing_extractor_is_flagged_in_table1(data):
     from vamoh.eval.tidy import rows_from_reference, tidy_frame
-    from vamoh.report.tables import table1
+    from vamoh.report.tables.generation import table1
 
     rec = json.loads((data["root"] / "reference.json").read_text())
     rec["extractor"]["quality"].update(passes=False, margin_db=1.0)

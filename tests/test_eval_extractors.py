@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from vamoh.checks import CheckpointError, ConfigError
-from vamoh.eval.config import INCEPTION_WEIGHTS_KEY, EvalConfig, eval_config_from_dict
+from vamoh.eval.config import EvalConfig, eval_config_from_dict
+from vamoh.eval.fid import INCEPTION_WEIGHTS_KEY
 from vamoh.eval.extractors import (
     SUITE_EXTRACTOR,
     ExtractorConfig,

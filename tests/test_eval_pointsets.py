@@ -9,10 +9,8 @@ import torch
 
 from vamoh.checks import ConfigError, DataError
 from vamoh.data.shapenet import chair
+from vamoh.eval.keys import COV, MMD, ONE_NNA
 from vamoh.eval.pointsets import (
-    COV,
-    MMD,
-    ONE_NNA,
     chamfer_distance,
     cov_mmd_1nna,
     cov_mmd_1nna_from_distances,

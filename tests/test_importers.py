@@ -23,7 +23,8 @@ from torch import nn
 
 from baselines.functa.importer import import_functa, read_functa_modulations
 from baselines.functa.model import Functa
-from baselines.gasp.importer import import_gasp, save_as_suite_checkpoint, theta_permutation
+from baselines.gasp.importer import import_gasp, theta_permutation
+from vamoh.train import save_as_suite_checkpoint
 from baselines.gasp.model import GASP
 from vamoh.checks import CheckpointError, ConfigError
 from vamoh.interface import DataInfo

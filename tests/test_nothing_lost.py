@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import os
 import warnings
 from pathlib import Path
@@ -53,29 +54,29 @@ def test_a_deleted_data_cache_is_rebuilt_by_the_next_job_that_reads_it(prepared,
     import shutil
 
     from vamoh.data import DataWarning
-    from vamoh.pipeline import stages
+    from vamoh.pipeline import jobs
 
     rc, out, record = prepared
-    before, stamp = stages.load_data(out)[0], out.stat().st_mtime_ns
+    before, stamp = jobs.load_data(out)[0], out.stat().st_mtime_ns
     cache = Path(record["path"])
     {"the cache file": lambda: cache.unlink(), "its checksum record": lambda: cache.with_name(cache.name + ".json").unlink(),
      "the whole cache folder": lambda: shutil.rmtree(cache.parent)}[deleted]()
     with pytest.warns(DataWarning, match=rf"prepared data cache .*{cache.name} (is missing|has no checksum record).*rebuilding it from the data "
                                          rf"config recorded in .*polymnist\.json"):
-        after, again = stages.load_data(out)
+        after, again = jobs.load_data(out)
     assert cache.is_file() and again == record and out.stat().st_mtime_ns == stamp  # the record is untouched
     for split in ("train", "test"):
         assert np.array_equal(before[split].arrays(), after[split].arrays())
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # rebuilt once: the next reader finds it
-        stages.load_data(out)
+        jobs.load_data(out)
 
 
 def test_a_rebuilt_cache_must_hold_the_recorded_data(tmp_path, monkeypatch):
     """Real files changed since the preparation and the cache deleted: rebuilding would silently feed the other files to
     jobs whose siblings saw the old ones, so it is one error naming the cache, the record and the command that reruns."""
     from vamoh.data import DataWarning, write_real_format
-    from vamoh.pipeline import stages
+    from vamoh.pipeline import jobs, stages
 
     monkeypatch.chdir(tmp_path)
     data = write_real_format("polymnist", tmp_path / "poly", n_train=12, n_test=6)
@@ -91,10 +92,10 @@ def test_a_rebuilt_cache_must_hold_the_recorded_data(tmp_path, monkeypatch):
         with pytest.raises(DataError, match=r"prepared data cache .* was deleted and rebuilt from the config recorded in .*polymnist\.json, "
                                             r"but the rebuilt arrays differ from the recorded ones .* the files at .*poly changed since it was "
                                             r"prepared\. Rerun the preparation .*snakemake --forcerun prepare_data"):
-            stages.load_data(out)
+            jobs.load_data(out)
         # and a cache that another preparation rewrote in place is not read as the recorded data either
         with pytest.raises(DataError, match=r"holds other arrays than .*polymnist\.json records"):
-            stages.load_data(out)
+            jobs.load_data(out)
 
 
 def test_a_deleted_cache_reruns_nothing_and_the_next_job_rebuilds_it(tmp_path):
@@ -343,6 +344,8 @@ def locked_store(prepared):
 
     rc, out, record = prepared
     tracking.init_store(rc.tracking_uri)
+    where = out.parent.parent / "tracking.json"  # what the init_tracking rule writes and every logging rule reads
+    where.write_text(json.dumps({"uri": rc.tracking_uri, "experiment": rc.experiment}))
 
     def refuse(*a, **k):
         raise tracking.StoreLockedError("the MLflow store stayed locked through 12 attempts over 40 s: another process holds its write lock")
@@ -387,12 +390,12 @@ def test_a_store_locked_after_training_loses_no_training(locked_store, tmp_path,
     outputs = _train_outputs(tmp_path)
     state = outputs[0].with_name("train_state.pt")
     with lock(where), pytest.raises(tracking.StoreLockedError):
-        stages.train(rc, "polymnist", "vamoh", 0, out, *outputs)
+        stages.train(rc, "polymnist", "vamoh", 0, out, *outputs, outputs[0].with_name("train_state.pt"), tracking=out.parent.parent / "tracking.json")
     assert state.is_file() and load_checkpoint(state)["step"] == 6
     for p in outputs:  # Snakemake deletes a failed job's declared outputs, not the files it does not know
         p.unlink(missing_ok=True)
     capsys.readouterr()
-    summary = stages.train(rc, "polymnist", "vamoh", 0, out, *outputs)
+    summary = stages.train(rc, "polymnist", "vamoh", 0, out, *outputs, outputs[0].with_name("train_state.pt"), tracking=out.parent.parent / "tracking.json")
     assert "resuming from" in capsys.readouterr().out and summary["steps"] == 6
     assert load_checkpoint(outputs[0])["step"] == 6 and checksum_path(outputs[0]).is_file()
     assert not state.exists() and not checksum_path(state).exists()
@@ -409,11 +412,12 @@ def test_a_forced_job_on_a_locked_store_leaves_no_stale_sidecar(locked_store, tm
     if stage == "train":
         outputs = _train_outputs(tmp_path)
         target = outputs[0]
-        run = lambda: stages.train(rc, "polymnist", "vamoh", 0, out, *outputs)  # noqa: E731
+        run = lambda: stages.train(rc, "polymnist", "vamoh", 0, out, *outputs, outputs[0].with_name("train_state.pt"), tracking=out.parent.parent / "tracking.json")  # noqa: E731
     else:
         ref = tmp_path / "results" / "cache" / "polymnist" / "reference"
         target = ref / "extractor.pt"
-        run = lambda: stages.reference(rc, "polymnist", 0, out, ref / "reference.json", ref / "features.npz", target)  # noqa: E731
+        run = lambda: stages.reference(rc, "polymnist", 0, out, ref / "reference.json", ref / "features.npz", target,
+                                        tracking=out.parent.parent / "tracking.json")  # noqa: E731
     target.parent.mkdir(parents=True, exist_ok=True)
     side = target.with_name(target.name + ".sha256")
     side.write_text("ab" * 32 + f"  {target.name}\n")  # the earlier run's; its file was deleted by Snakemake

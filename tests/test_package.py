@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_schema_enums_are_the_registries():
     from vamoh.data import DATASETS
     from vamoh.interface import available_models
-    from vamoh.pipeline.runconfig import SCHEMA
+    from vamoh.pipeline.configfile import SCHEMA
 
     schema = yaml.safe_load(SCHEMA.read_text())
     assert sorted(schema["properties"]["datasets"]["items"]["enum"]) == sorted(DATASETS)

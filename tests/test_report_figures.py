@@ -15,8 +15,9 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from vamoh.report import figures  # noqa: E402
-from vamoh.report.figures import load_arrays, render_voxels, to_rgb, write_figures  # noqa: E402
+from vamoh.report import figures, pictures  # noqa: E402
+from vamoh.report.figures import write_figures  # noqa: E402
+from vamoh.report.pictures import load_arrays, render_voxels, to_rgb  # noqa: E402
 
 try:
     from vamoh_fixtures import BlobImages, tiny_model
@@ -87,13 +88,13 @@ def inputs(tmp_path_factory):
 def test_every_figure_is_a_valid_png(inputs, tmp_path, monkeypatch):
     _, arrays, histories = inputs
     titles: dict[str, str] = {}
-    save = figures._save
+    save = figures.save
 
     def record(fig, path):  # every text of the figure, to check the stand-in labelling
         titles[path.name] = " ".join([fig._suptitle.get_text() if fig._suptitle else ""] + [ax.get_title() for ax in fig.axes])
         return save(fig, path)
 
-    monkeypatch.setattr(figures, "_save", record)
+    monkeypatch.setattr(figures, "save", record)
     labels = {"polymnist": "PolyMNIST (stand-in: synthetic digits)", "shapenet": "ShapeNet (stand-in: chairs)", "era5": "ERA5"}
     paths = write_figures(_tidy(), arrays, histories, tmp_path / "figs", labels)
     expected = {f"generation_{d}_{m}.png" for d in GRIDS for m in ("gasp", "functa", "vamoh")}
@@ -128,7 +129,7 @@ def test_to_rgb_per_kind():
     img = np.random.default_rng(1).integers(0, 256, (4, 5, 3), dtype=np.uint8)
     assert np.allclose(to_rgb(img, "image"), img / 255.0)
     field = to_rgb(np.full((2, 3, 1), 0.5, np.float16), "field")
-    assert field.shape == (2, 3, 3) and np.allclose(field[0, 0], matplotlib.colormaps[figures.FIELD_CMAP](0.5)[:3])
+    assert field.shape == (2, 3, 3) and np.allclose(field[0, 0], matplotlib.colormaps[pictures.FIELD_CMAP](0.5)[:3])
 
 
 def test_voxels_are_rendered_upright_and_thresholded():
@@ -169,12 +170,12 @@ def test_entropy_maps_are_scaled_by_ln_k_with_colour_bar_and_legend(tmp_path):
     assert int(arrays["num_components"]) == 4 and math.isclose(np.log(4), 1.3862943611198906)
     arrays.update(dataset=np.array("blobs"), model=np.array("vamoh"), label=np.array("VAMoH"))
     captured = {}
-    save = figures._save
-    figures._save = lambda fig, path: captured.setdefault("fig", fig) and save(fig, path)
+    save = figures.save
+    figures.save = lambda fig, path: captured.setdefault("fig", fig) and save(fig, path)
     try:
         figures.maps_figure({"vamoh": arrays}, "blobs", tmp_path / "maps.png")
     finally:
-        figures._save = save
+        figures.save = save
     fig = captured["fig"]
     bars = [ax for ax in fig.axes if ax.get_ylabel() == "H(π) / ln K"]
     assert len(bars) == 1 and bars[0].get_ylim() == (0.0, 1.0)
@@ -182,11 +183,11 @@ def test_entropy_maps_are_scaled_by_ln_k_with_colour_bar_and_legend(tmp_path):
 
 
 def test_long_titles_wrap_inside_the_figure():
-    from vamoh.report.figures import _grid_figure
+    from vamoh.report.pictures import grid_figure
 
     pics = [np.zeros((8, 8, 3))] * 3
     label = "CelebA-HQ 64 (stand-in: procedural faces, not the paper's data; autoencoder features, not Inception)"
-    fig = _grid_figure([("VAMoH", pics), ("GASP", pics)], f"Reconstruction (1x) and super-reconstruction (2x) — {label}", "image")
+    fig = grid_figure([("VAMoH", pics), ("GASP", pics)], f"Reconstruction (1x) and super-reconstruction (2x) — {label}", "image")
     fig.canvas.draw()
     box, title = fig.bbox, fig.texts[0]
     extent = title.get_window_extent(fig.canvas.get_renderer())

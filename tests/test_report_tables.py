@@ -17,7 +17,13 @@ from vamoh.model import PRESETS
 from vamoh.report import write_tables
 from vamoh.report.labels import PAPER_TABLE4, paper_key
 from vamoh.report.render import to_csv, to_html, to_latex, to_markdown
-from vamoh.report.tables import completion_table, mixture_table, reconstruction_table, superres_table, table1, table2, table3, table4, table5
+from vamoh.report.tables.completion import completion_table
+from vamoh.report.tables.generation import table1, table4
+from vamoh.report.tables.mixture import mixture_table
+from vamoh.report.tables.reconstruction import reconstruction_table
+from vamoh.report.tables.superres import superres_table
+from vamoh.report.tables.table3 import table3
+from vamoh.report.tables.timing import table2, table5
 
 SUITE_FX = "suite autoencoder (trained on the shapes3d train split) — not Inception"
 SHAPES_LABEL = "Shapes3D (stand-in: procedural_shapes)"
@@ -302,7 +308,7 @@ def test_missing_tidy_column_is_named():
 
 
 def test_pointsets_table_reports_shapenet_and_memorisation():
-    from vamoh.report.tables import pointsets_table
+    from vamoh.report.tables.pointsets import pointsets_table
 
     one = dict(std=0.0, n=1, standin=True)
     rows = [_row("shapenet", "vamoh", keys.COV_CD, [0.25], mean=0.25, **one), _row("shapenet", "vamoh", keys.MMD_CD, [0.0042], mean=0.0042, **one),

@@ -17,8 +17,10 @@ from sklearn.metrics import adjusted_rand_score
 from vamoh.eval import keys
 from vamoh.eval.maps import kmeans_parts_ari, parts_ari, position_ari, segment_coherence, segment_kappa
 from vamoh.eval.tidy import read_tidy, rows_from_metrics, tidy_frame
-from vamoh.report.summary import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED, segmentation_claims
-from vamoh.report.tables import DASH, mixture_table
+from vamoh.report.format import DASH
+from vamoh.report.summary import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
+from vamoh.report.summary.segmentation import segmentation_claims
+from vamoh.report.tables.mixture import mixture_table
 
 try:
     from tests.data_fixtures import TINY, tiny_cfg
@@ -376,7 +378,8 @@ def test_the_verdict_needs_contiguity_input_dependence_low_entropy_and_parts_bey
 
 def test_ablation_tables_print_kappa_and_a_dash_where_one_component_leaves_it_undefined(tmp_path):
     from vamoh.pipeline.runconfig import RunConfig
-    from vamoh.report.ablations import STANDARD, write_ablation_report
+    from vamoh.eval.ablation_metrics import STANDARD
+    from vamoh.report.ablations import write_ablation_report
 
     assert "segment_kappa" in STANDARD and "segment_coherence" not in STANDARD
     raw = {"run": "abl", "datasets": ["polymnist"], "models": ["vamoh"], "seeds": [0, 1, 2], "device": "cpu", "threads": 1,

@@ -197,3 +197,11 @@ def _is_npz(path: Path) -> bool:
 _KEY_TYPES = (("model_name", str, "a model name (str)"), ("model_config", dict, "a dict of config keys"),
               ("data_info", dict, "a dict (the DataInfo the model was built for)"), ("model_state", dict, "a state dict"),
               ("step", int, "an integer"))
+
+
+def with_model_state(path: str | Path, payload: dict[str, Any], model: Any, **extra: Any) -> Path:
+    """Save ``payload`` (a loaded checkpoint's) at ``path`` with ``model``'s current weights (on the CPU) and ``extra``
+    (e.g. a fitted prior's statistics): a checkpoint of the model after a stage that changed it."""
+    payload = {**payload, "model_state": {k: v.cpu() for k, v in model.state_dict().items()}, **extra}
+    payload.pop("format_version", None)
+    return save_checkpoint(path, payload)

@@ -249,7 +249,6 @@ def _write_npz(path: Path, **arrays: Any) -> Path:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    import numpy as np
     import torch
 
     from .infer import SPHERE_KIND
@@ -309,22 +308,19 @@ def cmd_recompute(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    _info_for(args.dataset)
+    from .interface import get_model_class
+    from .train import save_as_suite_checkpoint
+
+    info = _info_for(args.dataset)
+    cls = get_model_class(args.source)  # the registry finds the model's importer (its class names the module)
+    if cls.importer is None:
+        raise ConfigError(f"{args.source} has no importer for published checkpoints (a model class names one in `importer`)")
     check_input_file(args.path, f"published {args.source} checkpoint")
     if args.modulations is not None:
         check_input_file(args.modulations, "--modulations")
     out = _writable_file("--out", args.out)
-    if args.source == "gasp":
-        from baselines.gasp.importer import import_gasp, save_as_suite_checkpoint
-
-        model = import_gasp(args.path, args.dataset, trust_pickle=args.trust_pickle)
-    else:
-        from baselines.functa.importer import import_functa, save_as_suite_checkpoint  # type: ignore[no-redef]
-
-        model, mods = import_functa(args.path, args.dataset, modulations_path=args.modulations, trust_pickle=args.trust_pickle)
-        if mods is not None:
-            stats = model.fit_prior(mods["train"])
-            print(f"fitted the flow prior on {len(mods['train'])} published modulations: {stats}")
+    source = {"path": args.path, "trust_pickle": args.trust_pickle, **({"modulations": args.modulations} if args.modulations else {})}
+    model = cls.import_published(source, info, preset=args.dataset)  # the same call as the workflow's import rule
     save_as_suite_checkpoint(model, out)
     print(f"{args.source} checkpoint {args.path} -> {out} (score it with the workflow's evaluate rule or vamoh sample)")
     return 0
@@ -332,15 +328,16 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Everything the workflow checks before its first job, for a config file, with the file's line on a YAML error."""
+    from .pipeline import preflight
     from .pipeline.runconfig import RunConfig
 
     from .pipeline.plan import plan_lines
 
-    from .pipeline.runconfig import load_yaml
+    from .pipeline.configfile import load_yaml
 
     empty = not load_yaml(args.config)
     rc = RunConfig.from_file(args.config)
-    rc.check()
+    preflight.check(rc)
     print(f"{args.config}: valid" + (" (it sets nothing, so it means the full demo: every default of the schema)" if empty else ""))
     print("\n".join(plan_lines(rc)))
     return 0
@@ -396,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("metrics", nargs="+", help="metrics.json files written by the workflow's evaluate rule")
     c.set_defaults(fn=cmd_recompute)
     i = sub.add_parser("import", help="a published GASP or Functa checkpoint as a suite checkpoint")
-    i.add_argument("source", choices=["gasp", "functa"])
+    i.add_argument("source", help="a registered model whose class names an importer (gasp, functa)")
     i.add_argument("path", help="the published file (GASP: the torch.load dict; Functa: celeba_params_*_latents.npz)")
     i.add_argument("--modulations", default=None, help="Functa: the published modulations file; the flow prior is fitted on them")
     i.add_argument("--dataset", required=True)

@@ -115,6 +115,12 @@ class FunctionModel(nn.Module, ABC):
     # the workflow then adds the functaset and fit_prior rules for this model.
     separate_prior_stage: ClassVar[bool] = False
     label: ClassVar[str] = ""  # display name in tables and figures, e.g. "VAMoH"
+    paper_order: ClassVar[int] = 1000  # position in the paper's tables (GASP, Functa, VAMoH); unlisted models after
+    # the headline diagnostic of the model's own training objective in the training-curves figure:
+    # (history column or columns, axis label); () = no curve
+    curves: ClassVar[tuple[Any, ...]] = ()
+    # the module whose import_published(source, info, preset, seed) reads this model's published checkpoints (None: none)
+    importer: ClassVar[str | None] = None
     # the entries the workflow trains for this model; the first is the model as configured
     variants: ClassVar[tuple[Variant, ...]] = (Variant(),)
     # True when reconstruct() takes ``steps=`` (an inner loop whose length can be chosen at inference)
@@ -168,8 +174,13 @@ class FunctionModel(nn.Module, ABC):
     @classmethod
     def import_published(cls, source: dict[str, Any], info: "DataInfo", preset: str | None = None, seed: int = 0) -> "FunctionModel":
         """The model of a published checkpoint (``source``: the files, e.g. {"path": ..., "modulations": ...,
-        "trust_pickle": False}), for data ``info``, ready to evaluate (a generative prior fitted when it needs one)."""
-        raise NotImplementedError(f"{cls.model_name} has no importer for published checkpoints")
+        "trust_pickle": False}), for data ``info``, ready to evaluate (a generative prior fitted when it needs one).
+
+        The class names its importer module (``importer``), which depends on the class, never the other way round;
+        the module's ``import_published(source, info, preset, seed)`` does the work."""
+        if cls.importer is None:
+            raise NotImplementedError(f"{cls.model_name} has no importer for published checkpoints")
+        return importlib.import_module(cls.importer).import_published(source, info, preset=preset, seed=seed)
 
     def write_prior_data(self, splits: dict[str, Any], path: Any, batch_size: int = 16) -> dict[str, Any]:
         """The first half of a separate prior stage (``separate_prior_stage``): what the prior is fitted to,
@@ -259,6 +270,12 @@ class Entry:
         """Whether generation needs the model's separate prior stage (Functa's functaset and fitted flow)."""
         return self.cls.separate_prior_stage and self.variant.generation
 
+    @property
+    def final_checkpoint(self) -> str:
+        """The file name of the checkpoint the entry is evaluated from: imported, or trained and after its prior
+        stage when it has one (the workflow's rules write these names)."""
+        return "imported.pt" if self.imported else "fitted.pt" if self.prior_stage else "checkpoint.pt"
+
 
 def model_entries(models: list[str] | tuple[str, ...]) -> dict[str, Entry]:
     """Entry name -> Entry for the configured ``models``, every declared variant included, in order."""
@@ -285,3 +302,9 @@ def build_model(name: str, info: DataInfo, preset: str | None = None, overrides:
         base = cls.presets[preset]
     config = from_dict(cls.config_class, overrides, where=f"{name}", base=base)
     return cls(config, info)
+
+
+def entry_order() -> list[str]:
+    """Every registered model's entry names (each declared variant after its model) in the paper's table order."""
+    classes = sorted((get_model_class(name) for name in available_models()), key=lambda c: (c.paper_order, c.model_name))
+    return [cls.model_name + v.suffix for cls in classes for v in cls.variants]

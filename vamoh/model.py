@@ -264,6 +264,8 @@ def _shared_over_batch(x: Tensor) -> Tensor:
 class VAMoH(FunctionModel):
     model_name = "vamoh"
     label = "VAMoH"
+    paper_order = 3
+    curves = ("elbo_per_point", "ELBO per point (nats)")
     config_class = VAMoHConfig
     presets = PRESETS
     can_reconstruct = True

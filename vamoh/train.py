@@ -27,6 +27,7 @@ from .checkpoint import load_checkpoint, remove_checkpoint, rng_state, save_chec
 from .checks import CheckpointError, ConfigError, TrainingDivergedError, resolve_device
 from .config import to_dict
 from .interface import DataInfo, FunctionModel, get_model_class
+from .io import atomic_write_text
 from .pointcloud import PointCloudBatch
 
 
@@ -311,3 +312,68 @@ class Trainer:
         if not self.path.exists():
             self.save()
         return self.history
+
+
+def save_as_suite_checkpoint(model: FunctionModel, out_path: str | Path) -> Path:
+    """Write ``model`` in the suite's checkpoint format (``vamoh.train.load_model`` reads it back).
+
+    The payload is the trainer's (``checkpoint_payload``) at step 0 with no optimizer state, less the
+    RNG state (an imported model has none, and numpy's is an array, not plain data), plus
+    ``imported_from`` (source repository, files and SHA-256, as the importer recorded them on the
+    model): only tensors and plain data, so it loads with ``torch.load(weights_only=True)``.
+    Used by both importers (GASP and Functa); call it after ``fit_prior`` to keep a fitted flow.
+    """
+    payload = checkpoint_payload(model, {}, 0, {"history": [], "imported_from": getattr(model, "imported_from", {})})
+    payload.pop("rng", None)
+    return save_checkpoint(out_path, payload)
+
+
+def training_summary(net: Any, trainer: Any, dataset: str, entry: str, label: str, seed: int, record: dict[str, Any],
+                     seconds: float) -> dict[str, Any]:
+    """What was trained (train.json): the resolved config, the budget actually run and the architecture sizes.
+
+    Table 3 and the summary are built from these, so they describe the checkpoints, not today's config.
+    """
+    cfg = to_dict(net.config)
+    steps = trainer.step
+    return {
+        "dataset": dataset, "model": entry, "model_name": net.model_name, "label": label, "seed": seed,
+        "model_config": cfg,
+        "train_config": trainer.recorded_config(),
+        "batch_size": trainer.batch_size,
+        "steps": steps,
+        "steps_per_epoch": trainer.steps_per_epoch,
+        "epochs": steps / trainer.steps_per_epoch,
+        "num_train": len(trainer.data),
+        "points_per_sample": trainer.config.points_per_sample,
+        "parameters": net.parameter_counts(),
+        "seconds": seconds,
+        "resumed_from_step": trainer.resumed_from,
+        "samples_per_second": steps * trainer.batch_size / seconds if seconds > 0 else None,
+        "device": str(trainer.device),
+        "data_label": record["label"],
+        "data_sha256": record["sha256"],
+        "final": trainer.history[-1] if trainer.history else {},
+        "tail_means": tail_means(trainer.history),
+    }
+
+
+def tail_means(history: list[dict[str, float]], share: float = 0.2) -> dict[str, float]:
+    """The mean of every numeric history column over the last ``share`` of the logged steps (at least one row):
+    what a learned-gate reads (e.g. a discriminator's accuracy at the end of training), less noisy than one row."""
+    if not history:
+        return {}
+    tail = history[-max(1, int(round(len(history) * share))):]
+    out = {}
+    for k in tail[-1]:
+        vals = [float(r[k]) for r in tail if isinstance(r.get(k), (int, float)) and math.isfinite(float(r[k]))]
+        if vals:
+            out[k] = sum(vals) / len(vals)
+    return out
+
+
+def write_history(history: list[dict[str, float]], path: str | Path) -> None:
+    """The training curve as CSV (one row per logged step), atomically."""
+    import pandas as pd
+
+    atomic_write_text(path, pd.DataFrame(history).to_csv(index=False))

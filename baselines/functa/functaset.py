@@ -12,17 +12,15 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from vamoh.checks import DataError, check, check_file
 from vamoh.config import to_dict
+from vamoh.interface import FunctionModel
 from vamoh.io import atomic_write, atomic_write_json
-
-if TYPE_CHECKING:
-    from .model import Functa
 
 FORMAT = "functaset-v1"
 
@@ -32,7 +30,7 @@ def metadata_path(path: str | Path) -> Path:
 
 
 @torch.no_grad()
-def write_functaset(model: "Functa", datasets: dict[str, Any], path: str | Path, batch_size: int = 64, steps: int | None = None) -> dict[str, Any]:
+def write_functaset(model: FunctionModel, datasets: dict[str, Any], path: str | Path, batch_size: int = 64, steps: int | None = None) -> dict[str, Any]:
     """Fit a modulation to every sample of every split and write them to ``path`` (.npz) and its .json.
 
     datasets: split name -> a dataset with ``len()`` and ``batch(indices)`` (every point observed,

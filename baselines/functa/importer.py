@@ -57,14 +57,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from baselines.gasp.importer import imported_from, preset_name, resolve_info, save_as_suite_checkpoint
 from vamoh.checks import CheckpointError, check_file
 from vamoh.config import from_dict
 from vamoh.interface import DataInfo
 
+from ..importing import imported_from, preset_name, resolve_info
 from .model import PRESETS, Functa
 
-__all__ = ["import_functa", "read_functa_modulations", "read_functa_pickle", "save_as_suite_checkpoint", "source_architecture"]
+__all__ = ["import_functa", "read_functa_modulations", "read_functa_pickle", "source_architecture"]
 
 SOURCE = "google-deepmind/functa"
 _SIREN_LAYER = re.compile(r"(?:^|/)modulated_siren_layer(?:_(\d+))?/linear$")
@@ -364,3 +364,12 @@ def read_functa_modulations(path: str | Path, latent_offset: np.ndarray | None =
             out[f"{split}_psnr"] = np.asarray(entry["psnr"], dtype=np.float32).reshape(-1)
     return out
 
+
+def import_published(source: dict[str, Any], info: DataInfo, preset: str | None = None, seed: int = 0) -> Functa:
+    """The registry's entry point (``Functa.importer``): ``source["path"]``, DeepMind's ``celeba_params_*_latents.npz``;
+    ``source["modulations"]``, the released modulations, on which the flow prior is fitted (from ``seed``) for generation."""
+    model, mods = import_functa(source["path"], info, modulations_path=source.get("modulations"), preset=preset,
+                                trust_pickle=bool(source.get("trust_pickle", False)))
+    if mods is not None:
+        model.fit_prior(mods["train"], seed=seed)
+    return model

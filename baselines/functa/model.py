@@ -115,6 +115,8 @@ def make_flow(config: FunctaConfig) -> nn.Module:
 class Functa(FunctionModel):
     model_name = "functa"
     label = "Functa"
+    paper_order = 2
+    curves = ("psnr", "train PSNR after the inner loop (dB, eq. 19)")
     # The VAMoH paper's "Functa (10)" (Tables 2/5) is a separately meta-trained 10-step model: a variant
     # the workflow trains as the entry "functa10"; only its reconstructions are evaluated.
     variants = (Variant(), Variant("10", (("inner_steps", 10),), generation=False))
@@ -123,22 +125,11 @@ class Functa(FunctionModel):
     presets = PRESETS
     separate_prior_stage = True  # generation needs the functaset and fit_prior stages
     can_reconstruct = True
+    importer = "baselines.functa.importer"  # DeepMind's released parameters and modulations
 
     @classmethod
     def display_label(cls, config: FunctaConfig) -> str:
         return f"Functa ({config.inner_steps})"
-
-    @classmethod
-    def import_published(cls, source: dict[str, Any], info: DataInfo, preset: str | None = None, seed: int = 0) -> "Functa":
-        """DeepMind's released Functa (``source["path"]``: ``celeba_params_*_latents.npz``; ``source["modulations"]``:
-        the released modulations, on which the flow prior is fitted for generation; ``baselines.functa.importer``)."""
-        from .importer import import_functa
-
-        model, mods = import_functa(source["path"], info, modulations_path=source.get("modulations"), preset=preset,
-                                    trust_pickle=bool(source.get("trust_pickle", False)))
-        if mods is not None:
-            model.fit_prior(mods["train"], seed=seed)
-        return model
 
     def __init__(self, config: FunctaConfig, info: DataInfo) -> None:
         super().__init__(config, info)

@@ -51,11 +51,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from vamoh.checks import CheckpointError, ConfigError, check_file
-from vamoh.checkpoint import save_checkpoint
+from vamoh.checks import CheckpointError, check_file
 from vamoh.config import from_dict
-from vamoh.io import sha256_file
-from vamoh.interface import DataInfo, FunctionModel
+from vamoh.interface import DataInfo
+
+from ..importing import imported_from, preset_name, resolve_info
 
 from .model import GASP, PRESETS
 
@@ -261,24 +261,6 @@ def theta_permutation(function_dims: list[int]) -> Tensor:
 # ----------------------------------------------------------------------------- the suite's model
 
 
-def resolve_info(dataset: str | DataInfo) -> DataInfo:
-    """A ``DataInfo`` as given, or the registered dataset's (``vamoh.data.registry``)."""
-    if isinstance(dataset, DataInfo):
-        return dataset
-    from vamoh.data.registry import get_spec
-
-    return get_spec(dataset).info
-
-
-def preset_name(model: type[FunctionModel], dataset: str | DataInfo, preset: str | None) -> str:
-    """The preset that supplies every setting the published file does not hold (training, discriminator, prior)."""
-    name = preset if preset is not None else (dataset if isinstance(dataset, str) else None)
-    if name is None or name not in model.presets:
-        raise ConfigError(f"{model.model_name} import: preset={name!r} is not one of {sorted(model.presets)}; name one "
-                          f"(it supplies the settings the published file does not hold)")
-    return name
-
-
 def import_gasp(path: str | Path, dataset: str | DataInfo, preset: str | None = None, trust_pickle: bool = False) -> GASP:
     """The published GASP at ``path`` as the suite's ``GASP``, for data ``dataset`` (a registry name or a DataInfo).
 
@@ -319,23 +301,6 @@ def _load_generator(model: GASP, arch: dict[str, Any]) -> None:
         model.rff.B.copy_(arch["frequency_matrix"].float())
 
 
-def imported_from(source: str, *paths: str | Path | None) -> dict[str, Any]:
-    """Provenance recorded in the suite checkpoint: the source repository and each file's name and SHA-256."""
-    files = [{"name": Path(p).name, "sha256": sha256_file(p)} for p in paths if p is not None]
-    return {"source": source, "files": files}
-
-
-def save_as_suite_checkpoint(model: FunctionModel, out_path: str | Path) -> Path:
-    """Write ``model`` in the suite's checkpoint format (``vamoh.train.load_model`` reads it back).
-
-    The payload is the trainer's (``checkpoint_payload``) at step 0 with no optimizer state, less the
-    RNG state (an imported model has none, and numpy's is an array, not plain data), plus
-    ``imported_from`` (source repository, files and SHA-256, as the importer recorded them on the
-    model): only tensors and plain data, so it loads with ``torch.load(weights_only=True)``.
-    Used by both importers (GASP and Functa); call it after ``fit_prior`` to keep a fitted flow.
-    """
-    from vamoh.train import checkpoint_payload
-
-    payload = checkpoint_payload(model, {}, 0, {"history": [], "imported_from": getattr(model, "imported_from", {})})
-    payload.pop("rng", None)
-    return save_checkpoint(out_path, payload)
+def import_published(source: dict[str, Any], info: DataInfo, preset: str | None = None, seed: int = 0) -> GASP:
+    """The registry's entry point (``GASP.importer``): ``source["path"]``, the ``torch.load`` dict of GASP's repository."""
+    return import_gasp(source["path"], info, preset=preset, trust_pickle=bool(source.get("trust_pickle", False)))

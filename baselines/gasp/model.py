@@ -160,9 +160,12 @@ def r1_penalty(discriminator: nn.Module, coords: Tensor, real: Tensor, weight: f
 class GASP(FunctionModel):
     model_name = "gasp"
     label = "GASP"
+    paper_order = 1
+    curves = (("loss_d", "loss_g"), "discriminator / generator loss")
     config_class = GASPConfig
     presets = PRESETS
     can_reconstruct = False
+    importer = "baselines.gasp.importer"  # GASP's released checkpoints
 
     def __init__(self, config: GASPConfig, info: DataInfo) -> None:
         super().__init__(config, info)
@@ -174,13 +177,6 @@ class GASP(FunctionModel):
         self.hypernet = HyperNetworks(1, c.dim_z, c.hypernet_hidden, self.layout.num_params)
         stages = build_stages(c.centroids, c.neighbours, c.out_channels, c.pool_centroids, c.pool_neighbours)
         self.discriminator = PointConvDiscriminator(stages, info.feature_dim, info.coord_dim, c.weightnet_hidden, c.centroid_method)
-
-    @classmethod
-    def import_published(cls, source: dict[str, Any], info: DataInfo, preset: str | None = None, seed: int = 0) -> "GASP":
-        """GASP's released checkpoint (``source["path"]``: the ``torch.load`` dict of its repository; ``baselines.gasp.importer``)."""
-        from .importer import import_gasp
-
-        return import_gasp(source["path"], info, preset=preset, trust_pickle=bool(source.get("trust_pickle", False)))
 
     # ------------------------------------------------------------------ generator
     def generate(self, z: Tensor, coords: Tensor) -> Tensor:

@@ -14,8 +14,12 @@ from .dataset import FunctionDataset
 from .era5 import to_kelvin
 from .export import write_real_format
 from .files import DataWarning
-from .registry import DATASETS, get_spec
+from . import celeba, era5, polymnist, shapenet, shapes3d
+from .registry import DATASETS, get_spec, register_dataset
 from .spec import SPLITS, DatasetSpec, RawSplits
+
+for _module in (celeba, shapes3d, polymnist, era5, shapenet):  # the registry's order: the paper's CelebA-HQ first
+    register_dataset(_module)
 
 __all__ = [
     "CACHE_VERSION",
@@ -34,6 +38,7 @@ __all__ = [
     "prepare",
     "read_meta",
     "read_record",
+    "register_dataset",
     "to_kelvin",
     "write_real_format",
 ]

@@ -260,3 +260,19 @@ def load_dataset(cfg: DataConfig | dict[str, Any], cache_dir: str | Path | None 
     """``prepare`` then ``load_prepared``: the splits {"train", "val", "test"} of the configured dataset."""
     cfg = make_config(cfg)
     return load_prepared(prepare(cfg, cache_dir), train_points=cfg.train_points)
+
+
+def prepared_record(dataset: str, cfg: DataConfig, path: str | Path) -> dict[str, Any]:
+    """What the prepare_data rule records of the cache file at ``path`` built from ``cfg``: where and what it is, with
+    its checksums, sizes and warnings; for test samples that are copies of a few real sources (ERA5's stand-in), the
+    rule mapping them to their sources (the summary's intervals cluster by it)."""
+    cache = read_record(path)
+    meta = cache["meta"]
+    record = {"dataset": dataset, "path": str(Path(path).resolve()), "source": cfg.source, "is_standin": bool(meta["is_standin"]),
+              "label": meta["label"], "data_config": to_dict(cfg), "sha256": cache["content_sha256"], "file_sha256": cache["sha256"], "bytes": cache["bytes"],
+              "sizes": meta["sizes"], "warnings": meta.get("details", {}).get("warnings", [])}
+    details = meta.get("details") or {}
+    if (details.get("augmented") or {}).get("test"):
+        record["test_sources"] = {"real": int(details["real_fields"]["test"]), "augmented": int(details["augmented"]["test"]),
+                                  "rule": "test sample j is a copy of real source j mod real"}
+    return record

@@ -44,6 +44,9 @@ SPEC = DatasetSpec(
     standin="synthetic procedural faces, no photographs",
     standin_sizes=(1080, 0, 120),
     paper_batch_size=64,
+    short_name="CelebA-HQ 64",
+    paper_order=3,
+    paper_key="celebahq",
 )
 
 SKIN = np.array([[255, 224, 196], [234, 192, 160], [210, 160, 120], [168, 112, 72], [110, 70, 45]]) / 255.0

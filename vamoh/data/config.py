@@ -3,8 +3,8 @@
 Built with ``vamoh.config.from_dict`` so a misspelt key or a wrong type stops the run with a
 ``ConfigError`` naming it; ``validate`` then checks the values against the registry.
 
-Imports run one way: spec <- dataset modules <- registry <- config <- cache / export. The dataset
-modules and the registry name ``DataConfig`` only in type hints, so none of them imports this module.
+Imports run one way: spec <- config <- dataset modules <- registry <- cache / export. Names are checked against
+``spec.DATASETS``, which ``vamoh.data.registry.register_dataset`` fills.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from typing import Any
 
 from ..checks import ConfigError, check_choice, check_range
 from ..config import from_dict
-from .registry import DATASETS
-from .spec import MODALITIES
+from .spec import DATASETS, MODALITIES
 
 SOURCES = ("standin", "real")
 PIL_RESIZE = ("nearest", "box", "bilinear", "hamming", "bicubic", "lanczos")

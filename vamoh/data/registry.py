@@ -5,38 +5,47 @@ Every dataset module provides ``SPEC``, ``build_standin(cfg)``, ``detect_format(
 ``render_superres(cfg, split, count, factor)`` (its stand-in's samples at a finer resolution) or
 ``SUPERRES_UNAVAILABLE`` (why there is none), and may provide ``standin_label(cfg, raw)``; the
 rest of the suite only sees the functions below (and ``write_real_format`` in ``export.py``), so nothing outside this package branches on a dataset's
-name. ``DataConfig`` appears here only in type hints: ``config.py`` imports this module, not the
-other way round.
+name. A module enters the registry through ``register_dataset``: the package's ``__init__`` registers the five
+datasets, and a plugin module (the run config's ``plugins``) registers its own when it is imported.
+
+Imports run one way: spec <- config <- dataset modules <- registry <- package. ``DataConfig`` appears here only in
+type hints; the config checks names against ``spec.DATASETS``, the storage this module fills.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..checks import ConfigError, DataError, check_choice, check_file
-from . import celeba, era5, polymnist, shapenet, shapes3d
 from .files import warn_data
-from .spec import SPLITS, DatasetSpec, RawSplits, SuperResTruth
+from .spec import DATASETS, SPLITS, DatasetSpec, RawSplits, SuperResTruth
 
 if TYPE_CHECKING:
     from .config import DataConfig
 
-_MODULES: tuple[ModuleType, ...] = (celeba, shapes3d, polymnist, era5, shapenet)
 _BACKENDS: dict[str, ModuleType] = {}
-for _m in _MODULES:
-    if _m.SPEC.name in _BACKENDS:
-        raise ValueError(f"dataset name {_m.SPEC.name!r} registered twice")
-    _BACKENDS[_m.SPEC.name] = _m
-    if hasattr(_m, "render_superres") == hasattr(_m, "SUPERRES_UNAVAILABLE"):
-        raise ValueError(f"dataset {_m.SPEC.name!r}: its module must define exactly one of render_superres and SUPERRES_UNAVAILABLE")
-
-DATASETS: dict[str, DatasetSpec] = {name: m.SPEC for name, m in _BACKENDS.items()}
 REQUIRED_SPLITS = ("train", "test")  # training and evaluation need at least one sample; val may be empty
+_REQUIRED = ("SPEC", "build_standin", "detect_format", "load_real", "write_real")
+
+
+def register_dataset(module: ModuleType) -> ModuleType:
+    """Add the dataset ``module`` (its ``SPEC`` and functions, as the module docstring lists) to the registry; a name
+    registered by another module, or a module without the functions, is a ``ValueError`` naming it."""
+    missing = [name for name in _REQUIRED if not hasattr(module, name)]
+    if missing:
+        raise ValueError(f"dataset module {module.__name__} lacks {', '.join(missing)} (see vamoh.data.registry)")
+    name = module.SPEC.name
+    if name in _BACKENDS and _BACKENDS[name] is not module:
+        raise ValueError(f"dataset name {name!r} registered twice ({_BACKENDS[name].__name__} and {module.__name__})")
+    if hasattr(module, "render_superres") == hasattr(module, "SUPERRES_UNAVAILABLE"):
+        raise ValueError(f"dataset {name!r}: its module must define exactly one of render_superres and SUPERRES_UNAVAILABLE")
+    _BACKENDS[name] = module
+    DATASETS[name] = module.SPEC
+    return module
 
 
 def get_spec(name: str) -> DatasetSpec:

@@ -42,6 +42,8 @@ SPEC = DatasetSpec(
     standin_sizes=(800, 100, 100),
     paper_batch_size=22,
     train_points=4096,
+    short_name="ShapeNet",
+    paper_order=5,
 )
 
 

@@ -56,6 +56,8 @@ SPEC = DatasetSpec(
     standin="synthetic procedural renders over the 3dshapes factor grid",
     standin_sizes=(1000, 125, 125),
     paper_batch_size=64,
+    short_name="Shapes3D",
+    paper_order=2,
 )
 
 

@@ -36,6 +36,9 @@ class DatasetSpec:
     feature_range: tuple[float, float] = (0.0, 1.0)  # every feature lies in this closed interval
     train_points: int | None = None  # random points per training batch; None = every point
     storage_dtype: str = "uint8"  # dtype of the cached arrays (uint8 pixels/voxels, float32 fields)
+    short_name: str = ""  # the name in table rows and figure titles, e.g. "CelebA-HQ 64" ("" = ``name``)
+    paper_order: int = 1000  # position of the dataset's row in the paper's Tables 2, 3 and 5 (unlisted datasets after)
+    paper_key: str = ""  # the dataset's key among the paper's numbers (``vamoh.eval.paper``; "" = ``name``)
 
     @property
     def coord_dim(self) -> int:
@@ -49,6 +52,10 @@ class DatasetSpec:
     @property
     def info(self) -> DataInfo:
         return DataInfo(coord_dim=self.coord_dim, feature_dim=self.feature_dim, likelihood=self.likelihood, grid_shape=self.grid_shape, kind=self.kind)
+
+    @property
+    def display_name(self) -> str:
+        return self.short_name or self.name
 
     def display_label(self, is_standin: bool) -> str:
         """E.g. "ShapeNet chairs 32^3 (stand-in: synthetic procedural voxel chairs)"."""
@@ -117,3 +124,9 @@ def fraction_split(n: int, fractions: tuple[float, ...]) -> list[np.ndarray]:
 def cap(indices: np.ndarray, n: int | None) -> np.ndarray:
     """The first ``n`` of ``indices`` (all when ``n`` is None)."""
     return indices if n is None else indices[:n]
+
+
+# The registry's storage: name -> spec, filled by ``vamoh.data.registry.register_dataset`` (the package's
+# ``__init__`` registers the five datasets; a plugin module registers its own). Kept in this leaf module so that the
+# data config can check names against it without importing the dataset modules, which import the config.
+DATASETS: dict[str, DatasetSpec] = {}

@@ -35,6 +35,13 @@ def fold(features: Tensor, shape: tuple[int, ...], kind: str) -> np.ndarray:
     return np.rint(x * 255).astype(np.uint8) if kind == "image" else x.astype(np.float16)
 
 
+def figure_sample_count(entry: Any, num_samples: int) -> int:
+    """How many samples an entry's figures show: ``num_samples`` whenever the model can draw them without a separate
+    prior stage, even for an entry whose generation metrics are off (an ablation question without FID still shows each
+    variant's samples); none for a model whose prior is fitted by a stage the entry does not run."""
+    return num_samples if entry.generation or not entry.cls.separate_prior_stage else 0
+
+
 def figure_arrays(model: Any, data: EvalData, *, num_samples: int, num_examples: int, seed: int,
                   superres_truth: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Uncurated samples (``num_samples`` at 1x, the same latents at 2x; voxels: at most 16 at 2x) and, for the

@@ -11,18 +11,16 @@ from typing import Any
 
 from ..checks import ConfigError, check, check_choice, check_positive
 from ..config import from_dict
+from .names import FEATURE_EXTRACTORS, SUITE
 
-FEATURE_EXTRACTORS = ("suite", "inception-v3-compat")
 TIMING_MODELS = ("trained", "paper")
-INCEPTION_WEIGHTS_KEY = "eval.inception_weights"
-SUITE_WEIGHTS_KEY = "eval.suite_extractor_weights"
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     # "suite": the autoencoder trained on the dataset's train split (offline default; numbers compare
     # models with each other only). "inception-v3-compat": the paper's extractor; needs its weights file.
-    feature_extractor: str = "suite"
+    feature_extractor: str = SUITE
     # Local copy of torch-fidelity's Inception weights; None = look in the torch hub cache
     # (<torch hub dir>/checkpoints/weights-inception-2015-12-05-6726825d.pth). Never downloaded.
     inception_weights: str | None = None

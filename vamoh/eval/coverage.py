@@ -25,10 +25,9 @@ import torch
 from torch import Tensor
 
 from ..checks import ConfigError, DataError, check
+from .keys import COVERAGE, DENSITY
 
 # Result keys of ``density_coverage``.
-DENSITY = "density"
-COVERAGE = "coverage"
 
 
 def to_matrix(x: Tensor | np.ndarray, name: str, flatten: bool = False) -> Tensor:

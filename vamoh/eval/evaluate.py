@@ -1,4 +1,4 @@
-"""One evaluation of one trained model on one dataset (metrics.json + scores.npz), and the timing of Tables 2/5.
+"""One evaluation of one trained model on one dataset (metrics.json + scores.npz); Tables 2/5's timing is ``vamoh.eval.speed``.
 
 ``evaluate_model`` depends only on the model interface (``sample``, ``reconstruct``, ``can_reconstruct``,
 optionally ``mixture_maps``) and on the dataset's reference (``vamoh.eval.reference``): every generated set
@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,21 +20,21 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..checks import ConfigError, DataError, check
+from ..checks import DataError, check
 from ..interface import leak_free_kwargs
 from ..io import atomic_write
-from ..pointcloud import PointCloudBatch, grid_coordinates, query_grid, upsampled_shape
+from ..pointcloud import PointCloudBatch, grid_coordinates, query_grid
 from . import keys
 from .completion import COMPLETION_IOU, COMPLETION_TASKS, complete_all, missing_count
 from .config import EvalConfig
 from .fid import FidelityScorer, evaluate_generation, model_image_sampler
-from .io import write_metrics, write_timing
+from .io import write_metrics
 from .maps import segment_coherence
-from .recon import CONVENTION, DATA_RANGE, features_to_images, reconstruct_all, summary
+from .recon import CONVENTION, DATA_RANGE, Reconstructing, features_to_images, reconstruct_all, summary
 from .reference import ReferenceData
 from .superres import SCORE_KEY as SUPERRES_KEY
 from .superres import superres_scores
-from .timing import describe_device, time_interleaved, timing_record
+from .timing import describe_device
 
 
 @dataclass
@@ -172,7 +171,7 @@ def pointset_scores(model: Any, data: EvalData, cfg: EvalConfig, seed: int) -> t
     """ShapeNet's protocol: COV / MMD / 1-NNA (Chamfer) of generated shapes against the test split's, on point
     clouds of ``eval.pointcloud_points`` points sampled from the thresholded voxel surfaces."""
     from .io import metric_entry
-    from .pointsets import COV, MMD, ONE_NNA, cov_mmd_1nna_from_distances, cov_mmd_1nna_nothing_generated, has_surface, pairwise_chamfer, voxel_surface_points
+    from .pointsets import cov_mmd_1nna_from_distances, cov_mmd_1nna_nothing_generated, has_surface, pairwise_chamfer, voxel_surface_points
 
     n = min(cfg.pointcloud_shapes or data.num_test, data.num_test)
     reference = torch.cat([b.features for b in data.first(n)])[..., 0].reshape(n, *data.grid_shape)  # (n, S, S, S)
@@ -193,8 +192,8 @@ def pointset_scores(model: Any, data: EvalData, cfg: EvalConfig, seed: int) -> t
         d_gr, d_gg, d_rr = pairwise_chamfer(gen_clouds, ref_clouds), pairwise_chamfer(gen_clouds), pairwise_chamfer(ref_clouds)
         res = cov_mmd_1nna_from_distances(d_gr, d_gg, d_rr)
         saved.update(chamfer_gen_ref=d_gr.numpy(), chamfer_gen_gen=d_gg.numpy(), chamfer_ref_ref=d_rr.numpy())
-    metrics = {keys.COV_CD: metric_entry([res[COV]], **extra), keys.MMD_CD: metric_entry([res[MMD]], **extra),
-               keys.NNA_CD: metric_entry([res[ONE_NNA]], **extra)}
+    metrics = {keys.COV_CD: metric_entry([res[keys.COV]], **extra), keys.MMD_CD: metric_entry([res[keys.MMD]], **extra),
+               keys.NNA_CD: metric_entry([res[keys.ONE_NNA]], **extra)}
     return metrics, saved
 
 
@@ -257,7 +256,7 @@ def evaluate_model(model: Any, data: EvalData, cfg: EvalConfig, *, entry: str, l
         # again; for any other both protocols are one computation, and the paper protocol's values are the evidence
         t0 = time.perf_counter()
         own_rule = not leak_free_kwargs(model)
-        free = rec if own_rule else reconstruct_all(_Reconstructing(model, **leak_free_kwargs(model)), data.test_batches, data.kind)
+        free = rec if own_rule else reconstruct_all(Reconstructing(model, **leak_free_kwargs(model)), data.test_batches, data.kind)
         note = ("the model's prediction reads the data only through its global latent: the same computation as the paper protocol"
                 if own_rule else "mixture weights p(c | x, z) at every point: no point's weights read its own value")
         for k, v in free.items():
@@ -284,8 +283,8 @@ def evaluate_model(model: Any, data: EvalData, cfg: EvalConfig, *, entry: str, l
             evidence[key] = values
             seconds["superres"] = time.perf_counter() - t0
         for steps in extra_steps if getattr(model, "inference_steps", False) else ():
-            name = f"{entry}@{steps}"
-            stepped = _Reconstructing(model, steps=steps)
+            name = keys.inference_variant(entry, steps)
+            stepped = Reconstructing(model, steps=steps)
             v = reconstruct_all(stepped, data.test_batches, data.kind)
             variants[name] = {k: summary(x) for k, x in v.items() if k != "mse"}
             evidence[f"variant_{steps}_recon_mse"] = v["mse"]
@@ -336,88 +335,3 @@ def write_evaluation(ev: Evaluation, metrics_path: str | Path, scores_path: str 
     provenance = {**ev.provenance, "scores": Path(scores_path).name, "scores_sha256": hashlib.sha256(buf.getbuffer()).hexdigest(),
                   "inference_variants": ev.variants}
     write_metrics(metrics_path, ev.metrics, provenance)
-
-
-class _Reconstructing:
-    """A model seen through reconstruct() with some of its keywords fixed: another number of inner steps
-    (``steps=``), or one of its reconstruction protocols (``protocol=``)."""
-
-    def __init__(self, model: Any, **fixed: Any) -> None:
-        self.model, self.fixed = model, fixed
-
-    @property
-    def device(self) -> torch.device:
-        return self.model.device
-
-    def reconstruct(self, observed: PointCloudBatch, query_coords: Tensor | None = None) -> Tensor:
-        return self.model.reconstruct(observed, query_coords, **self.fixed)
-
-
-# ---------------------------------------------------------------------------------------------- timing
-
-
-def _batch_of(batches: list[PointCloudBatch], size: int) -> PointCloudBatch:
-    """The first ``size`` test samples as one batch (repeating samples if there are fewer)."""
-    coords = torch.cat([b.coords for b in batches])
-    feats = torch.cat([b.features for b in batches])
-    mask = torch.cat([b.mask for b in batches])
-    idx = torch.arange(size) % len(coords)
-    return PointCloudBatch(coords[idx], feats[idx], mask[idx], batches[0].grid_shape)
-
-
-def timing_candidates(models: dict[str, Any], extra_steps: tuple[int, ...] = ()) -> dict[str, Any]:
-    """Candidate name -> an object with ``reconstruct``: every model that can reconstruct, and those with an
-    inner loop also run with ``extra_steps`` (named "<entry>@<steps>")."""
-    out: dict[str, Any] = {}
-    for name, model in models.items():
-        if not getattr(model, "can_reconstruct", False):
-            continue
-        out[name] = model
-        if getattr(model, "inference_steps", False):
-            out.update({f"{name}@{s}": _Reconstructing(model, steps=s) for s in extra_steps})
-    return out
-
-
-def evaluate_timing(models: dict[str, Any], data: EvalData, cfg: EvalConfig, device: str | torch.device,
-                    reference: str | None = None) -> dict[str, Any]:
-    """Tables 2/5: every candidate's reconstruction and 2x super-reconstruction time, measured interleaved.
-
-    ``models``: candidate name -> object with ``reconstruct`` (already on ``device``). Returns the timing
-    section of timing.json: one group per (task, batch size) with every candidate's per-call and
-    per-sample statistics and the speed-ups against ``reference``.
-    """
-    check(bool(models), "evaluate_timing: no candidates", ConfigError)
-    check(bool(data.test_batches), f"{data.dataset}: timing needs test batches", DataError)
-    groups = []
-    n_groups = 2 * len(cfg.timing_batch_sizes)
-    budget = cfg.timing_budget_s / n_groups if cfg.timing_budget_s > 0 else None
-    for task, upsample in ((keys.TIME_RECONSTRUCTION, 1), (keys.TIME_SUPER_RECONSTRUCTION, 2)):
-        for bs in cfg.timing_batch_sizes:
-            batch = _batch_of(data.test_batches, bs).to(device)
-            query = (batch.coords[0] if upsample == 1 else data.query(upsample)).to(device)
-            calls: dict[str, Callable[[], Any]] = {n: (lambda m=m: m.reconstruct(batch, query)) for n, m in models.items()}
-            stats = time_interleaved(calls, cfg.timing_repeats, cfg.timing_warmup, device, budget_s=budget)
-            rec = timing_record(task, stats, bs, reference if reference in models else None)
-            rec["query_points"] = int(query.shape[0])
-            rec["query_grid"] = list(upsampled_shape(data.grid_shape, upsample)) if not data.sphere else list(query_grid(data.grid_shape, upsample, sphere=True)[1])
-            groups.append(rec)
-    return {"groups": groups}
-
-
-def write_timing_file(path: str | Path, timing: dict[str, Any], data: EvalData, cfg: EvalConfig, *, run: str, seed: int,
-                      device: str | torch.device, labels: dict[str, str], extra: dict[str, Any] | None = None) -> Path:
-    provenance = {
-        keys.PROV_RUN: run,
-        keys.PROV_DATASET: data.dataset,
-        keys.PROV_IS_STANDIN: bool(data.is_standin),
-        keys.PROV_MODEL: "timing",
-        keys.PROV_SEED: int(seed),
-        keys.PROV_FEATURE_EXTRACTOR: "none (timing)",
-        keys.PROV_NUM_SAMPLES: 0,
-        keys.PROV_DEVICE: describe_device(device),
-        "labels": labels,
-        "repeats": cfg.timing_repeats,
-        "warmup": cfg.timing_warmup,
-        **(extra or {}),
-    }
-    return write_timing(path, timing, provenance)

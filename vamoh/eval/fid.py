@@ -33,11 +33,14 @@ from torch.utils.data import Dataset
 
 from ..checks import CheckpointError, ConfigError, DataError, check
 from . import keys
-from .config import INCEPTION_WEIGHTS_KEY, SUITE_WEIGHTS_KEY
 from .extractors import SUITE_EXTRACTOR, SUITE_FEATURE, images_to_tensor, register_suite_extractor
 from .io import metric_entry
+from .names import INCEPTION, SUITE
 
-INCEPTION = "inception-v3-compat"
+# the config keys that name weights files, as the error messages give them
+INCEPTION_WEIGHTS_KEY = "eval.inception_weights"
+SUITE_WEIGHTS_KEY = "eval.suite_extractor_weights"
+
 INCEPTION_FEATURE = "2048"
 
 
@@ -112,10 +115,10 @@ def resolve_extractor(kind: str, *, inception_weights: str | Path | None = None,
     """``kind`` = "inception-v3-compat" or "suite" (config key ``eval.feature_extractor``)."""
     if kind == INCEPTION:
         return inception_spec(inception_weights)
-    if kind == "suite":
+    if kind == SUITE:
         check(suite_weights is not None, f"eval.feature_extractor=suite needs a weights file ({SUITE_WEIGHTS_KEY})", ConfigError)
         return suite_spec(suite_weights)  # type: ignore[arg-type]
-    raise ConfigError(f"eval.feature_extractor={kind!r} is not one of ['suite', {INCEPTION!r}]")
+    raise ConfigError(f"eval.feature_extractor={kind!r} is not one of [{SUITE!r}, {INCEPTION!r}]")
 
 
 # ----------------------------------------------------------------------------- inputs

@@ -43,6 +43,7 @@ REAL_SPLITS = ("train", "test")
 # ---------------------------------------------------------------- 3-D generation (ShapeNet: the field's protocol)
 # COV, MMD and 1-NNA under the Chamfer distance between point clouds sampled from the voxel surfaces,
 # generated shapes against the test split's (vamoh.eval.pointsets)
+COV, MMD, ONE_NNA = "cov", "mmd", "1nna"  # what vamoh.eval.pointsets computes, under any distance
 COV_CD = "cov_cd"
 MMD_CD = "mmd_cd"
 NNA_CD = "1nna_cd"
@@ -148,3 +149,26 @@ REQUIRED_PROVENANCE = (
     PROV_NUM_SAMPLES,
     PROV_DEVICE,
 )
+
+
+# ---------------------------------------------------------------- inference variants ("<entry>@<steps>")
+# A model with an inner loop (``inference_steps``) is also scored and timed run for other numbers of steps; each such
+# variant is named "<entry>@<steps>" in metrics.json, timing.json and the tidy table. These three functions are the
+# only place the name is built or read.
+STEPS_SEPARATOR = "@"
+
+
+def inference_variant(entry: str, steps: int) -> str:
+    """The name of ``entry`` run for ``steps`` inner steps, e.g. "functa@10"."""
+    return f"{entry}{STEPS_SEPARATOR}{steps}"
+
+
+def split_inference_variant(name: str) -> tuple[str, int | None]:
+    """("functa", 10) for "functa@10"; (name, None) for a plain entry."""
+    base, sep, steps = name.rpartition(STEPS_SEPARATOR)
+    return (base, int(steps)) if sep else (name, None)
+
+
+def inference_variant_label(label: str, steps: int) -> str:
+    """The display label of an inference variant, e.g. "Functa (3), run 10 steps"."""
+    return f"{label}, run {steps} steps"

@@ -72,3 +72,16 @@ PAPER_TABLE3: dict[str, dict[str, Any]] = {
     "era5": _t3(32, 3, 600, 64, 1e-4, [16, 16, 16, 16], [9, 9, 9, 9, 9], [1024, 256, 64, 32, 16], [32, 64, 256, 512, 32],
                 [32, 32], [256, 512], [64, 64, 64], 10),
 }
+
+
+# ----------------------------------------------------------------------------- the claims of the experiments section
+# What the summary's verdicts test (``vamoh.report.summary``), in the paper's own terms, keyed by the suite's entry and
+# dataset names.
+
+# The names the paper gives the compared models (its Functa is meta-trained with 3 inner steps, Functa (10) with 10).
+PAPER_MODEL_NAMES = {"gasp": "GASP", "functa": "Functa (3)", "functa10": "Functa (10)", "vamoh": "VAMoH"}
+# Tables 1 and 4: (better, worse) pairs by FID per dataset, and by recall with the paper's values.
+PAPER_FID_ORDER = {"celebahq64": (("gasp", "functa"), ("functa", "vamoh")), "shapes3d": (("vamoh", "functa"), ("vamoh", "gasp"), ("functa", "gasp"))}
+PAPER_RECALL_ORDER = {"celebahq64": (("gasp", "vamoh", "0.43 vs 0.00"),), "shapes3d": (("vamoh", "functa", "0.64 vs 0.13"), ("vamoh", "gasp", "0.64 vs 0.16"))}
+# §4.2 / Figure 7: VAMoH's reconstruction against Functa (3), per dataset: "comparable" or "better".
+PAPER_RECONSTRUCTION_CLAIMS = {"polymnist": "comparable", "celebahq64": "comparable", "era5": "better", "shapes3d": "better"}

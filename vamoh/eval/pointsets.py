@@ -24,11 +24,9 @@ from torch import Tensor
 
 from ..checks import DataError, check
 from .coverage import check_count
+from .keys import COV, MMD, ONE_NNA
 
 # Result keys of ``cov_mmd_1nna``.
-COV = "cov"
-MMD = "mmd"
-ONE_NNA = "1nna"
 
 # The 6 face directions of a voxel: (axis, sign).
 _FACES = [(axis, sign) for axis in range(3) for sign in (-1, 1)]

@@ -66,7 +66,8 @@ def _reference_path(metrics_path: Path, recorded: str) -> Path:
 def pointset_metrics_from_scores(scores: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
     """COV / MMD / 1-NNA from the saved Chamfer matrices (or, when no generated shape had a surface, from the
     saved mask of kept shapes); empty when the evaluation scored no point sets."""
-    from .pointsets import COV, MMD, ONE_NNA, cov_mmd_1nna_from_distances, cov_mmd_1nna_nothing_generated
+    from .keys import COV, MMD, ONE_NNA
+    from .pointsets import cov_mmd_1nna_from_distances, cov_mmd_1nna_nothing_generated
 
     if "chamfer_gen_ref" in scores:
         res = cov_mmd_1nna_from_distances(*(torch.from_numpy(scores[f"chamfer_{k}"]) for k in ("gen_ref", "gen_gen", "ref_ref")))

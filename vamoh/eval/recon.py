@@ -168,3 +168,18 @@ def summary(values: np.ndarray, **extra: Any) -> dict[str, Any]:
     entry["num_infinite"] = int(values.size - finite.size)
     entry["mean_finite"] = float(finite.mean()) if finite.size else None
     return entry
+
+
+class Reconstructing:
+    """A model seen through reconstruct() with some of its keywords fixed: another number of inner steps
+    (``steps=``), or one of its reconstruction protocols (``protocol=``)."""
+
+    def __init__(self, model: Any, **fixed: Any) -> None:
+        self.model, self.fixed = model, fixed
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def reconstruct(self, observed: PointCloudBatch, query_coords: Tensor | None = None) -> Tensor:
+        return self.model.reconstruct(observed, query_coords, **self.fixed)

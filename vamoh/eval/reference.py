@@ -42,6 +42,7 @@ from . import keys
 from .config import EvalConfig
 from .fid import ExtractorSpec, FidelityScorer, prc_subset_index, resolve_extractor, score_sets, set_seed
 from .io import metric_entry, read_json
+from .names import SUITE
 from .completion import COMPLETION_IOU, COMPLETION_TASKS, missing_count, missing_region, observed_mean_prediction, region_scores
 from .recon import DATA_RANGE, reconstruction_scores, summary, to_metric_arrays
 
@@ -137,7 +138,7 @@ def prepare_extractor(cfg: EvalConfig, train_images: np.ndarray, test_images: np
     from .extractors import load_extractor, save_extractor, train_extractor
 
     info: dict[str, Any] = {"kind": cfg.feature_extractor}
-    if cfg.feature_extractor == "suite":
+    if cfg.feature_extractor == SUITE:
         weights = cfg.suite_extractor_weights
         if weights is None:
             ext_cfg = cfg.extractor_config()
@@ -149,7 +150,7 @@ def prepare_extractor(cfg: EvalConfig, train_images: np.ndarray, test_images: np
             model, meta = load_extractor(weights)
             info.update(trained_here=False, config=meta.get("config"), trained_on=meta.get("dataset"))
         info["quality"] = extractor_quality(model, test_images, train_images)
-        spec = resolve_extractor("suite", suite_weights=weights)
+        spec = resolve_extractor(SUITE, suite_weights=weights)
     else:
         spec = resolve_extractor(cfg.feature_extractor, inception_weights=cfg.inception_weights)
         info["quality"] = {"note": "the paper's Inception-v3 (torch-fidelity's inception-v3-compat weights)"}
@@ -222,7 +223,7 @@ def build_reference(splits: dict[str, Any], cfg: EvalConfig, *, seed: int, devic
         # from the other half, so neither the tr nor the tst features are in-sample for the extractor, and FID tr
         # against FID tst measures the generator, not the extractor's overfitting. Given weights (or Inception) were
         # trained elsewhere: the whole train split is embedded.
-        halves = cfg.feature_extractor == "suite" and cfg.suite_extractor_weights is None
+        halves = cfg.feature_extractor == SUITE and cfg.suite_extractor_weights is None
         if halves:
             perm = np.random.default_rng(seed + 7).permutation(len(train))
             extractor_idx, embed_pool = np.sort(perm[: len(train) // 2]), np.sort(perm[len(train) // 2 :])
@@ -237,7 +238,7 @@ def build_reference(splits: dict[str, Any], cfg: EvalConfig, *, seed: int, devic
         ext_spec, ext_info = prepare_extractor(cfg, extractor_images, test_images, spec.name, extractor_out, device)
         ext_info["trained_on"] = ("half of the train split, disjoint from the embedded tr half and from tst" if halves
                                   else ext_info.get("trained_on") or "elsewhere (given weights)")
-        ext_info["disjoint_from_embeddings"] = bool(halves or cfg.feature_extractor != "suite")
+        ext_info["disjoint_from_embeddings"] = bool(halves or cfg.feature_extractor != SUITE)
         if extractor_idx is not None:
             arrays["extractor_train_index"] = extractor_idx
         scorer = FidelityScorer(ext_spec, device, cfg.batch_size, cfg.set_metric_settings())
@@ -331,6 +332,6 @@ class ReferenceData:
         ext = self.record.get("extractor")
         if ext is None:
             return None
-        if ext["kind"] == "suite":
-            return resolve_extractor("suite", suite_weights=ext["weights"])
+        if ext["kind"] == SUITE:
+            return resolve_extractor(SUITE, suite_weights=ext["weights"])
         return resolve_extractor(ext["kind"], inception_weights=ext["weights"])

@@ -58,8 +58,8 @@ def rows_from_metrics(path: str | Path) -> list[dict[str, Any]]:
     model, label = prov[keys.PROV_MODEL], prov.get("label", prov[keys.PROV_MODEL])
     rows = [_row(prov, model, label, KIND_MODEL, m, e) for m, e in data["metrics"].items()]
     for name, metrics in (prov.get("inference_variants") or {}).items():
-        steps = name.rsplit("@", 1)[-1]
-        rows += [_row(prov, name, f"{label}, run {steps} steps", KIND_MODEL, m, e) for m, e in metrics.items()]
+        steps = keys.split_inference_variant(name)[1]
+        rows += [_row(prov, name, keys.inference_variant_label(label, steps), KIND_MODEL, m, e) for m, e in metrics.items()]
     return rows
 
 
@@ -75,7 +75,7 @@ def rows_from_timing(path: str | Path) -> list[dict[str, Any]]:
     for group in data["timing"]["groups"]:
         for cand, st in group["seconds_per_sample"].items():
             entry = {"mean": st["median"], "std": st["iqr"], "n": st["repeats"], "values": [st["q25"], st["median"], st["q75"], st["min"], st["max"]]}
-            n_params = params.get(cand.split("@")[0])
+            n_params = params.get(keys.split_inference_variant(cand)[0])
             note = f"{arch}, {n_params:,} parameters" if n_params else arch
             rows.append(_row(prov, cand, labels.get(cand, cand), KIND_MODEL, f"time_{group['task']}", entry,
                              batch_size=group["batch_size"], feature_extractor="", num_samples=0, note=note))
@@ -165,3 +165,21 @@ def read_tidy(tidy: pd.DataFrame | str | Path) -> pd.DataFrame:
         t[c] = t[c].astype(object).where(t[c].notna(), "").astype(str)
     t.loc[t["label"] == "", "label"] = t["model"]
     return t[COLUMNS]
+
+
+def tidy_from_files(metrics_files: list[str], timing_files: list[str], reference_files: list[str], data_records: list[dict[str, Any]],
+                    out: str | Path):
+    """One tidy table at ``out`` from every metrics.json, timing.json and reference.json; each reference row labelled
+    by its dataset's prepared-data record (real or stand-in)."""
+    import json
+
+    records = {r["dataset"]: r for r in data_records}
+    rows = []
+    for path in metrics_files:
+        rows += rows_from_metrics(path)
+    for path in timing_files:
+        rows += rows_from_timing(path)
+    for path in reference_files:
+        rec = records[json.loads(Path(path).read_text())["dataset"]]
+        rows += rows_from_reference(path, rec["label"], rec["is_standin"])
+    return write_tidy(rows, out)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from . import fingerprints
 from .runconfig import RunConfig
 
 # the settings shown per model, when its config has them (the rest are summarised by the settings hash)
@@ -56,7 +57,7 @@ def plan_lines(rc: RunConfig) -> list[str]:
                 if "epochs" not in train:  # with train.epochs null the trainer runs exactly max_steps steps
                     d.pop("epochs", None)
             shown = " ".join(f"{k}={_value(d[k])}" for k in (*SHOWN, "max_steps") if k in d)
-            digest = hashlib.sha256(rc.train_settings(dataset, name, seeds[0]).encode()).hexdigest()[:8]
+            digest = hashlib.sha256(fingerprints.train_settings(rc, dataset, name, seeds[0]).encode()).hexdigest()[:8]
             lines.append(f"    {name:<10} preset {preset:<11} {shown} [settings {digest}]")
     ev = rc.eval_config()
     lines.append(f"  evaluation: extractor {ev.feature_extractor}, {ev.num_sets} sets x {ev.num_samples} samples, "

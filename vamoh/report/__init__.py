@@ -1,7 +1,7 @@
 """The report: the paper's tables (vamoh.report.tables) and figures (vamoh.report.figures) from the suite's results.
 
-The names below are imported on first use: a job that only needs the report's metric registry
-(vamoh.report.ablations, read by every job's RunConfig) does not pay for matplotlib and seaborn.
+The names below are imported on first use: a job that needs one part of the report (the tables, the ablation
+report) does not pay for matplotlib and seaborn.
 """
 
 from __future__ import annotations

@@ -1,16 +1,12 @@
 """The paper's figures from figures.npz, the tidy table and the training histories (PNG, Agg backend).
 
-One function turns any sample into a picture (``to_rgb``): images as they are, ERA5 fields through a
-temperature colour map in kelvin (with a colour bar on the figure), voxel grids thresholded at 0.5 and
-rendered upright as a depth-shaded oblique view. Figure titles carry each dataset's label and say
-"stand-in data" whenever the data is a stand-in.
+Samples become pictures through ``vamoh.report.pictures`` (ERA5 fields with a colour bar on the figure). Figure
+titles carry each dataset's label and say "stand-in data" whenever the data is a stand-in.
 """
 
 from __future__ import annotations
 
-import io
 import math
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -22,45 +18,27 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from ..checks import ConfigError  # noqa: E402
 from ..eval import keys  # noqa: E402
 from ..eval.tidy import read_tidy  # noqa: E402
-from ..io import atomic_write  # noqa: E402
 from .labels import DATASET_ORDER, MODEL_ORDER, dataset_name, ordered  # noqa: E402
-from .tables import combine  # noqa: E402
+from .pictures import MISSING_GREY, float01, grid_figure, layout, kind_of, load_arrays, load_history, mosaic, off, save, to_rgb, wrap  # noqa: E402
+from .pooled import combine  # noqa: E402
 
 COMPLETION_TASKS = ("centre", "half", "outpaint")
-FIELD_CMAP = "RdYlBu_r"  # ERA5 temperature
-MISSING_GREY = 0.6
 GRID_SIDE = 8  # uncurated samples shown as GRID_SIDE x GRID_SIDE
 MODEL_COLOURS = dict(zip(MODEL_ORDER, sns.color_palette(n_colors=len(MODEL_ORDER))))  # one colour per model in every plot
-# the headline diagnostic of each model's own training objective, per point where the model has one
-CURVES = {"vamoh": ("elbo_per_point", "ELBO per point (nats)"), "functa": ("psnr", "train PSNR after the inner loop (dB, eq. 19)"),
-          "gasp": (("loss_d", "loss_g"), "discriminator / generator loss")}
 
 
-# ---------------------------------------------------------------------------------------------- inputs
+def _curve(model_name: str) -> tuple[Any, str]:
+    """(history column or columns, axis label) of a model's training curve: the headline diagnostic of its own
+    objective, as its class declares it (``FunctionModel.curves``); the loss for a model that declares none."""
+    from ..interface import get_model_class
 
-
-def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
-    """Every array of one figures.npz; a clear error naming the file when it is missing or unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"figure arrays not found: {path}")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError) as err:
-        raise ValueError(f"cannot read figure arrays {path}: {err}") from None
-
-
-def load_history(path: str | Path) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"training history not found: {path}")
-    frame = pd.read_csv(path)
-    if "loss" not in frame.columns:
-        raise ValueError(f"{path}: no column 'loss' (has {list(frame.columns)})")
-    return frame
+        return get_model_class(model_name).curves or ("loss", "training loss")
+    except ConfigError:  # a model no longer registered: its history still has a loss
+        return ("loss", "training loss")
 
 
 class Labels:
@@ -76,138 +54,6 @@ class Labels:
         return self.given.get(d) or dataset_name(d)
 
 
-# ---------------------------------------------------------------------------------------------- arrays -> pictures
-
-
-def _float01(a: np.ndarray) -> np.ndarray:
-    a = np.asarray(a)
-    return a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else np.nan_to_num(np.clip(a.astype(np.float32), 0.0, 1.0))
-
-
-def render_voxels(occupancy: np.ndarray, size: int = 96, threshold: float = 0.5) -> np.ndarray:
-    """An upright, depth-shaded oblique view of a voxel grid (X, Y, Z) with y up -> (size, size, 3) in [0, 1].
-
-    Occupied voxels (> ``threshold``) are rotated 35° about the vertical axis and tilted 20° towards the
-    viewer, projected orthographically and z-buffered; nearer voxels are brighter. White background.
-    """
-    occ = np.asarray(occupancy, dtype=np.float32)
-    out = np.ones((size, size, 3), np.float32)
-    idx = np.argwhere(occ > threshold)
-    if idx.size == 0:
-        return out
-    n = np.array(occ.shape, dtype=np.float32)
-    p = (idx + 0.5) / n * 2 - 1  # centres in [-1, 1]^3: (x, y, z), y up
-    a, b = math.radians(35), math.radians(20)
-    x = p[:, 0] * math.cos(a) + p[:, 2] * math.sin(a)
-    z = -p[:, 0] * math.sin(a) + p[:, 2] * math.cos(a)
-    y = p[:, 1] * math.cos(b) - z * math.sin(b)
-    depth = p[:, 1] * math.sin(b) + z * math.cos(b)  # larger = nearer the viewer
-    scale = (size - 4) / 3.6
-    u = np.clip(np.round(x * scale + size / 2).astype(int), 0, size - 2)
-    v = np.clip(np.round(-y * scale + size / 2).astype(int), 0, size - 2)
-    zbuf = np.full((size, size), -np.inf, np.float32)
-    for du in (0, 1):  # splat each voxel on 2x2 pixels
-        for dv in (0, 1):
-            np.maximum.at(zbuf, (v + dv, u + du), depth)
-    hit = np.isfinite(zbuf)
-    shade = 0.25 + 0.75 * (zbuf - depth.min()) / max(float(depth.max() - depth.min()), 1e-6)
-    base = np.array([0.30, 0.45, 0.75], np.float32)
-    out[hit] = base * shade[hit, None] + (1 - base) * 0.15
-    return np.clip(out, 0, 1)
-
-
-def to_rgb(a: np.ndarray, kind: str) -> np.ndarray:
-    """One sample (*grid, f) -> (h, w, 3) float in [0, 1]: images as they are, fields through the temperature
-    colour map (normalised scale), voxels rendered upright."""
-    x = _float01(a)
-    if kind == "voxels":
-        return render_voxels(x[..., 0])
-    if x.ndim != 3:
-        raise ValueError(f"cannot draw an array of shape {x.shape} (expected (*grid, f))")
-    if x.shape[-1] == 3:
-        return x
-    if kind == "field":
-        return matplotlib.colormaps[FIELD_CMAP](x[..., 0])[..., :3]
-    return np.repeat(x, 3, axis=-1)
-
-
-def kind_of(arrays: dict[str, np.ndarray]) -> str:
-    some = next(arrays[k] for k in ("ground_truth", "samples_1x") if k in arrays)
-    if some.ndim == 5:
-        return "voxels"
-    return "image" if some.shape[-1] == 3 else "field"
-
-
-# ---------------------------------------------------------------------------------------------- drawing helpers
-
-
-def _wrap(text: str, width_in: float, fontsize: float) -> str:
-    """``text`` broken into lines that fit ``width_in`` inches at ``fontsize`` points (an average glyph is
-    about 0.55 em wide), so long stand-in labels wrap instead of running off the figure."""
-    chars = max(12, int(width_in * 72 / (0.55 * fontsize)))
-    return "\n".join(textwrap.wrap(text, chars, break_long_words=False, break_on_hyphens=False)) or text
-
-
-def _save(fig, path: Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return atomic_write(path, lambda f: f.write(buf.getvalue()))
-
-
-def _off(ax) -> None:
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for s in ax.spines.values():
-        s.set_visible(False)
-
-
-def mosaic(pics: list[np.ndarray], cols: int, pad: int = 1) -> np.ndarray:
-    """Pictures (h, w, 3) tiled ``cols`` per row on a white background."""
-    h, w = pics[0].shape[:2]
-    rows = math.ceil(len(pics) / cols)
-    out = np.ones((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), np.float32)
-    for i, p in enumerate(pics):
-        r, c = divmod(i, cols)
-        out[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = p
-    return out
-
-
-def _layout(fig, kind: str) -> None:
-    """tight_layout, leaving a strip on the right for the temperature colour bar of field figures."""
-    from ..data import to_kelvin
-
-    if kind != "field":
-        fig.tight_layout()
-        return
-    fig.tight_layout(rect=(0, 0, 0.88, 1))
-    cax = fig.add_axes((0.9, 0.2, 0.018, 0.6))
-    sm = matplotlib.cm.ScalarMappable(cmap=FIELD_CMAP, norm=matplotlib.colors.Normalize(float(to_kelvin(0.0)), float(to_kelvin(1.0))))
-    fig.colorbar(sm, cax=cax).set_label("temperature (K)", fontsize=8)
-    cax.tick_params(labelsize=7)
-
-
-def _grid_figure(rows: list[tuple[str, list[np.ndarray]]], title: str, kind: str, col_titles: list[str] | None = None):
-    """One row of pictures per entry: (row label, [rgb, ...])."""
-    ncol = max(len(p) for _, p in rows)
-    aspect = rows[0][1][0].shape[1] / rows[0][1][0].shape[0]
-    width = 1.3 * aspect * ncol + 1.6 + (0.8 if kind == "field" else 0)
-    fig, axes = plt.subplots(len(rows), ncol, figsize=(width, 1.35 * len(rows) + 0.8), squeeze=False)
-    for r, (label, pics) in enumerate(rows):
-        for c in range(ncol):
-            ax = axes[r, c]
-            _off(ax)
-            if c < len(pics):
-                ax.imshow(pics[c], interpolation="nearest")
-            if c == 0:
-                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-            if r == 0 and col_titles and c < len(col_titles) and col_titles[c]:
-                ax.set_title(col_titles[c], fontsize=8)
-    fig.suptitle(_wrap(title, width - 0.2, 9), fontsize=9)
-    _layout(fig, kind)
-    return fig
-
-
 # ---------------------------------------------------------------------------------------------- figures
 
 
@@ -220,12 +66,12 @@ def generation_figure(arrays: dict[str, np.ndarray], title: str, out: Path) -> P
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels) + (0.9 if kind == "field" else 0), 5.8), squeeze=False)
     for ax, (tag, a) in zip(axes[0], panels):
         ax.imshow(mosaic([to_rgb(x, kind) for x in a], GRID_SIDE), interpolation="nearest")
-        _off(ax)
+        off(ax)
         shape = "x".join(map(str, a.shape[1:-1]))
         ax.set_title(f"{tag[-2:]} ({shape}), {len(a)} samples, uncurated", fontsize=8)
-    fig.suptitle(_wrap(f"{str(arrays['label'])}: generation at 1x and 2x (same latents) — {title}", 10.0, 9), fontsize=9)
-    _layout(fig, kind)
-    return _save(fig, out)
+    fig.suptitle(wrap(f"{str(arrays['label'])}: generation at 1x and 2x (same latents) — {title}", 10.0, 9), fontsize=9)
+    layout(fig, kind)
+    return save(fig, out)
 
 
 def _by_model(per_model: dict[str, dict[str, np.ndarray]], key: str) -> list[tuple[str, dict[str, np.ndarray]]]:
@@ -250,7 +96,7 @@ def reconstruction_figure(per_model: dict[str, dict[str, np.ndarray]], title: st
              for _, a in models]
     head = ("Reconstruction (1x) and super-reconstruction (2x). Paper protocol: VAMoH's weights at each observed point read "
             "its value; leak-free: prior weights everywhere (2x always) — ")
-    return _save(_grid_figure(rows, head + title, kind), out)
+    return save(grid_figure(rows, head + title, kind), out)
 
 
 def superres_figure(per_model: dict[str, dict[str, np.ndarray]], title: str, out: Path, n: int = 6) -> Path | None:
@@ -265,7 +111,7 @@ def superres_figure(per_model: dict[str, dict[str, np.ndarray]], title: str, out
     rows = [("Truth at 2x (rendered)", [to_rgb(x, kind) for x in truth]),
             ("1x upsampled (" + ("bicubic" if kind == "image" else "nearest") + ")", [to_rgb(x, kind) for x in first["superres_upsampled"][:n]])]
     rows += [(f"{str(a['label'])} 2x", [to_rgb(x, kind) for x in a["superres_2x"][:n]]) for _, a in models]
-    return _save(_grid_figure(rows, f"Super-resolution against a true 2x render — {title}", kind), out)
+    return save(grid_figure(rows, f"Super-resolution against a true 2x render — {title}", kind), out)
 
 
 def completion_figure(per_model: dict[str, dict[str, np.ndarray]], title: str, out: Path, n: int = 6) -> Path | None:
@@ -292,7 +138,7 @@ def completion_figure(per_model: dict[str, dict[str, np.ndarray]], title: str, o
         rows.append((f"Input ({task})", inputs))
         rows += [(f"{str(a['label'])} ({task})", [to_rgb(x, kind) for x in a[key][:n]]) for _, a in models]
     what = "only the observed voxels drawn in the input rows" if kind == "voxels" else "grey = missing"
-    return _save(_grid_figure(rows, f"Completion ({what}) — {title}", kind), out)
+    return save(grid_figure(rows, f"Completion ({what}) — {title}", kind), out)
 
 
 def _surface(field: np.ndarray, occupancy: np.ndarray) -> np.ndarray:
@@ -314,7 +160,7 @@ def maps_figure(per_model: dict[str, dict[str, np.ndarray]], title: str, out: Pa
     kind = kind_of(a)
     K = int(a["num_components"])
     truth, ent, seg = a["ground_truth"][:n], a["entropy"][:n], a["segmentation"][:n]
-    occ = [_float01(t)[..., 0] for t in truth] if kind == "voxels" else None
+    occ = [float01(t)[..., 0] for t in truth] if kind == "voxels" else None
     fig, axes = plt.subplots(4, len(truth), figsize=(1.5 * len(truth) + 2.6, 6.6), squeeze=False)
     cmap = matplotlib.colormaps["tab10"] if K <= 10 else matplotlib.colormaps["tab20"]
     for i in range(len(truth)):
@@ -325,15 +171,15 @@ def maps_figure(per_model: dict[str, dict[str, np.ndarray]], title: str, out: Pa
         im = axes[2, i].imshow(np.ma.masked_invalid(e), cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
         axes[3, i].imshow(np.ma.masked_invalid(s), cmap=cmap, vmin=-0.5, vmax=cmap.N - 0.5, interpolation="nearest")
         for r in range(4):
-            _off(axes[r, i])
+            off(axes[r, i])
     for r, name in enumerate(("Ground truth", f"{str(a['label'])} recon.", "Entropy / ln K", "Component")):
         axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle(_wrap(f"Mixture entropy and segmentation (K = {K}) — {title}", 1.5 * len(truth) + 2.4, 9), fontsize=9)
+    fig.suptitle(wrap(f"Mixture entropy and segmentation (K = {K}) — {title}", 1.5 * len(truth) + 2.4, 9), fontsize=9)
     fig.tight_layout(rect=(0, 0, 0.86, 1))
     fig.colorbar(im, ax=axes[2, :].tolist(), fraction=0.03, pad=0.02).set_label("H(π) / ln K", fontsize=7)
     handles = [matplotlib.patches.Patch(color=cmap(k), label=f"component {k}") for k in range(K)]
     fig.legend(handles=handles, loc="lower right", fontsize=6, frameon=False, bbox_to_anchor=(1.0, 0.02))
-    return _save(fig, out)
+    return save(fig, out)
 
 
 def psnr_figure(tidy: pd.DataFrame, labels: Labels, out: Path) -> Path | None:
@@ -356,7 +202,7 @@ def psnr_figure(tidy: pd.DataFrame, labels: Labels, out: Path) -> Path | None:
             models = [m for m in ordered(sel["model"], MODEL_ORDER) if m != keys.REF_MEAN]
             ticks, names = [], []
             for i, m in enumerate(models):
-                colour = MODEL_COLOURS.get(m.split("@")[0], "grey")
+                colour = MODEL_COLOURS.get(keys.split_inference_variant(m)[0], "grey")
                 paper, free = sel[(sel["model"] == m) & (sel["metric"] == keys.PSNR)], sel[(sel["model"] == m) & (sel["metric"] == keys.PSNR_LEAK_FREE)]
                 differ = len(free) and not np.array_equal(values_of(paper), values_of(free))
                 parts = [(paper, i - 0.2 if differ else i, None)] + ([(free, i + 0.2, "///")] if differ else [])
@@ -378,13 +224,13 @@ def psnr_figure(tidy: pd.DataFrame, labels: Labels, out: Path) -> Path | None:
             ax.set_xticks(ticks, names, fontsize=7, rotation=20)
             ax.set_xlim(-0.7, len(models) - 0.3)
             ax.set_ylabel("PSNR (dB, paper eq. 19)")
-            ax.set_title(_wrap(labels(d), 3.4, 7), fontsize=7)
+            ax.set_title(wrap(labels(d), 3.4, 7), fontsize=7)
     standin = [dataset_name(d) for d in datasets if labels.is_standin(d)]
     title = ("Figure 7: reconstruction PSNR on the test set; filled = paper protocol (VAMoH's weights read each observed "
              "value), hatched = leak-free (prior weights everywhere)" + (f" (stand-in data: {', '.join(standin)})" if standin else ""))
-    fig.suptitle(_wrap(title, 3.6 * len(datasets) - 0.2, 9), fontsize=9)
+    fig.suptitle(wrap(title, 3.6 * len(datasets) - 0.2, 9), fontsize=9)
     fig.tight_layout()
-    return _save(fig, out)
+    return save(fig, out)
 
 
 def training_curves_figure(histories: list[tuple[dict[str, Any], Path]], labels: Labels, out: Path) -> Path | None:
@@ -406,21 +252,21 @@ def training_curves_figure(histories: list[tuple[dict[str, Any], Path]], labels:
                 continue
             summary, path = first_seed[(d, m)]
             h = load_history(path)
-            cols, ylabel = CURVES.get(summary.get("model_name", m), ("loss", "training loss"))
+            cols, ylabel = _curve(summary.get("model_name", m))
             for col in (cols if isinstance(cols, tuple) else (cols,)):
                 if col in h.columns:
                     ax.plot(h["step"], h[col], label=col, linewidth=1)
             if isinstance(cols, tuple):
                 ax.legend(fontsize=6)
-            ax.set_title(_wrap(f"{dataset_name(d)} — {summary.get('label', m)}", 3.0, 7), fontsize=7)
+            ax.set_title(wrap(f"{dataset_name(d)} — {summary.get('label', m)}", 3.0, 7), fontsize=7)
             ax.set_xlabel("step", fontsize=7)
             ax.set_ylabel(ylabel, fontsize=7)
             ax.tick_params(labelsize=6)
     standin = [dataset_name(d) for d in datasets if labels.is_standin(d)]
     title = "Training curves, each model's own objective" + (f" (stand-in data: {', '.join(standin)})" if standin else "")
-    fig.suptitle(_wrap(title, 3.2 * len(models) - 0.2, 9), fontsize=9)
+    fig.suptitle(wrap(title, 3.2 * len(models) - 0.2, 9), fontsize=9)
     fig.tight_layout()
-    return _save(fig, out)
+    return save(fig, out)
 
 
 # ---------------------------------------------------------------------------------------------- all of them

@@ -9,27 +9,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..data import DATASETS
+from ..eval import keys
 from ..eval.paper import PAPER_TABLE3, PAPER_TABLE4, PAPER_TIMING, _P
+from ..interface import entry_order
 
 __all__ = ["PAPER_TABLE3", "PAPER_TABLE4", "PAPER_TIMING", "DATASET_ORDER", "MODEL_ORDER", "paper_key", "paper_generation",
            "dataset_name", "ordered"]
 
+# Every name below comes from a registry: the dataset specs (``vamoh.data``: display name, paper order, paper key) and
+# the model classes (``vamoh.interface``: paper order, variants); a dataset or model added there is named and ordered here.
 # Row order of the paper's Tables 2, 3 and 5 (datasets the suite does not know are appended after these).
-DATASET_ORDER = ("polymnist", "shapes3d", "celebahq64", "era5", "shapenet")
-DATASET_NAMES = {"polymnist": "PolyMNIST", "shapes3d": "Shapes3D", "celebahq64": "CelebA-HQ 64", "era5": "ERA5", "shapenet": "ShapeNet"}
+DATASET_ORDER = tuple(sorted(DATASETS, key=lambda d: (DATASETS[d].paper_order, d)))
 # The paper lists models in this order (Tables 1 and 4); the reference rows come after the models.
-MODEL_ORDER = ("gasp", "functa", "functa10", "vamoh", "real_heldout", "mean_image", "noise")
-
-_PAPER_KEYS = {"celebahq64": "celebahq"}  # suite name -> key of vamoh.eval.paper (others are the same)
+MODEL_ORDER = (*entry_order(), keys.REF_HELDOUT, keys.REF_MEAN, keys.REF_NOISE)
 
 
 def paper_key(dataset: str) -> str:
     """The key of ``dataset`` in ``vamoh.eval.paper`` (e.g. "celebahq64" -> "celebahq")."""
-    return _PAPER_KEYS.get(dataset, dataset)
+    spec = DATASETS.get(dataset)
+    return (spec.paper_key or dataset) if spec is not None else dataset
 
 
 def dataset_name(dataset: str) -> str:
-    return DATASET_NAMES.get(dataset, dataset)
+    spec = DATASETS.get(dataset)
+    return spec.display_name if spec is not None else dataset
 
 
 def ordered(names: Any, order: tuple[str, ...]) -> list[str]:

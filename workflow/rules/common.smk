@@ -1,15 +1,17 @@
 # Validation, paths and helpers shared by every rule file.
 import json
 
-from vamoh.data import DATASETS
-from vamoh.pipeline.runconfig import RunConfig, load_yaml
+from vamoh.pipeline import fingerprints, preflight
+from vamoh.pipeline.configfile import load_yaml
+from vamoh.pipeline.jobs import timed_entries
+from vamoh.pipeline.runconfig import RunConfig
 
 # Validated against the package's schema (workflow/schemas/config.schema.yaml links to it) and every typed
 # config built now: a bad key, value or missing file stops the workflow before any job, in one line.
 for _configfile in workflow.configfiles:  # Snakemake keeps the last of a key given twice: refuse it, naming the line
     load_yaml(_configfile)
 RC = RunConfig.from_dict(config)
-RC.check()  # (the Snakefile checks `resources` against its rules, then prints the plan)
+preflight.check(RC)  # (the Snakefile checks `resources` against its rules, then prints the plan)
 RUN = RC.run
 RES = f"results/{RUN}"
 LOGS = f"logs/{RUN}"
@@ -45,9 +47,7 @@ def ref(name, dataset="{dataset}"):
 
 def final_checkpoint(wc):
     """The checkpoint an entry is evaluated from: imported, or trained and after its prior stage when it has one."""
-    e = ENTRIES[wc.model]
-    name = "imported.pt" if e.imported else "fitted.pt" if e.prior_stage else "checkpoint.pt"
-    return f"{RES}/{wc.dataset}/{wc.model}/seed{wc.seed}/{name}"
+    return f"{RES}/{wc.dataset}/{wc.model}/seed{wc.seed}/{ENTRIES[wc.model].final_checkpoint}"
 
 
 def res(rule, key, default):
@@ -71,7 +71,7 @@ def imported_source(wc):
 
 
 def timing_files():
-    if not any(e.cls.can_reconstruct for e in ENTRIES.values()):
+    if not timed_entries(RC):
         return []
     timed = RC.eval_config().timing_datasets or RC.datasets
     # untrained paper architectures take the same time whatever the seed: timed once, under the first seed
@@ -83,17 +83,17 @@ def timing_checkpoints(wc):
     """The trained checkpoints timed (none when eval.timing_models is 'paper': untrained paper architectures)."""
     if RC.eval_config().timing_models != "trained":
         return {}
-    return {m: f"{RES}/{wc.dataset}/{m}/seed{wc.seed}/checkpoint.pt" for m, e in ENTRIES.items() if e.cls.can_reconstruct and not e.imported}
+    return {m: f"{RES}/{wc.dataset}/{m}/seed{wc.seed}/checkpoint.pt" for m in timed_entries(RC)}
 
 
 def timing_settings(wc):
-    settings = RC.timing_settings()
+    settings = fingerprints.timing_settings(RC)
     if RC.eval_config().timing_models == "paper":  # the architectures timed are the paper presets
-        settings += "".join(str(RC.paper_config(m, wc.dataset, int(wc.seed))) for m, e in ENTRIES.items() if e.cls.can_reconstruct and not e.imported)
+        settings += "".join(str(RC.paper_config(m, wc.dataset, int(wc.seed))) for m in timed_entries(RC))
     return settings
 
 
-TABLES = ["table1", "table2", "table3", "table4", "table5", "reconstruction", "completion_scores", "superresolution", "mixture", "pointsets"]
+from vamoh.report.tables import TABLE_NAMES as TABLES  # the report's tables (output file stems), from their registry
 
 
 def all_outputs():

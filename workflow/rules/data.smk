@@ -28,7 +28,7 @@ rule prepare_data:
     benchmark:
         f"{RES}/benchmarks/data/{{dataset}}.tsv"
     params:
-        settings=lambda wc: RC.data_settings(wc.dataset),
+        settings=lambda wc: fingerprints.data_settings(RC, wc.dataset),
     threads: 1
     resources:
         mem_mb=res("prepare_data", "mem_mb", 2000),
@@ -54,7 +54,7 @@ rule reference:
     benchmark:
         f"{RES}/benchmarks/{{dataset}}/reference.tsv"
     params:
-        settings=RC.reference_settings(),
+        settings=fingerprints.reference_settings(RC),
         seed=REFERENCE_SEED,
     threads: threads_for("reference")
     resources:

@@ -17,7 +17,7 @@ rule evaluate:
     benchmark:
         bench("evaluate")
     params:
-        settings=RC.eval_settings(),
+        settings=fingerprints.eval_settings(RC),
     threads: threads_for("evaluate")
     resources:
         mem_mb=res("evaluate", "mem_mb", 4000),

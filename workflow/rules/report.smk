@@ -1,3 +1,5 @@
+import os
+
 rule aggregate:
     """One tidy table (dataset, model, seed, metric, ...) from every metrics.json, timing.json and reference.json."""
     input:
@@ -34,6 +36,8 @@ rule tables:
         f"{LOGS}/tables.log",
     benchmark:
         f"{RES}/benchmarks/tables.tsv"
+    params:
+        out_dir=lambda w, output: os.path.dirname(output[0]),  # where every table's files go (the outputs above: one set per table)
     threads: 1
     resources:
         mem_mb=res("tables", "mem_mb", 1000),

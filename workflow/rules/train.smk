@@ -13,7 +13,8 @@ rule train:
     benchmark:
         bench("train")
     params:
-        settings=lambda wc: RC.train_settings(wc.dataset, wc.model, int(wc.seed)),
+        settings=lambda wc: fingerprints.train_settings(RC, wc.dataset, wc.model, int(wc.seed)),
+        state=job("train_state.pt"),  # the running state beside the outputs: not declared, so an interrupted job keeps it
     threads: threads_for("train")
     resources:
         mem_mb=res("train", "mem_mb", 4000),
@@ -33,6 +34,7 @@ rule functaset:
         tracking=ancient(f"{RES}/tracking.json"),  # where results are logged decides nothing that is computed
     output:
         job("modulations.npz"),
+        job("modulations.json"),  # its metadata, written beside it (baselines.functa.functaset.metadata_path)
     log:
         log("functaset"),
     benchmark:

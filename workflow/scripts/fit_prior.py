@@ -8,4 +8,4 @@ from vamoh.pipeline.scriptlog import logged, run_config
 with logged(snakemake.log[0]):
     w = snakemake.wildcards
     print(stages.fit_prior(run_config(snakemake.config), w.dataset, w.model, int(w.seed), snakemake.input.checkpoint,
-                           snakemake.input.modulations, snakemake.output[0], snakemake.threads))
+                           snakemake.input.modulations, snakemake.output[0], snakemake.threads, tracking=snakemake.input.tracking))

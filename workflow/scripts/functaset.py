@@ -8,5 +8,5 @@ from vamoh.pipeline.scriptlog import logged, run_config
 with logged(snakemake.log[0]):
     w = snakemake.wildcards
     meta = stages.functaset(run_config(snakemake.config), w.dataset, w.model, int(w.seed), snakemake.input.data,
-                            snakemake.input.checkpoint, snakemake.output[0], snakemake.threads)
+                            snakemake.input.checkpoint, snakemake.output[0], snakemake.threads, tracking=snakemake.input.tracking)
     print(meta["splits"])

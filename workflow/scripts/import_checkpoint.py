@@ -8,4 +8,4 @@ from vamoh.pipeline.scriptlog import logged, run_config
 with logged(snakemake.log[0]):
     w = snakemake.wildcards
     print(stages.import_checkpoint(run_config(snakemake.config), w.dataset, w.model, int(w.seed), snakemake.input.data,
-                                   snakemake.output[0]))
+                                   snakemake.output[0], tracking=snakemake.input.tracking))

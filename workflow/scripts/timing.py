@@ -9,4 +9,4 @@ with logged(snakemake.log[0]):
     w = snakemake.wildcards
     checkpoints = {k: v for k, v in snakemake.input.items() if k not in ("data", "tracking")}
     print(stages.timing(run_config(snakemake.config), w.dataset, int(w.seed), snakemake.input.data, checkpoints,
-                        snakemake.output[0], snakemake.threads))
+                        snakemake.output[0], snakemake.threads, tracking=snakemake.input.tracking))

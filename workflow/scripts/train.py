@@ -8,5 +8,5 @@ from vamoh.pipeline.scriptlog import logged, run_config
 with logged(snakemake.log[0]):
     w, out = snakemake.wildcards, snakemake.output
     summary = stages.train(run_config(snakemake.config), w.dataset, w.model, int(w.seed), snakemake.input.data,
-                           out.checkpoint, out.history, out.summary, snakemake.threads)
+                           out.checkpoint, out.history, out.summary, snakemake.params.state, snakemake.threads, tracking=snakemake.input.tracking)
     print({k: summary[k] for k in ("steps", "batch_size", "epochs", "seconds")})
