@@ -72,12 +72,12 @@ def protocol(verdicts, name):
     return out[0]
 
 
-def timing_rows(d, v, f3, f10, n=5, device="cpu: AMD EPYC"):
+def timing_rows(d, v, f3, f10, n=5, device="cpu: AMD EPYC", note="untrained, at the paper's architecture, 1,000 parameters"):
     rows = []
     for m, x in (("vamoh", v), ("functa", f3), ("functa10", f10)):
         calls = x * (1 + 0.02 * np.arange(n))
-        rows.append(row(d, m, "time_reconstruction", [x, x, x, x, x], bs=1, note="untrained", device=device))
-        rows.append(row(d, m, "time_reconstruction_calls", calls, bs=1, note="untrained", device=device))
+        rows.append(row(d, m, "time_reconstruction", [x, x, x, x, x], bs=1, note=note, device=device))
+        rows.append(row(d, m, "time_reconstruction_calls", calls, bs=1, note=note, device=device))
     return rows
 
 
@@ -187,6 +187,18 @@ def test_speed_is_direction_on_the_calls_and_never_magnitude_across_devices():
     assert len(magnitude) == 1 and magnitude[0].verdict == NOT_TESTABLE and "V100" in magnitude[0].reason
     # no threshold the paper does not state: nothing tests "7x"
     assert not any("7x" in v.claim or "≥" in v.claim for v in verdicts)
+
+
+@pytest.mark.parametrize("note,timed", [("untrained, at the paper's architecture, 1,000 parameters", "untrained models at the paper's architecture"),
+                                        ("the trained model, 144,948 parameters", "the trained models")])
+def test_a_speed_verdict_says_which_models_were_timed(note, timed):
+    """The reason named "untrained models at the paper's architecture" whatever was timed: a run timing its trained
+    checkpoints (eval.timing_models: trained, the tiny config's) said so in the measured column and the opposite in the
+    reason."""
+    verdicts, _ = build_summary(pd.DataFrame(timing_rows("polymnist", 0.010, 0.030, 0.10, note=note)))
+    for v in by(verdicts, "Speed (reconstruction): VAMoH faster", "polymnist"):
+        assert timed in v.reason and note in v.measured
+        assert ("untrained" in v.reason) == note.startswith("untrained")
 
 
 def test_three_calls_each_can_never_show_a_direction():

@@ -128,10 +128,8 @@ def _cells(v: Verdict) -> list[str]:
 
 def render_summary(verdicts: list[Verdict], context: list[str], title: str) -> str:
     counts = {v: sum(x.verdict == v for x in verdicts) for v in VERDICTS}
-    # the page still names the rules' old single file (`vamoh/report/summary.py`, now the package vamoh/report/summary/):
-    # the text is kept as it was so that the page stays byte-identical to the reports already written
     lines = [f"# {title}", "", "How each claim of the paper fares in this run. Verdicts follow fixed rules on the numbers and their spread "
-             "(`vamoh/report/summary.py`): reproduced / not reproduced when the 95% interval lies on one side of the claim's threshold, "
+             "(`vamoh/report/summary/`): reproduced / not reproduced when the 95% interval lies on one side of the claim's threshold, "
              "inconclusive when it straddles it, not testable at this scale when a precondition fails (the reason is given).", "",
              "**Tally:** " + ", ".join(f"{n} {v}" for v, n in counts.items()), ""]
     lines += [f"- {c}" for c in context] + ([""] if context else [])

@@ -66,7 +66,7 @@ def speed_claims(ev: Evidence, datasets: list[str]) -> list[Verdict]:
                 verdict = REPRODUCED if p_faster < SPEED_P else NOT_REPRODUCED if p_slower < SPEED_P else INCONCLUSIVE
                 reason = (f"direction only: one-sided Mann-Whitney on the calls, p = {p_faster:.3g} (faster when p < {SPEED_P:g}; "
                           f"{min(len(vt), len(ft))} calls each can give at best {1 / math.comb(2 * min(len(vt), len(ft)), min(len(vt), len(ft))):.3g}); "
-                          "untrained models at the paper's architecture; the magnitude is not compared across devices")
+                          f"{timed_models(v['note'].iloc[0])}; the magnitude is not compared across devices")
                 out.append(Verdict(claim, d, paper, measured, verdict, reason, f"n = {len(vt)} and {len(ft)} calls"))
     for d in ordered(untimed, DATASET_ORDER):
         out.append(Verdict("Speed (Tables 2 and 5): VAMoH faster than Functa (3) and Functa (10)", d, "Tables 2 and 5", "—", NOT_TESTABLE,
@@ -82,3 +82,9 @@ def speed_claims(ev: Evidence, datasets: list[str]) -> list[Verdict]:
                                "the paper's device, but the paper states no margin for a magnitude: the table prints both" if on_paper_device else
                                f"a ratio of times depends on the device: this run's is not the paper's {PAPER_TIMING_DEVICE}"))
     return out
+
+
+def timed_models(note: str) -> str:
+    """What the timing rule timed, from its rows' note ("untrained, at the paper's architecture, ..." or "the trained
+    model, ..."; ``vamoh.eval.tidy.rows_from_timing``)."""
+    return "untrained models at the paper's architecture" if str(note).startswith("untrained") else "the trained models"
