@@ -213,6 +213,9 @@ def evaluate_model(model: Any, data: EvalData, cfg: EvalConfig, *, entry: str, l
                    reference: ReferenceData | None = None, generation: bool = True, extra_steps: tuple[int, ...] = ()) -> Evaluation:
     """Every metric of one trained model (entry ``entry``, display name ``label``) on one dataset."""
     check(data.test_batches, f"{data.dataset}: evaluation needs test samples", DataError)
+    # what the model draws from torch's global generator during inference (VAMoH's random or stratified encoder
+    # centroids) follows the job's seed, not whatever the process drew before (a cold job, a warm server's child)
+    torch.manual_seed(set_seed_for(seed, "evaluate"))
     seconds: dict[str, float] = {}
     metrics: dict[str, dict[str, Any]] = {}
     evidence: dict[str, np.ndarray] = {}
