@@ -170,10 +170,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cls = get_model_class(args.model)
     if args.preset not in cls.presets:
         raise ConfigError(f"--preset {args.preset!r}: {args.model} has no such preset (has {sorted(cls.presets)})")
-    overrides = _overrides(args.set)
-    if "seed" in cls.config_class.__dataclass_fields__:  # the fixed Fourier frequencies follow the run's seed
-        overrides.setdefault("seed", args.seed)
-    config = from_dict(cls.config_class, overrides, where="--set", base=cls.presets[args.preset])
+    config = cls.config_from(args.preset, _overrides(args.set), seed=args.seed, where="--set")  # the workflow's rule
     data_cfg = make_config({"name": args.dataset, "source": args.source, **({"path": args.path} if args.path else {})})
     tcfg = from_dict(TrainConfig, {"epochs": args.epochs, "max_steps": args.max_steps, "batch_size": args.batch_size,
                                    "seed": args.seed, "device": args.device})

@@ -135,6 +135,18 @@ class FunctionModel(nn.Module, ABC):
         return {}
 
     @classmethod
+    def config_from(cls, preset: str, overrides: dict[str, Any] | None = None, seed: int | None = None, where: str = "") -> Any:
+        """The config of preset ``preset`` (which the caller has checked exists, naming its own key) with ``overrides``
+        on top; a config with a ``seed`` field (fixed random Fourier frequencies) gets ``seed`` unless the overrides
+        set it. The one rule for the workflow (``RunConfig.model_config``) and ``vamoh train``."""
+        from .config import from_dict
+
+        overrides = dict(overrides or {})
+        if seed is not None and "seed" in cls.config_class.__dataclass_fields__ and "seed" not in overrides:
+            overrides["seed"] = int(seed)
+        return from_dict(cls.config_class, overrides, where=where or cls.model_name, base=cls.presets[preset])
+
+    @classmethod
     def display_label(cls, config: Any) -> str:
         """The name a model with ``config`` has in tables, e.g. "Functa (3)" for a 3-step Functa."""
         return cls.label or cls.model_name

@@ -188,12 +188,8 @@ class RunConfig:
         preset_name = dataset if preset == "paper" else preset
         if preset_name not in cls.presets:
             raise ConfigError(f"model_settings.{e.model}.preset={preset!r}: {e.model} has no preset {preset_name!r} (has {sorted(cls.presets)})")
-        overrides = {**settings.get("overrides", {}), **settings.get("per_dataset", {}).get(dataset, {})}
-        if seed is not None and "seed" in cls.config_class.__dataclass_fields__ and "seed" not in overrides:
-            overrides["seed"] = int(seed)
-        overrides.update(e.variant.override_dict())
-        config = from_dict(cls.config_class, overrides, where=f"model_settings.{e.model}", base=cls.presets[preset_name])
-        return config, preset_name
+        overrides = {**settings.get("overrides", {}), **settings.get("per_dataset", {}).get(dataset, {}), **e.variant.override_dict()}
+        return cls.config_from(preset_name, overrides, seed=seed, where=f"model_settings.{e.model}"), preset_name
 
     def train_config(self, seed: int, points_per_sample: int | None = None, dataset: str | None = None, entry: str | None = None):
         """The training config of one job: ``train.*``, with ``train.max_steps_by_entry[dataset][entry]`` as its
