@@ -91,7 +91,6 @@ class ToyMean(FunctionModel):
     curves = ("loss", "mean squared error")
     config_class = ToyMeanConfig
     presets = {"tiny": ToyMeanConfig(), "toygrid": ToyMeanConfig(), "polymnist": ToyMeanConfig(hidden=32)}
-    can_reconstruct = False
 
     def __init__(self, config, info):
         super().__init__(config, info)
@@ -109,8 +108,13 @@ class ToyMean(FunctionModel):
 
     def sample(self, n, coords, generator=None):
         mean = self.net(coords)[None].expand(n, -1, -1)
-        noise = torch.randn(mean.shape, generator=generator, device=coords.device)
+        noise = torch.randn(mean.shape, generator=generator).to(coords.device)
         return (mean + self.config.noise * noise).clamp(0, 1)
+
+    def reconstruct(self, observed, query_coords=None):  # the mean function: reads no observed value (leak-free)
+        coords = observed.coords if query_coords is None else query_coords
+        mean = self.net(coords)
+        return (mean if mean.dim() == 3 else mean[None].expand(observed.coords.shape[0], -1, -1)).clamp(0, 1)
 '''
 
 
@@ -162,8 +166,8 @@ def test_the_cli_reads_the_same_plugins(tmp_path):
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "valid" in out.stdout and "toymean" in out.stdout
     probe = ("from vamoh.plugins import load_plugins; load_plugins(['toy_data', 'toy_model'])\n"
-             "from vamoh.report.labels import DATASET_ORDER, MODEL_ORDER, dataset_name\n"
-             "print(DATASET_ORDER[-1], dataset_name('toygrid'), MODEL_ORDER.index('toymean') == MODEL_ORDER.index('vamoh') + 1)")
+             "from vamoh.report.labels import dataset_name, dataset_order, model_order\n"
+             "print(dataset_order()[-1], dataset_name('toygrid'), model_order().index('toymean') == model_order().index('vamoh') + 1)")
     out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert out.stdout.split() == ["toygrid", "Toy", "True"], out.stderr[-2000:]
 
@@ -175,6 +179,46 @@ def test_a_config_naming_an_unregistered_dataset_or_a_missing_plugin_is_refused(
         out = subprocess.run([sys.executable, "-m", "vamoh.cli", "check-config", str(config)], cwd=tmp_path, env=env,
                              capture_output=True, text=True, timeout=300)
         assert out.returncode == 2 and message in out.stderr, out.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_the_toys_run_the_whole_dag_through_the_warm_server(tmp_path):
+    """The tiny DAG for real with both toys. Jobs run in children of the warm server, which imported the report before any
+    job loaded the run's plugins: orders and claim lists read at import left the toy model after the reference rows and
+    dropped the toy dataset's out-painting claim (seen by a newcomer's run, and only with the server)."""
+    import pandas as pd
+
+    import re
+    import shutil
+    import signal
+    import tempfile
+
+    env = _write_plugins(tmp_path)
+    env.pop("VAMOH_WARM", None)
+    env.pop("SLURM_JOB_ID", None)
+    home = Path(tempfile.mkdtemp(prefix="vp"))  # a short folder of its own for the server's socket and log
+    env["TMPDIR"] = str(home)
+    config = _toy_config(tmp_path, datasets=["toygrid"])
+    try:
+        out = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2", "--configfile", config.name],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        served = " ".join(p.read_text() for p in home.glob("vamoh-warm-*.log"))
+    finally:
+        for pid in re.findall(r"serving on .* \(pid (\d+)\)", " ".join(p.read_text() for p in home.glob("vamoh-warm-*.log"))):
+            try:
+                os.kill(int(pid), signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(home, ignore_errors=True)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    assert "serving on" in served  # the jobs ran in the warm server's children
+    rep = tmp_path / "reports" / "toy"
+    recon = pd.read_csv(rep / "reconstruction.csv", comment="#")
+    models = [m for m in recon["Model"] if isinstance(m, str)]
+    assert models.index("VAMoH") < models.index("Toy mean") < models.index("Train mean (baseline)"), models
+    summary = (rep / "summary.md").read_text()
+    outpaint = [line for line in summary.splitlines() if "everything outside a central patch" in line]
+    assert any("| Toy" in line for line in outpaint), outpaint
 
 
 @pytest.mark.parametrize("kind", ["dataset", "model"])

@@ -179,8 +179,10 @@ class FunctionModel(nn.Module, ABC):
     def sample(self, n: int, coords: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """``n`` functions from the prior evaluated at ``coords`` (Q, c): features (n, Q, f) in the data range."""
 
-    def reconstruct(self, observed: PointCloudBatch, query_coords: Tensor) -> Tensor:
-        """Features (B, Q, f) at ``query_coords`` (Q, c) or (B, Q, c), inferred from ``observed``'s masked points."""
+    def reconstruct(self, observed: PointCloudBatch, query_coords: Tensor | None) -> Tensor:
+        """Features (B, Q, f) at ``query_coords`` (Q, c) or (B, Q, c), inferred from ``observed``'s masked points;
+        ``query_coords`` None means every point of ``observed`` (its own coordinates). Features are in the data range
+        ([0, 1]). A model that lists "leak_free" in ``reconstruction_protocols`` also takes ``protocol=``."""
         raise CannotReconstructError(f"{self.model_name} cannot do inference: it has no encoder and no inner loop, only generation")
 
     @classmethod

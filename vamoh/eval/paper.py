@@ -85,3 +85,10 @@ PAPER_FID_ORDER = {"celebahq64": (("gasp", "functa"), ("functa", "vamoh")), "sha
 PAPER_RECALL_ORDER = {"celebahq64": (("gasp", "vamoh", "0.43 vs 0.00"),), "shapes3d": (("vamoh", "functa", "0.64 vs 0.13"), ("vamoh", "gasp", "0.64 vs 0.16"))}
 # §4.2 / Figure 7: VAMoH's reconstruction against Functa (3), per dataset: "comparable" or "better".
 PAPER_RECONSTRUCTION_CLAIMS = {"polymnist": "comparable", "celebahq64": "comparable", "era5": "better", "shapes3d": "better"}
+
+# The layout of the paper's tables, which the suite's tables follow.
+PAPER_GENERATION_DATASETS = ("celebahq64", "shapes3d", "polymnist")  # Tables 1 and 4's row order (PolyMNIST in the appendix)
+PAPER_TIMING_ENTRIES = ("vamoh", "functa", "functa10")  # Tables 2 and 5's columns, in order
+PAPER_TIMING_REFERENCE = "VAMoH"  # the model every speed-up of Tables 2 and 5 divides by (its display label)
+PAPER_TIMING_LABELS = (PAPER_TIMING_REFERENCE, "Functa (3)", "Functa (10)")  # Tables 2 and 5's columns: the keys of PAPER_TIMING's rows
+PAPER_TABLE3_ENTRY = "vamoh"  # Table 3 lists this entry's hyperparameters (the entry itself, not an ablation variant)

@@ -1,5 +1,6 @@
-"""The report rules' stages: glue between ``workflow/rules/report.smk`` and the tidy table, the tables, the figures, the
-summary and the MLflow report run (the ablation report's are in ``ablation_stages``)."""
+"""The stages that bracket a run: the MLflow store before any job (``init_tracking``), and after the jobs the report's
+(``workflow/rules/report.smk``): the tidy table, the tables, the figures, the summary and the MLflow report run. The
+ablation report's are in ``ablation_stages``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,20 @@ from ..io import atomic_write_json
 from .jobclock import clock
 from .jobs import read_record, read_tracking
 from .runconfig import RunConfig
+
+
+def init_tracking(uri: str, experiment: str, out: str | Path) -> dict[str, str]:
+    """The MLflow store and experiment, once before any job logs; ``out`` (tracking.json) is where every job finds them,
+    with the command that serves them and the address of the runs (not MLflow's GenAI landing page)."""
+    with clock("work"):  # this rule's work is creating the store and the experiment
+        from .. import tracking
+
+        uri = tracking.init_store(uri)
+        experiment_id = tracking.get_or_create_experiment(uri, experiment)
+    where = {"uri": uri, "experiment": experiment, "experiment_id": experiment_id,
+             "server": f"mlflow server --host 127.0.0.1 --port 5000 --backend-store-uri {uri}", "runs_view": tracking.runs_view(experiment_id)}
+    atomic_write_json(out, where)
+    return where
 
 
 def aggregate(rc: RunConfig, metrics_files: list[str], timing_files: list[str], reference_files: list[str], data_records: list[str],

@@ -14,12 +14,25 @@ import numpy as np
 import pandas as pd
 
 from ..eval import keys
-from ..eval.ablation_metrics import ENCODER_KEEP, METRICS, quality_metrics, speed_metrics
-from .ablation_stats import ALPHA, CORRECTION, CORRECTIONS, LEVEL, NO_SPREAD, Comparison, counted
+from ..eval.ablation_metrics import (
+    ENCODER_KEEP,
+    METRICS,
+    quality_metrics,
+    speed_metrics,
+)
+from .ablation_stats import (
+    ALPHA,
+    CORRECTION,
+    CORRECTIONS,
+    LEVEL,
+    NO_SPREAD,
+    Comparison,
+    counted,
+)
 from .ablation_tables import DEFAULT_MARK, MARK, fmt_effect, fmt_p, outcome
 from .ablation_values import REFERENCE_ROWS
 from .format import DASH, NON_INCEPTION, STANDIN, fmt_num
-from .labels import DATASET_ORDER, dataset_name, ordered
+from .labels import dataset_name, dataset_order, ordered
 
 
 def report_context(run: str, datasets: list[str], seeds: list[int], summaries: list[dict[str, Any]], evaluation: Any,
@@ -198,7 +211,7 @@ def answer(ab: Any, values: pd.DataFrame, comps: dict, family: int = 0, method: 
     name = CORRECTIONS[method][0]
     lines = [f"Answer, from the quality metrics ({len(seeds)} seeds; a difference counts where its Welch test's {name}-adjusted "
              f"p < {ALPHA}, over all {family} tests of this report; speed is reported apart and never counts): {verdict}."]
-    for d in ordered(values["dataset"], DATASET_ORDER):
+    for d in ordered(values["dataset"], dataset_order()):
         parts = [_describe(ab, d, v, comps, metrics) for v in ab.variants if v != ab.default]
         best = []
         for k in metrics:
@@ -231,7 +244,7 @@ def table_notes(values: pd.DataFrame, tidy: pd.DataFrame, ab: Any, context: dict
              f"{DEFAULT_MARK.strip()}: the variant the others are compared with. Setting: the values the trained "
              f"checkpoints have (train.json) for the keys the variants set; on the other rows only where they differ from the default's."]
     rows = tidy[tidy["model"].isin(set(ab.entries.values())) & tidy["dataset"].isin(set(values["dataset"]))]
-    for d in ordered(values["dataset"], DATASET_ORDER):
+    for d in ordered(values["dataset"], dataset_order()):
         labels = sorted({x for x in rows[rows["dataset"] == d]["data_label"] if x})
         if d in values.attrs.get("standin", ()):
             notes.append(f"{STANDIN} {dataset_name(d)}: stand-in data, not the paper's dataset — {'; '.join(labels) or d}.")

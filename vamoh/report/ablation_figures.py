@@ -16,7 +16,7 @@ from ..eval.ablation_metrics import METRICS, quality_metrics, speed_metrics
 from .ablation_stats import ALPHA, CORRECTION, CORRECTIONS
 from .ablation_tables import DEFAULT_MARK, MARK, header
 from .ablation_values import LEARNED_GATE_METRICS
-from .labels import DATASET_ORDER, dataset_name, ordered
+from .labels import dataset_name, dataset_order, ordered
 
 FIGURE_COLUMNS = 4  # panels per figure row
 PICTURE_COLUMNS = 4  # variants per row of a picture figure
@@ -36,7 +36,7 @@ def ablation_figure(ab: Any, values: pd.DataFrame, comps: dict, path: Path, refs
     from .pictures import save
 
     metrics = quality_metrics(ab) + speed_metrics(ab)
-    datasets = ordered(values["dataset"], DATASET_ORDER) or [""]
+    datasets = ordered(values["dataset"], dataset_order()) or [""]
     variants = list(ab.variants)
     ncols = min(FIGURE_COLUMNS, len(metrics))
     per = math.ceil(len(metrics) / ncols)  # panel rows per dataset

@@ -13,11 +13,17 @@ from typing import Any
 import pandas as pd
 
 from ..eval import keys
-from ..eval.ablation_metrics import METRICS, Metric, quality_metrics, question_metrics, speed_metrics
+from ..eval.ablation_metrics import (
+    METRICS,
+    Metric,
+    quality_metrics,
+    question_metrics,
+    speed_metrics,
+)
 from .ablation_stats import CORRECTIONS, LEVEL, NO_SPREAD, Comparison, Welch, counted
 from .ablation_values import REFERENCE_ROWS
 from .format import DASH, NON_INCEPTION, STANDIN, fmt_num
-from .labels import DATASET_ORDER, dataset_name, ordered
+from .labels import dataset_name, dataset_order, ordered
 from .render import ReportTable
 
 MARK = "*"  # a variant whose difference to the default is significant after the correction
@@ -54,7 +60,7 @@ def _cell(c: Comparison | None, decimals: int) -> str:
 
 def _table(ab: Any, values: pd.DataFrame, comps: dict, summaries: dict, metrics: list[str], name: str, title: str, notes: list[str],
            refs: dict | None = None) -> ReportTable:
-    datasets = ordered(values["dataset"], DATASET_ORDER)
+    datasets = ordered(values["dataset"], dataset_order())
     standin = set(values.attrs.get("standin", ()))
     rows = []
     for d in datasets:
@@ -149,7 +155,7 @@ def tests_table(ab: Any, comps: dict, method: str) -> ReportTable:
     """Every comparison of one question, for ablations.md: the effect with its interval, Hedges' g, both p-values."""
     name = CORRECTIONS[method][0]
     rows = []
-    for d in ordered({d for d, _, _ in comps}, DATASET_ORDER):
+    for d in ordered({d for d, _, _ in comps}, dataset_order()):
         for v in ab.variants:
             for k in question_metrics(ab):
                 c = comps.get((d, v, k))

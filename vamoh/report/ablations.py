@@ -34,10 +34,23 @@ from ..eval.tidy import read_tidy
 from ..io import atomic_write_text
 from .ablation_answers import answer, saturation_notes, table_notes
 from .ablation_figures import ablation_figure, pictures_figure
-from .ablation_stats import ALPHA, CORRECTION, CORRECTIONS, LEVEL, NO_SPREAD, compare, correct
+from .ablation_stats import (
+    ALPHA,
+    CORRECTION,
+    CORRECTIONS,
+    LEVEL,
+    NO_SPREAD,
+    compare,
+    correct,
+)
 from .ablation_tables import MARK, ablation_table, speed_table, test_rows, tests_table
-from .ablation_values import extractor_exclusions, learning_exclusions, per_seed, reference_values
-from .labels import DATASET_ORDER, dataset_name, ordered
+from .ablation_values import (
+    extractor_exclusions,
+    learning_exclusions,
+    per_seed,
+    reference_values,
+)
+from .labels import dataset_name, dataset_order, ordered
 from .render import FORMATS, to_markdown, write_table
 
 
@@ -76,7 +89,7 @@ def write_ablation_report(ablations: dict[str, Any], tidy: pd.DataFrame | str | 
     standin = sorted(set(t[t["is_standin"]]["dataset"]))
     summ = {(s["dataset"], s["model"], int(s["seed"])): s for s in summaries}
     refs = reference_values(t, {k for ab in ablations.values() for k in question_metrics(ab)})
-    datasets = ordered(values["dataset"], DATASET_ORDER)
+    datasets = ordered(values["dataset"], dataset_order())
     # every question's comparisons first: the correction runs over all of the report's tests at once
     per_q: dict[str, tuple[pd.DataFrame, dict, dict]] = {}
     for q, ab in ablations.items():
@@ -134,7 +147,7 @@ def write_ablation_report(ablations: dict[str, Any], tidy: pd.DataFrame | str | 
         written.append(ablation_figure(ab, vals, comps, out_dir / f"ablation_{q}.png", refs, method))
         doc += ["", f"![{q}](ablation_{q}.png)"]
         if arrays is not None:
-            for d in ordered(set(datasets) | {dd for dd, _ in arrays}, DATASET_ORDER):
+            for d in ordered(set(datasets) | {dd for dd, _ in arrays}, dataset_order()):
                 own = {e: a for (dd, e), a in arrays.items() if dd == d}
                 written.append(pictures_figure(ab, d, own, out_dir / f"ablation_{q}_pictures_{d}.png", context.get("figure_seed")))
                 doc += ["", f"![{q}, {dataset_name(d)}: samples and reconstructions](ablation_{q}_pictures_{d}.png)"]

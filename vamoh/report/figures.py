@@ -21,13 +21,31 @@ import seaborn as sns  # noqa: E402
 from ..checks import ConfigError  # noqa: E402
 from ..eval import keys  # noqa: E402
 from ..eval.tidy import read_tidy  # noqa: E402
-from .labels import DATASET_ORDER, MODEL_ORDER, dataset_name, ordered  # noqa: E402
-from .pictures import MISSING_GREY, float01, grid_figure, layout, kind_of, load_arrays, load_history, mosaic, off, save, to_rgb, wrap  # noqa: E402
+from .labels import dataset_name, dataset_order, model_order, ordered  # noqa: E402
+from .pictures import (  # noqa: E402
+    MISSING_GREY,
+    float01,
+    grid_figure,
+    kind_of,
+    layout,
+    load_arrays,
+    load_history,
+    mosaic,
+    off,
+    save,
+    to_rgb,
+    wrap,
+)
 from .pooled import combine  # noqa: E402
 
 COMPLETION_TASKS = ("centre", "half", "outpaint")
 GRID_SIDE = 8  # uncurated samples shown as GRID_SIDE x GRID_SIDE
-MODEL_COLOURS = dict(zip(MODEL_ORDER, sns.color_palette(n_colors=len(MODEL_ORDER))))  # one colour per model in every plot
+
+
+def model_colour(model: str) -> Any:
+    """One colour per model in every plot, by its place in the model order (read when drawing: plugins included)."""
+    order = model_order()
+    return dict(zip(order, sns.color_palette(n_colors=len(order)))).get(model, "grey")
 
 
 def _curve(model_name: str) -> tuple[Any, str]:
@@ -75,7 +93,7 @@ def generation_figure(arrays: dict[str, np.ndarray], title: str, out: Path) -> P
 
 
 def _by_model(per_model: dict[str, dict[str, np.ndarray]], key: str) -> list[tuple[str, dict[str, np.ndarray]]]:
-    return [(m, per_model[m]) for m in ordered(per_model, MODEL_ORDER) if key in per_model[m]]
+    return [(m, per_model[m]) for m in ordered(per_model, model_order()) if key in per_model[m]]
 
 
 def reconstruction_figure(per_model: dict[str, dict[str, np.ndarray]], title: str, out: Path, n: int = 6) -> Path | None:
@@ -187,7 +205,7 @@ def psnr_figure(tidy: pd.DataFrame, labels: Labels, out: Path) -> Path | None:
     paper's protocol (filled) beside the leak-free one (hatched) for models that tell them apart, with the train-mean
     baseline as a dashed line."""
     rows = tidy[tidy["metric"].isin((keys.PSNR, keys.PSNR_LEAK_FREE)) & tidy["mean"].notna()]
-    datasets = ordered(rows[rows["metric"] == keys.PSNR]["dataset"], DATASET_ORDER)
+    datasets = ordered(rows[rows["metric"] == keys.PSNR]["dataset"], dataset_order())
     if not datasets:
         return None
 
@@ -199,10 +217,10 @@ def psnr_figure(tidy: pd.DataFrame, labels: Labels, out: Path) -> Path | None:
         fig, axes = plt.subplots(1, len(datasets), figsize=(3.6 * len(datasets), 3.8), squeeze=False)
         for ax, d in zip(axes[0], datasets):
             sel = rows[rows["dataset"] == d]
-            models = [m for m in ordered(sel["model"], MODEL_ORDER) if m != keys.REF_MEAN]
+            models = [m for m in ordered(sel["model"], model_order()) if m != keys.REF_MEAN]
             ticks, names = [], []
             for i, m in enumerate(models):
-                colour = MODEL_COLOURS.get(keys.split_inference_variant(m)[0], "grey")
+                colour = model_colour(keys.split_inference_variant(m)[0])
                 paper, free = sel[(sel["model"] == m) & (sel["metric"] == keys.PSNR)], sel[(sel["model"] == m) & (sel["metric"] == keys.PSNR_LEAK_FREE)]
                 differ = len(free) and not np.array_equal(values_of(paper), values_of(free))
                 parts = [(paper, i - 0.2 if differ else i, None)] + ([(free, i + 0.2, "///")] if differ else [])
@@ -241,8 +259,8 @@ def training_curves_figure(histories: list[tuple[dict[str, Any], Path]], labels:
     first_seed: dict[tuple[str, str], tuple[dict[str, Any], Path]] = {}
     for summary, path in histories:
         first_seed.setdefault((summary["dataset"], summary["model"]), (summary, path))
-    datasets = ordered({d for d, _ in first_seed}, DATASET_ORDER)
-    models = ordered({m for _, m in first_seed}, MODEL_ORDER)
+    datasets = ordered({d for d, _ in first_seed}, dataset_order())
+    models = ordered({m for _, m in first_seed}, model_order())
     fig, axes = plt.subplots(len(datasets), len(models), figsize=(3.2 * len(models), 2.4 * len(datasets) + 0.6), squeeze=False)
     for r, d in enumerate(datasets):
         for c, m in enumerate(models):
@@ -291,9 +309,9 @@ def write_figures(tidy: pd.DataFrame | str | Path, figure_arrays: list[Path], hi
         d, m = str(a["dataset"]), str(a["model"])
         by_dataset.setdefault(d, {}).setdefault(m, a)  # the first seed
     written: list[Path | None] = []
-    for d in ordered(by_dataset, DATASET_ORDER):
+    for d in ordered(by_dataset, dataset_order()):
         per_model, title = by_dataset[d], lab(d)
-        for m in ordered(per_model, MODEL_ORDER):
+        for m in ordered(per_model, model_order()):
             written.append(generation_figure(per_model[m], title, out_dir / f"generation_{d}_{m}.png"))
         written.append(reconstruction_figure(per_model, title, out_dir / f"reconstruction_{d}.png"))
         written.append(completion_figure(per_model, title, out_dir / f"completion_{d}.png"))

@@ -11,18 +11,26 @@ from typing import Any
 
 from ..data import DATASETS
 from ..eval import keys
-from ..eval.paper import PAPER_TABLE3, PAPER_TABLE4, PAPER_TIMING, _P
+from ..eval.paper import _P, PAPER_TABLE3, PAPER_TABLE4, PAPER_TIMING
 from ..interface import entry_order
 
-__all__ = ["PAPER_TABLE3", "PAPER_TABLE4", "PAPER_TIMING", "DATASET_ORDER", "MODEL_ORDER", "paper_key", "paper_generation",
+__all__ = ["PAPER_TABLE3", "PAPER_TABLE4", "PAPER_TIMING", "dataset_order", "model_order", "paper_key", "paper_generation",
            "dataset_name", "ordered"]
 
 # Every name below comes from a registry: the dataset specs (``vamoh.data``: display name, paper order, paper key) and
 # the model classes (``vamoh.interface``: paper order, variants); a dataset or model added there is named and ordered here.
-# Row order of the paper's Tables 2, 3 and 5 (datasets the suite does not know are appended after these).
-DATASET_ORDER = tuple(sorted(DATASETS, key=lambda d: (DATASETS[d].paper_order, d)))
-# The paper lists models in this order (Tables 1 and 4); the reference rows come after the models.
-MODEL_ORDER = (*entry_order(), keys.REF_HELDOUT, keys.REF_MEAN, keys.REF_NOISE)
+# Read when asked, never at import: a plugin may register after this module was imported (the warm server imports it
+# before a job loads the run's plugins).
+
+
+def dataset_order() -> tuple[str, ...]:
+    """Row order of the paper's Tables 2, 3 and 5: the registered datasets by their specs' paper order."""
+    return tuple(sorted(DATASETS, key=lambda d: (DATASETS[d].paper_order, d)))
+
+
+def model_order() -> tuple[str, ...]:
+    """The paper's model order (Tables 1 and 4): every registered model's entries, then the reference rows."""
+    return (*entry_order(), keys.REF_HELDOUT, keys.REF_MEAN, keys.REF_NOISE)
 
 
 def paper_key(dataset: str) -> str:

@@ -12,7 +12,7 @@ import pandas as pd
 from ...eval.paper import PAPER_MODEL_NAMES
 from ...eval.tidy import read_tidy
 from ...io import atomic_write_text
-from ..labels import DATASET_ORDER, dataset_name, ordered
+from ..labels import dataset_name, dataset_order, model_order, ordered
 from ..margins import CLEAR_MARGIN_DB
 from .evidence import VERDICTS, Evidence, Verdict
 from .gates import D_ACCURACY_MIN, D_GAP_MIN, MEMORISATION_CLOSE_MAX, SPREAD_MIN
@@ -45,7 +45,7 @@ def build_summary(tidy: pd.DataFrame | str | Path, references: list[dict[str, An
                   trained: list[dict[str, Any]] | None = None, data_records: list[dict[str, Any]] | None = None) -> tuple[list[Verdict], list[str]]:
     """(verdicts, context lines) for every claim the run's numbers can speak to."""
     t = read_tidy(tidy)
-    datasets = ordered(t["dataset"], DATASET_ORDER)
+    datasets = ordered(t["dataset"], dataset_order())
     clusters = {}
     for rec in data_records or []:
         c = source_clusters(rec)
@@ -76,7 +76,8 @@ def build_summary(tidy: pd.DataFrame | str | Path, references: list[dict[str, An
                    "a leak-free one, the prior p(c | x, z) at every point. Each reconstruction claim is judged under both; completion, "
                    "super-resolution and every gate after reconstruction use the leak-free one (at a hidden or new point the two agree). "
                    "In both, VAMoH's z, like Functa's modulations, is fitted to every observed point.")
-    budget = "; ".join(f"{PAPER_MODEL_NAMES.get(m, m)} {int(min(st))}–{int(max(st))}" for m, st in _steps_by_model(ev).items())
+    labels = {rec.get("model"): rec.get("label") for rec in ev.trained if rec.get("label")}  # what train.json calls each entry
+    budget = "; ".join(f"{labels.get(m) or PAPER_MODEL_NAMES.get(m, m)} {int(min(st))}–{int(max(st))}" for m, st in _steps_by_model(ev).items())
     if budget:
         context.append(f"Every verdict is about models trained briefly at this scale (optimiser steps per dataset: {budget}): "
                        "read each as 'at this budget'.")
@@ -105,7 +106,7 @@ def _steps_by_model(ev: Evidence) -> dict[str, list[int]]:
     for rec in ev.trained:
         if rec.get("steps"):
             out.setdefault(rec.get("model", "?"), []).append(int(rec["steps"]))
-    return {m: out[m] for m in ordered(out, ("gasp", "functa", "functa10", "vamoh"))}
+    return {m: out[m] for m in ordered(out, model_order())}
 
 
 def _discriminator_lines(ev: Evidence, datasets: list[str]) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 from ...eval import keys
 from ...eval.paper import PAPER_MODEL_NAMES, PAPER_TIMING, PAPER_TIMING_DEVICE
 from ...eval.tidy import CALLS_SUFFIX
-from ..labels import DATASET_ORDER, ordered, paper_key
+from ..labels import dataset_order, ordered, paper_key
 from ..stats import faster_test
 from .evidence import (
     INCONCLUSIVE,
@@ -68,7 +68,7 @@ def speed_claims(ev: Evidence, datasets: list[str]) -> list[Verdict]:
                           f"{min(len(vt), len(ft))} calls each can give at best {1 / math.comb(2 * min(len(vt), len(ft)), min(len(vt), len(ft))):.3g}); "
                           f"{timed_models(v['note'].iloc[0])}; the magnitude is not compared across devices")
                 out.append(Verdict(claim, d, paper, measured, verdict, reason, f"n = {len(vt)} and {len(ft)} calls"))
-    for d in ordered(untimed, DATASET_ORDER):
+    for d in ordered(untimed, dataset_order()):
         out.append(Verdict("Speed (Tables 2 and 5): VAMoH faster than Functa (3) and Functa (10)", d, "Tables 2 and 5", "—", NOT_TESTABLE,
                            "not timed in this run (eval.timing_datasets)"))
     if devices:

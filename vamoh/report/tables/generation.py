@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ...eval import keys
-from ...eval.paper import PAPER_FUNCTA_FID_SOURCE
+from ...eval.paper import PAPER_FUNCTA_FID_SOURCE, PAPER_GENERATION_DATASETS
 from ...eval.tidy import KIND_REFERENCE, read_tidy
 from ..format import DASH, fmt_pm, fmt_stat
 from ..labels import dataset_name, ordered, paper_generation
@@ -19,7 +19,6 @@ from ..render import ReportTable
 from .provenance import Provenance
 from .rows import datasets_with_numbers, label_of, models
 
-GENERATION_ORDER = ("celebahq64", "shapes3d", "polymnist")  # Tables 1 and 4 (PolyMNIST in the appendix)
 _GEN_COLUMNS = ((keys.FID, "FID ↓", True), (keys.PRECISION, "Precision ↑", True), (keys.RECALL, "Recall ↑", True),
                 (keys.DENSITY, "Density ↑", False), (keys.COVERAGE, "Coverage ↑", False), (keys.SPREAD, "Spread", False))
 _GEN_REFERENCES = (keys.REF_HELDOUT, keys.REF_BLURRED, keys.REF_COLLAPSED, keys.REF_MEAN, keys.REF_NOISE)
@@ -47,7 +46,7 @@ def _generation_table(tidy: pd.DataFrame, name: str, splits: tuple[str, ...], ti
     t = read_tidy(tidy)
     metric_keys = tuple(f"{base}_{s}" for base, _, _ in _GEN_COLUMNS for s in splits)
     rows = t[t["metric"].isin(metric_keys)]
-    datasets = ordered(datasets_with_numbers(rows[rows["kind"] != KIND_REFERENCE]), GENERATION_ORDER)
+    datasets = ordered(datasets_with_numbers(rows[rows["kind"] != KIND_REFERENCE]), PAPER_GENERATION_DATASETS)
     used = rows[rows["dataset"].isin(datasets) & rows["mean"].notna()]
     prov = Provenance(used, extractors=True)
     out, flagged = [], []

@@ -7,7 +7,7 @@ import pandas as pd
 from ...eval import keys
 from ...eval.tidy import KIND_REFERENCE, read_tidy
 from ..format import fmt_stat
-from ..labels import DATASET_ORDER, ordered
+from ..labels import dataset_order, ordered
 from ..pooled import scaled, stat_of
 from ..render import ReportTable
 from .provenance import Provenance
@@ -19,7 +19,7 @@ def pointsets_table(tidy: pd.DataFrame) -> ReportTable:
     check: numbers the evaluation computes that the paper's tables have no place for."""
     t = read_tidy(tidy)
     rows = t[t["metric"].isin(keys.POINTSET_KEYS + keys.MEMORISATION_KEYS) & t["mean"].notna() & (t["kind"] != KIND_REFERENCE)]
-    datasets = ordered(datasets_with_numbers(rows), DATASET_ORDER)
+    datasets = ordered(datasets_with_numbers(rows), dataset_order())
     prov = Provenance(rows, extractors=True)
     out = []
     for d in datasets:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import pandas as pd
 
 from ...eval.tidy import KIND_REFERENCE
-from ..labels import DATASET_ORDER, MODEL_ORDER, dataset_name, ordered
+from ..labels import dataset_name, dataset_order, model_order, ordered
 
 
 def datasets_with_numbers(rows: pd.DataFrame) -> list[str]:
     """The datasets with at least one measured value among ``rows``, in the paper's order."""
-    return ordered(rows[rows["mean"].notna()]["dataset"], DATASET_ORDER)
+    return ordered(rows[rows["mean"].notna()]["dataset"], dataset_order())
 
 
 def label_of(t: pd.DataFrame, model: str) -> str:
@@ -28,7 +28,7 @@ def models(t: pd.DataFrame, dataset: str, kind: str | None = None) -> list[str]:
     sel = t[(t["dataset"] == dataset) & t["mean"].notna()]
     if kind is not None:
         sel = sel[(sel["kind"] == KIND_REFERENCE) == (kind == KIND_REFERENCE)]
-    return ordered(sel["model"], MODEL_ORDER)
+    return ordered(sel["model"], model_order())
 
 
 def psnr_ranges(datasets: list[str]) -> str:

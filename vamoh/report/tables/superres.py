@@ -9,7 +9,7 @@ import pandas as pd
 from ...eval import keys
 from ...eval.tidy import KIND_REFERENCE, read_tidy
 from ..format import DASH, fmt_stat
-from ..labels import DATASET_ORDER, dataset_name, ordered
+from ..labels import dataset_name, dataset_order, ordered
 from ..pooled import stat_of
 from ..render import ReportTable
 from .provenance import Provenance
@@ -70,7 +70,7 @@ def superres_table(tidy: pd.DataFrame) -> ReportTable:
         "Figure 6 grid (127 points for 64, every other one a 1x point) is in the reconstruction figure.",
         "Paper: super-resolution is shown only as pictures (Figures 6, 21, 23) and timed (Table 5); it has no quality number.",
     ]
-    for d in ordered(unavailable["dataset"], DATASET_ORDER):
+    for d in ordered(unavailable["dataset"], dataset_order()):
         if d not in datasets:
             notes.append(f"{dataset_name(d)}: no 2x truth — {unavailable[unavailable['dataset'] == d]['note'].iloc[0]}")
     notes += prov.notes(datasets)

@@ -6,15 +6,12 @@ from typing import Any
 
 import pandas as pd
 
+from ...eval.paper import PAPER_TABLE3_ENTRY
 from ...eval.tidy import read_tidy
 from ..format import DASH, STANDIN
-from ..labels import DATASET_ORDER, PAPER_TABLE3, dataset_name, ordered
+from ..labels import PAPER_TABLE3, dataset_name, dataset_order, ordered
 from ..render import ReportTable
 from .provenance import Provenance
-
-# names: the entry whose train.json records Table 3 reads (the entry itself, not an ablation variant of the same model);
-# spelled here once until the model registry owns it
-TABLE3_ENTRY = "vamoh"
 
 
 def _fmt_list(v: Any) -> str:
@@ -60,15 +57,15 @@ DIFFERS = " *"
 def table3(summaries: list[dict[str, Any]], tidy: pd.DataFrame | None = None) -> ReportTable:
     """Table 3: what each dataset's VAMoH checkpoint was trained with (its train.json), beside the paper's.
 
-    ``summaries``: the train.json records of the run (every model; those of the entry TABLE3_ENTRY are used, not an
+    ``summaries``: the train.json records of the run (every model; those of the entry PAPER_TABLE3_ENTRY are used, not an
     ablation variant's, the lowest seed of each dataset). Our cells that differ from the paper's are marked with " *".
     """
     # the entry itself (an ablation variant is another entry of the same model), its lowest seed per dataset
-    entry = sorted((s for s in summaries if s.get("model", s.get("model_name")) == TABLE3_ENTRY), key=lambda s: int(s.get("seed", 0)))
+    entry = sorted((s for s in summaries if s.get("model", s.get("model_name")) == PAPER_TABLE3_ENTRY), key=lambda s: int(s.get("seed", 0)))
     vamoh: dict[str, dict[str, Any]] = {}
     for s in entry:
         vamoh.setdefault(s["dataset"], s)
-    datasets = ordered(vamoh, DATASET_ORDER)
+    datasets = ordered(vamoh, dataset_order())
     t = read_tidy(tidy) if tidy is not None else None
     prov = Provenance(t[t["dataset"].isin(datasets)], extractors=False) if t is not None else None
     out, any_diff = [], False

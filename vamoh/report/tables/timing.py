@@ -10,20 +10,14 @@ import numpy as np
 import pandas as pd
 
 from ...eval import keys
-from ...eval.paper import PAPER_TIMING_DEVICE
+from ...eval.paper import PAPER_TIMING_DEVICE, PAPER_TIMING_ENTRIES, PAPER_TIMING_LABELS, PAPER_TIMING_REFERENCE
 from ...eval.tidy import KIND_REFERENCE, read_tidy
 from ..format import DASH, fmt_seconds, fmt_speedup
-from ..labels import DATASET_ORDER, dataset_name, ordered, paper_timing
+from ..labels import dataset_name, dataset_order, ordered, paper_timing
 from ..pooled import finite
 from ..render import ReportTable
 from .provenance import Provenance
 from .rows import datasets_with_numbers, label_of
-
-# names: the display label (the tidy table's `label`, the paper's Table 2/5 column) of the model every speed-up
-# divides by; spelled here once until the model registry owns it
-SPEEDUP_REFERENCE_LABEL = "VAMoH"
-PAPER_TIMING_LABELS = (SPEEDUP_REFERENCE_LABEL, "Functa (3)", "Functa (10)")  # the paper's columns (its labels)
-TIMING_ORDER = ("vamoh", "functa", "functa10")  # the paper's column order
 
 
 def _timing_cell(rows: pd.DataFrame) -> tuple[str, float | None]:
@@ -44,9 +38,9 @@ def _timing_table(tidy: pd.DataFrame, name: str, task: str, title: str) -> Repor
     datasets = datasets_with_numbers(rows)
     used = rows[rows["dataset"].isin(datasets)]
     prov = Provenance(used, extractors=False)
-    candidates = ordered(used["model"], TIMING_ORDER)
+    candidates = ordered(used["model"], PAPER_TIMING_ENTRIES)
     labels = {c: label_of(used, c) for c in candidates}
-    reference = next((c for c in candidates if labels[c] == SPEEDUP_REFERENCE_LABEL), candidates[0] if candidates else None)
+    reference = next((c for c in candidates if labels[c] == PAPER_TIMING_REFERENCE), candidates[0] if candidates else None)
     out = []
     for d in datasets:
         sizes = sorted({int(b) for b in used[used["dataset"] == d]["batch_size"] if finite(b)}) or [1]
@@ -64,7 +58,7 @@ def _timing_table(tidy: pd.DataFrame, name: str, task: str, title: str) -> Repor
                     continue
                 cell[f"vs. {labels[c]} (ours)"] = fmt_speedup(ours[c], ours[reference])
                 if labels[c] in PAPER_TIMING_LABELS:
-                    cell[f"vs. {labels[c]} (paper)"] = (fmt_speedup(paper_timing(task, d, labels[c]), paper_timing(task, d, SPEEDUP_REFERENCE_LABEL))
+                    cell[f"vs. {labels[c]} (paper)"] = (fmt_speedup(paper_timing(task, d, labels[c]), paper_timing(task, d, PAPER_TIMING_REFERENCE))
                                                         if bs == 1 else DASH)
             reps = sorted({int(n) for n in sel["n"] if finite(n)})
             cell["Repeats"] = "/".join(map(str, reps)) if reps else DASH
@@ -77,14 +71,14 @@ def _timing_table(tidy: pd.DataFrame, name: str, task: str, title: str) -> Repor
     archs = [f"{lab}: {' / '.join(sorted(notes))}" for lab, notes in by_label.items()]
     notes = [
         f"Seconds per sample for {what}: median over the repeats (q25–q75 in brackets), median across seeds; "
-        f"speed-up = the other model's time / {labels.get(reference, SPEEDUP_REFERENCE_LABEL)}'s, from the same row's numbers.",
+        f"speed-up = the other model's time / {labels.get(reference, PAPER_TIMING_REFERENCE)}'s, from the same row's numbers.",
         "Functa (3) and Functa (10): Functa meta-trained with 3 and with 10 inner steps (the paper's caption: "
         "'Functa (10) which is trained with 10 gradient steps'), each run with its own number of steps.",
         f"Paper: {PAPER_TIMING_DEVICE}, batch size not stated; shown beside our batch size 1 rows only.",
         *([f"Models timed — {'; '.join(archs)}."] if archs else []),
         *prov.notes(datasets),
     ]
-    untimed = ordered(set(t[(t["metric"] == keys.PSNR) & t["mean"].notna() & (t["kind"] != KIND_REFERENCE)]["dataset"]) - set(datasets), DATASET_ORDER)
+    untimed = ordered(set(t[(t["metric"] == keys.PSNR) & t["mean"].notna() & (t["kind"] != KIND_REFERENCE)]["dataset"]) - set(datasets), dataset_order())
     if datasets and untimed:
         notes.append(f"Not timed in this run (eval.timing_datasets): {', '.join(dataset_name(d) for d in untimed)}.")
     return ReportTable(name, title, pd.DataFrame(out), notes)
