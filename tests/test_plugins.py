@@ -216,6 +216,8 @@ def test_the_toys_run_the_whole_dag_through_the_warm_server(tmp_path):
     recon = pd.read_csv(rep / "reconstruction.csv", comment="#")
     models = [m for m in recon["Model"] if isinstance(m, str)]
     assert models.index("VAMoH") < models.index("Toy mean") < models.index("Train mean (baseline)"), models
+    table3 = pd.read_csv(rep / "table3.csv", comment="#").columns  # the paper has no column for a plugin's dataset
+    assert any(c.startswith("Toy") and c.endswith("(ours)") for c in table3) and not any(c.startswith("Toy") and c.endswith("(paper)") for c in table3)
     summary = (rep / "summary.md").read_text()
     outpaint = [line for line in summary.splitlines() if "everything outside a central patch" in line]
     assert any("| Toy" in line for line in outpaint), outpaint

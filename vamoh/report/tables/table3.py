@@ -80,7 +80,8 @@ def table3(summaries: list[dict[str, Any]], tidy: pd.DataFrame | None = None) ->
             any_diff |= diff
             head = prov.label(d) if prov else dataset_name(d)
             cell[f"{head} (ours)"] = ours + (DIFFERS if diff else "")
-            cell[f"{head} (paper)"] = paper
+            if pc is not None:  # a dataset the paper does not have (a plugin's) gets no empty paper column
+                cell[f"{head} (paper)"] = paper
         out.append(cell)
     notes = ["Ours: what each dataset's VAMoH checkpoint was trained with (read from its train.json: the resolved config and the "
              "budget actually run, in epochs and optimiser steps); paper: Table 3 of the paper."]
