@@ -232,23 +232,11 @@ SAMPLE_OUTPUTS = {".npz": "the samples array"}
 RECONSTRUCT_OUTPUTS = {".png": "the figure, and its arrays beside it as .npz", ".npz": "the arrays only"}
 
 
-def _write_npz(path: Path, **arrays: Any) -> Path:
-    """The arrays at exactly ``path`` (numpy's savez would add '.npz' to a name that does not end in it), atomically."""
-    import io
-
-    import numpy as np
-
-    from .io import atomic_write
-
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    return atomic_write(path, lambda f: f.write(buf.getbuffer()))
-
-
 def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
     from .infer import SPHERE_KIND
+    from .io import atomic_write_npz
     from .pointcloud import query_grid
 
     _positive("--n", args.n, allow_none=False)
@@ -260,7 +248,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     _check_size(f"--n {args.n} --upsample {args.upsample}", args.n, tuple(model.info.grid_shape), args.upsample, sphere, model.info.feature_dim)
     coords, shape = query_grid(tuple(model.info.grid_shape), args.upsample, sphere=model.info.kind == SPHERE_KIND)
     samples = model.sample(args.n, coords, generator=torch.Generator().manual_seed(args.seed))
-    _write_npz(out, samples=samples.clamp(0, 1).reshape(args.n, *shape, samples.shape[-1]).cpu().numpy())
+    atomic_write_npz(out, {"samples": samples.clamp(0, 1).reshape(args.n, *shape, samples.shape[-1]).cpu().numpy()})
     print(f"{args.n} samples of shape {shape} -> {out}")
     return 0
 

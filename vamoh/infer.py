@@ -142,17 +142,15 @@ def save_result(out: dict[str, np.ndarray], path: str | Path, title: str) -> lis
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .io import atomic_write
-    from .report.figures import MISSING_GREY, to_rgb
+    from .io import atomic_write, atomic_write_npz
+    from .report.pictures import MISSING_GREY, to_rgb
 
     path = Path(path)
     suffix = path.suffix.lower()
     check(suffix in (".png", ".npz"), f"--out {path}: unknown suffix {path.suffix or '(none)'!r}; expected '.png' (figure + .npz) or '.npz' (arrays)",
           ConfigError)
     npz = path if suffix == ".npz" else path.with_suffix(".npz")
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **out)
-    atomic_write(npz, lambda f: f.write(buf.getbuffer()))
+    atomic_write_npz(npz, out)
     if suffix == ".npz":
         return [npz]
     kind = "voxels" if out["input"].ndim == 4 else ("image" if out["input"].shape[-1] == 3 else "field")

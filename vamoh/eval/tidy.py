@@ -63,6 +63,10 @@ def rows_from_metrics(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+# What the timing rule timed (eval.timing_models), as each timing row's note begins; the summary reads it back.
+TIMED_ARCHITECTURE = {"paper": "untrained, at the paper's architecture", "trained": "the trained model"}
+
+
 def rows_from_timing(path: str | Path) -> list[dict[str, Any]]:
     """Timing rows: the median seconds per sample (mean column), the inter-quartile range (std column), and
     [q25, median, q75, min, max] in ``values``; one per candidate, task and batch size."""
@@ -70,7 +74,7 @@ def rows_from_timing(path: str | Path) -> list[dict[str, Any]]:
     prov = data["provenance"]
     labels = prov.get("labels", {})
     params = prov.get("parameters", {})
-    arch = {"paper": "untrained, at the paper's architecture", "trained": "the trained model"}.get(prov.get("architecture", "trained"), "")
+    arch = TIMED_ARCHITECTURE.get(prov.get("architecture", "trained"), "")
     rows = []
     for group in data["timing"]["groups"]:
         for cand, st in group["seconds_per_sample"].items():

@@ -99,9 +99,9 @@ def registry_names(schema: dict[str, Any], plugins: Any = None) -> dict[str, Any
         if not isinstance(plugins, list):
             raise ConfigError(f"config key plugins: {plugins!r} is not a list of module names")
         load_plugins(plugins)
-    props = schema["properties"]
-    for where, names in ((props["datasets"]["items"], list(DATASETS)), (props["models"]["items"], available_models()),
-                         (props["ablations"]["additionalProperties"]["properties"]["model"], available_models())):
+    props, models = schema["properties"], available_models()
+    for where, names in ((props["datasets"]["items"], list(DATASETS)), (props["models"]["items"], models),
+                         (props["ablations"]["additionalProperties"]["properties"]["model"], models)):
         listed = [n for n in where["enum"] if n in names]  # the file's order first: messages name them as the file does
         where["enum"] = listed + [n for n in names if n not in listed]
     return schema

@@ -162,7 +162,7 @@ def timed_entries(rc: RunConfig) -> list[str]:
     return [name for name, e in rc.entries.items() if e.cls.can_reconstruct and not e.imported]
 
 
-def timing_candidates(rc: RunConfig, dataset: str, seed: int, checkpoints: dict[str, str], job: EvalJob):
+def timing_lineup(rc: RunConfig, dataset: str, seed: int, checkpoints: dict[str, str], job: EvalJob):
     """(models, labels, candidates, reference) of the timing stage: every timed entry, loaded from its trained
     checkpoint (``eval.timing_models: trained``) or built untrained at the paper's architecture (``paper``), the
     inference variants of those with an inner loop ("<entry>@<steps>"), each one's display label, and the entry the

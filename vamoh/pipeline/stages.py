@@ -18,7 +18,7 @@ from ..io import atomic_write_json, atomic_write_npz, drop_orphan_sidecars
 from . import fingerprints
 from .jobclock import clock
 from .jobs import (EVAL_BATCH, build_model, eval_data, finite_means, job_run, load_data, load_job_model, log_dataset, start_eval_job,
-                   superres_truth, timing_candidates, train_tracking)
+                   superres_truth, timing_lineup, train_tracking)
 from .runconfig import RunConfig
 
 
@@ -185,7 +185,7 @@ def timing(rc: RunConfig, dataset: str, seed: int, data_record: str | Path, chec
     job = start_eval_job(rc, data_record, threads)
     cfg, record = job.cfg, job.record
     data = eval_data(job.splits, record)
-    models, labels, candidates, reference_name = timing_candidates(rc, dataset, seed, checkpoints, job)
+    models, labels, candidates, reference_name = timing_lineup(rc, dataset, seed, checkpoints, job)
     with job_run(tracking, f"timing/{dataset}/seed{seed}", {"dataset": dataset, "stage": "timing", "seed": seed, "data": record["label"]}) as run:
         with clock("work"):
             result = evaluate_timing(candidates, data, cfg, job.device, reference=reference_name)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ...eval import keys
 from ...eval.paper import PAPER_MODEL_NAMES, PAPER_TIMING, PAPER_TIMING_DEVICE
-from ...eval.tidy import CALLS_SUFFIX
+from ...eval.tidy import CALLS_SUFFIX, TIMED_ARCHITECTURE
 from ..labels import dataset_order, ordered, paper_key
 from ..stats import faster_test
 from .evidence import (
@@ -87,4 +87,5 @@ def speed_claims(ev: Evidence, datasets: list[str]) -> list[Verdict]:
 def timed_models(note: str) -> str:
     """What the timing rule timed, from its rows' note ("untrained, at the paper's architecture, ..." or "the trained
     model, ..."; ``vamoh.eval.tidy.rows_from_timing``)."""
-    return "untrained models at the paper's architecture" if str(note).startswith("untrained") else "the trained models"
+    return ("untrained models at the paper's architecture" if str(note).startswith(TIMED_ARCHITECTURE["paper"])
+            else "the trained models")
